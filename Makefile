@@ -1,0 +1,45 @@
+# Convect: `make run` serves the demo app; `make test` runs lint, types and the suite.
+# Both set up everything they need (venv, Python and npm deps, embedded PostgreSQL/Redis).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JS_STAMP := tests/js/node_modules/.installed-stamp
+
+.PHONY: setup run test lint types pytest bench reliability clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(JS_STAMP): tests/js/package.json
+	cd tests/js && npm install --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+setup: $(STAMP) $(JS_STAMP)
+
+run: $(STAMP)
+	$(BIN)/convect dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests functions bench
+
+types: $(STAMP)
+	$(BIN)/mypy app
+
+pytest: setup
+	$(BIN)/pytest
+
+test: setup lint types pytest
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+reliability: setup
+	$(BIN)/pytest tests/reliability -m reliability
+
+clean:
+	rm -rf $(VENV) .convect tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

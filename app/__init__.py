@@ -1,0 +1,1 @@
+"""Convect: Convex's programming model in Python, on PostgreSQL."""

@@ -1,0 +1,28 @@
+"""Authentication: JWT providers, user identities and the Authorization header."""
+
+from app.auth.errors import AuthenticationError
+from app.auth.header import Principal, parse_authorization
+from app.auth.identity import UserIdentity
+from app.auth.providers import (
+    CustomJwtProvider,
+    OidcProvider,
+    Provider,
+    load_providers_from_module,
+    parse_providers,
+    providers_from_json,
+)
+from app.auth.verifier import AuthVerifier
+
+__all__ = [
+    "AuthVerifier",
+    "AuthenticationError",
+    "CustomJwtProvider",
+    "OidcProvider",
+    "Principal",
+    "Provider",
+    "UserIdentity",
+    "load_providers_from_module",
+    "parse_authorization",
+    "parse_providers",
+    "providers_from_json",
+]

@@ -1,0 +1,1 @@
+"""The document store on PostgreSQL: pool, ids, queries, reads, writes, transactions."""

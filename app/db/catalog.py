@@ -1,0 +1,118 @@
+"""Which tables exist, their indexes, and creating a table on first insert."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from app.db import ids
+from app.db.query import BUILTIN_INDEXES, QueryDefinitionError
+from app.db.sql import table_ref
+from app.schema import SchemaDefinition, TableDefinition
+
+
+def create_table_sql(table: str) -> list[str]:
+    """Statements that create a document table and its built-in index."""
+    ref = table_ref(table)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {ref} ("
+        "id text PRIMARY KEY, creation_time double precision NOT NULL, doc jsonb NOT NULL"
+        ") WITH (fillfactor = 80)",
+        f'CREATE INDEX IF NOT EXISTS "{table}__by_creation_time" ON {ref} (creation_time, id)',
+    ]
+
+
+class Catalog:
+    """The tables of the deployment and the schema the process runs with."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: SchemaDefinition | None) -> None:
+        self.pool = pool
+        self.schema = schema
+        self._by_number: dict[int, str] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        """Read the list of existing tables."""
+        rows = await self.pool.fetch("SELECT name, number FROM _convect_tables")
+        self._by_number = {r["number"]: r["name"] for r in rows}
+
+    def exists(self, table: str) -> bool:
+        """True when the table has been created."""
+        return self._by_number.get(ids.table_number(table)) == table
+
+    def tables(self) -> list[str]:
+        """Names of all existing tables (system tables included)."""
+        return sorted(self._by_number.values())
+
+    def table_of_id(self, value: object) -> str | None:
+        """The existing table an id belongs to, from the cache only."""
+        number = ids.id_number(value)
+        if number is None:
+            return None
+        return self._by_number.get(number)
+
+    async def resolve_id(self, value: object) -> str | None:
+        """The table an id belongs to; reloads the table list once on a miss."""
+        number = ids.id_number(value)
+        if number is None:
+            return None
+        if number not in self._by_number:
+            await self.load()
+        return self._by_number.get(number)
+
+    async def ensure(self, table: str) -> None:
+        """Create `table` if it does not exist yet (in its own committed transaction)."""
+        if self.exists(table):
+            return
+        async with self._lock:
+            await self.load()
+            if self.exists(table):
+                return
+            number = ids.table_number(table)
+            clash = self._by_number.get(number)
+            if clash is not None and clash != table:
+                raise ValueError(f"Table name {table!r} clashes with {clash!r}; rename it")
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", number)
+                for stmt in create_table_sql(table):
+                    await conn.execute(stmt)
+                await conn.execute(
+                    "INSERT INTO _convect_tables (name, number) VALUES ($1, $2) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    table,
+                    number,
+                )
+            self._by_number[number] = table
+
+    def definition(self, table: str) -> TableDefinition | None:
+        """The schema's definition of `table`, if the app has a schema that names it."""
+        if self.schema is None:
+            return None
+        return self.schema.tables.get(table)
+
+    def index_fields(self, table: str, index: str) -> tuple[str, ...]:
+        """The fields of an index (built-in or from the schema), or a clear error."""
+        if index in BUILTIN_INDEXES:
+            return BUILTIN_INDEXES[index]
+        table_def = self.definition(table)
+        if table_def is not None and index in table_def.indexes:
+            fields = table_def.indexes[index]
+            if fields[-1] != "_creationTime":
+                fields = (*fields, "_creationTime")
+            return fields
+        raise QueryDefinitionError(f"Index {table}.{index} not found.")
+
+    def tracked_fields(self, table: str) -> tuple[str, ...]:
+        """Fields whose old and new values the commit log keeps (all indexed fields)."""
+        table_def = self.definition(table)
+        fields: set[str] = set()
+        if table_def is not None:
+            for index_fields in table_def.indexes.values():
+                fields.update(index_fields)
+            for s in table_def.search_indexes.values():
+                fields.update(s.filter_fields)
+            for vec in table_def.vector_indexes.values():
+                fields.update(vec.filter_fields)
+        fields.discard("_creationTime")
+        return tuple(sorted(fields))

@@ -1,0 +1,182 @@
+"""`convect deploy`: diff the app's schema against the database and apply it safely."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+
+from app.db import ids
+from app.db.catalog import create_table_sql
+from app.db.sql import create_index_sql, index_sql_name, table_ref
+from app.schema import SchemaDefinition
+from app.values import decode_value
+
+DEPLOY_LOCK = 0x64706C79  # "dply": advisory lock held while pushing a schema
+MAX_REPORTED = 10
+
+
+class SchemaRefused(Exception):
+    """The schema push would destroy data or leaves documents invalid; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("Schema push refused:\n" + "\n".join(f"  - {p}" for p in problems)
+                         + "\nFix the schema or the data, or push with --force.")
+        self.problems = problems
+
+
+@dataclass
+class DeployReport:
+    """What a schema push did."""
+
+    created_tables: list[str] = field(default_factory=list)
+    created_indexes: list[str] = field(default_factory=list)
+    dropped_indexes: list[str] = field(default_factory=list)
+    dropped_tables: list[str] = field(default_factory=list)
+    unchanged: bool = False
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        out = [f"created table {t}" for t in self.created_tables]
+        out += [f"created index {i}" for i in self.created_indexes]
+        out += [f"dropped index {i}" for i in self.dropped_indexes]
+        out += [f"dropped table {t}" for t in self.dropped_tables]
+        return out or ["schema up to date"]
+
+
+def _wanted_indexes(schema: SchemaDefinition | None) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    wanted: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    if schema is None:
+        return wanted
+    for table, tdef in schema.tables.items():
+        for name, fields in tdef.indexes.items():
+            wanted[index_sql_name(table, name)] = (table, name, fields)
+    return wanted
+
+
+async def _existing_indexes(conn: asyncpg.Connection) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'docs'"
+    )
+    return {r["indexname"]: r["tablename"] for r in rows}
+
+
+async def _validate_table(
+    conn: asyncpg.Connection, table: str, schema: SchemaDefinition, problems: list[str]
+) -> None:
+    tdef = schema.tables[table]
+    if tdef.validator is None or not schema.schema_validation:
+        return
+    bad = 0
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for row in conn.cursor(f"SELECT id, doc FROM {table_ref(table)}", prefetch=500):
+            doc = decode_value(orjson.loads(row["doc"]))
+            user = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
+            try:
+                tdef.validator.validate(user, "", id_table=ids.id_table)
+            except ValueError as exc:
+                bad += 1
+                if bad <= MAX_REPORTED:
+                    first = str(exc).splitlines()
+                    problems.append(f"{table} document {row['id']} does not match the schema: "
+                                    + " ".join(first[:3]))
+    if bad > MAX_REPORTED:
+        problems.append(f"{table}: {bad - MAX_REPORTED} more documents do not match")
+
+
+async def push_schema(
+    url_or_pool: str | asyncpg.Pool,
+    schema: SchemaDefinition | None,
+    *,
+    force: bool = False,
+    say: Callable[[str], Any] = lambda _: None,
+) -> DeployReport:
+    """Create tables and indexes the schema names, check existing data, refuse destruction."""
+    if isinstance(url_or_pool, str):
+        conn = await asyncpg.connect(url_or_pool)
+    else:
+        conn = await url_or_pool.acquire()
+    report = DeployReport()
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", DEPLOY_LOCK)
+        try:
+            await _push(conn, schema, force, say, report)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", DEPLOY_LOCK)
+    finally:
+        if isinstance(url_or_pool, str):
+            await conn.close()
+        else:
+            await url_or_pool.release(conn)
+    return report
+
+
+async def _push(
+    conn: asyncpg.Connection,
+    schema: SchemaDefinition | None,
+    force: bool,
+    say: Callable[[str], Any],
+    report: DeployReport,
+) -> None:
+    existing_tables = {r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables")}
+    user_tables = {t for t in existing_tables if not ids.is_system_table(t)}
+    problems: list[str] = []
+    wanted_tables = set(schema.tables) if schema is not None else set()
+    to_drop: list[str] = []
+    if schema is not None:
+        for table in sorted(user_tables - wanted_tables):
+            count = await conn.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM {table_ref(table)} LIMIT 1) s")
+            if count:
+                problems.append(f"table {table} holds documents but is not in the schema "
+                                "(pushing would delete them)")
+            to_drop.append(table)
+        for table in sorted(wanted_tables & user_tables):
+            await _validate_table(conn, table, schema, problems)
+    if problems and not force:
+        raise SchemaRefused(problems)
+
+    for table in sorted(wanted_tables - existing_tables):
+        say(f"creating table {table}")
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ids.table_number(table))
+            for stmt in create_table_sql(table):
+                await conn.execute(stmt)
+            await conn.execute(
+                "INSERT INTO _convect_tables (name, number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                table, ids.table_number(table),
+            )
+        report.created_tables.append(table)
+
+    wanted = _wanted_indexes(schema)
+    existing = await _existing_indexes(conn)
+    for sql_name, (table, name, fields) in sorted(wanted.items()):
+        if sql_name in existing:
+            continue
+        say(f"creating index {table}.{name} (concurrently)")
+        await conn.execute(create_index_sql(table, name, fields, concurrently=True))
+        report.created_indexes.append(f"{table}.{name}")
+    for sql_name, table in sorted(existing.items()):
+        builtin = sql_name.endswith("_pkey") or sql_name == f"{table}__by_creation_time"
+        if builtin or sql_name in wanted or ids.is_system_table(table):
+            continue
+        if "__" not in sql_name:
+            continue  # not ours (search/vector indexes are named differently)
+        say(f"dropping index {sql_name}")
+        await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{sql_name}"')
+        report.dropped_indexes.append(sql_name)
+    for table in to_drop:
+        say(f"dropping table {table}")
+        async with conn.transaction():
+            await conn.execute(f"DROP TABLE IF EXISTS {table_ref(table)}")
+            await conn.execute("DELETE FROM _convect_tables WHERE name = $1", table)
+        report.dropped_tables.append(table)
+    if schema is not None:
+        await conn.execute(
+            "INSERT INTO _convect_schema (id, schema) VALUES (1, $1::jsonb) "
+            "ON CONFLICT (id) DO UPDATE SET schema = EXCLUDED.schema, deployed_at = now()",
+            orjson.dumps(schema.to_json()).decode(),
+        )
+    report.unchanged = not report.lines() or report.lines() == ["schema up to date"]

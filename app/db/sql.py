@@ -1,0 +1,197 @@
+"""Compile query descriptions to SQL. Every value is a bind parameter; names are checked.
+
+Documents live in `docs."<table>"` as (`id`, `creation_time`, `doc jsonb`). An index
+field is the expression `(doc -> 'a' -> 'b')`, ordered as jsonb with a missing field
+first; `_creationTime` and `_id` are the columns. Filter field names are parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from app.db.ids import check_table_name
+from app.db.query import ARITHMETIC, Bound, Expr, Field, IndexRange, Literal, Op
+
+_SEGMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
+MAX_INDEX_NAME = 63
+
+
+def table_ref(table: str) -> str:
+    """The quoted SQL name of an app or system table."""
+    check_table_name(table, allow_system=True)
+    return f'docs."{table}"'
+
+
+def check_field_path(path: str) -> tuple[str, ...]:
+    """Split a dotted index field path, checking every segment."""
+    segments = tuple(path.split("."))
+    for seg in segments:
+        if not _SEGMENT_RE.match(seg):
+            raise ValueError(f"Invalid field name {path!r} in an index")
+    return segments
+
+
+def key_sql(field: str) -> str:
+    """The SQL expression of an index field."""
+    if field == "_creationTime":
+        return "creation_time"
+    if field == "_id":
+        return "id"
+    segments = check_field_path(field)
+    return "(doc" + "".join(f" -> '{seg}'" for seg in segments) + ")"
+
+
+def index_sql_name(table: str, index: str) -> str:
+    """The PostgreSQL name of an app index (at most 63 bytes)."""
+    name = f"{table}__{index}"
+    if len(name) <= MAX_INDEX_NAME:
+        return name
+    import hashlib
+
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[: MAX_INDEX_NAME - 11]}_{digest}"
+
+
+def create_index_sql(table: str, index: str, fields: tuple[str, ...], concurrently: bool) -> str:
+    """CREATE INDEX for a schema index (missing fields first, creation time and id last)."""
+    keys = [f"{key_sql(f)} NULLS FIRST" for f in fields if f not in ("_creationTime", "_id")]
+    keys += ["creation_time", "id"]
+    conc = "CONCURRENTLY " if concurrently else ""
+    return (
+        f'CREATE INDEX {conc}IF NOT EXISTS "{index_sql_name(table, index)}" '
+        f"ON {table_ref(table)} ({', '.join(keys)})"
+    )
+
+
+class Params:
+    """Collects bind parameters and hands out `$n` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        """Append a value; return its placeholder."""
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def json(self, encoded: Any) -> str:
+        """Append a wire-encoded value as jsonb."""
+        return self.add(orjson.dumps(encoded).decode()) + "::jsonb"
+
+
+def _key_param(field: str, value: Any, params: Params) -> str:
+    if field == "_creationTime":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError("_creationTime is compared with a number")
+        return params.add(float(value)) + "::float8"
+    if field == "_id":
+        if not isinstance(value, str):
+            raise ValueError("_id is compared with a string")
+        return params.add(value) + "::text"
+    return params.json(value)
+
+
+def _bound_sql(field: str, bound: Bound, op: str, params: Params) -> str:
+    return f"{key_sql(field)} {op} {_key_param(field, bound.value, params)}"
+
+
+def range_where(r: IndexRange, params: Params) -> list[str]:
+    """WHERE clauses selecting an index range."""
+    clauses = []
+    for field, value in zip(r.fields, r.eq, strict=False):
+        clauses.append(f"{key_sql(field)} = {_key_param(field, value, params)}")
+    rf = r.range_field
+    if rf is not None:
+        if r.lower is not None:
+            clauses.append(_bound_sql(rf, r.lower, ">=" if r.lower.inclusive else ">", params))
+        if r.upper is not None:
+            clauses.append(_bound_sql(rf, r.upper, "<=" if r.upper.inclusive else "<", params))
+    return clauses
+
+
+def order_by(r: IndexRange) -> str:
+    """ORDER BY of an index range in its order."""
+    direction = "ASC NULLS FIRST" if r.order == "asc" else "DESC NULLS LAST"
+    plain = "ASC" if r.order == "asc" else "DESC"
+    keys = [f"{key_sql(f)} {direction}" for f in r.fields if f not in ("_creationTime", "_id")]
+    if r.fields == ("_id",):
+        return f"id {plain}"
+    keys += [f"creation_time {plain}", f"id {plain}"]
+    return ", ".join(keys)
+
+
+# ---------------------------------------------------------------- filters
+
+
+def _jsonb(expr: Expr, params: Params) -> str:
+    """Compile an expression to a jsonb-valued SQL expression."""
+    if isinstance(expr, Field):
+        return f"(doc #> {params.add(list(expr.path))}::text[])"
+    if isinstance(expr, Literal):
+        return params.json(expr.value)
+    if expr.name in ARITHMETIC:
+        return f"to_jsonb({_number(expr, params)})"
+    return f"to_jsonb({_bool(expr, params)})"
+
+
+def _num_of(expr: Expr, params: Params) -> str:
+    if isinstance(expr, Op) and expr.name in ARITHMETIC:
+        return _number(expr, params)
+    j = _jsonb(expr, params)
+    return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"
+
+
+def _number(expr: Op, params: Params) -> str:
+    args = [_num_of(a, params) for a in expr.args]
+    if expr.name == "neg":
+        return f"(-{args[0]})"
+    a, b = args
+    if expr.name == "add":
+        return f"({a} + {b})"
+    if expr.name == "sub":
+        return f"({a} - {b})"
+    if expr.name == "mul":
+        return f"({a} * {b})"
+    if expr.name == "div":
+        return f"({a} / NULLIF({b}, 0))"
+    return f"(mod(({a})::numeric, NULLIF(({b})::numeric, 0))::float8)"
+
+
+_CMP = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def _bool(expr: Expr, params: Params) -> str:
+    """Compile an expression to a boolean SQL expression (never NULL)."""
+    if not isinstance(expr, Op):
+        return f"coalesce({_jsonb(expr, params)} = 'true'::jsonb, false)"
+    name = expr.name
+    if name in ("and", "or"):
+        if not expr.args:
+            return "true" if name == "and" else "false"
+        joiner = " AND " if name == "and" else " OR "
+        return "(" + joiner.join(_bool(a, params) for a in expr.args) + ")"
+    if name == "not":
+        return f"(NOT {_bool(expr.args[0], params)})"
+    if name in ("eq", "neq"):
+        a, b = (_jsonb(x, params) for x in expr.args)
+        return f"({a} IS {'NOT ' if name == 'eq' else ''}DISTINCT FROM {b})"
+    if name in _CMP:
+        a, b = (_jsonb(x, params) for x in expr.args)
+        # A missing field sorts before every value, as in an index.
+        return (
+            f"(CASE WHEN {a} IS NULL AND {b} IS NULL THEN {'true' if name in ('lte', 'gte') else 'false'}"
+            f" WHEN {a} IS NULL THEN {'true' if name in ('lt', 'lte') else 'false'}"
+            f" WHEN {b} IS NULL THEN {'true' if name in ('gt', 'gte') else 'false'}"
+            f" ELSE {a} {_CMP[name]} {b} END)"
+        )
+    if name in ARITHMETIC:
+        return f"coalesce(to_jsonb({_number(expr, params)}) = 'true'::jsonb, false)"
+    raise ValueError(f"Unknown filter operator {name!r}")
+
+
+def filter_sql(expr: Expr, params: Params) -> str:
+    """A WHERE clause for a filter expression."""
+    return _bool(expr, params)

@@ -1,0 +1,93 @@
+"""One function run's hold on the database: its connection, counters, read and write sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from app.db.errors import LimitError, NeedsTransaction, is_retryable
+from app.db.readset import ReadSet, Write
+
+MAX_READS = 16_384
+MAX_WRITES = 8_192
+
+
+class Tx:
+    """Statements of one query or mutation, on one connection.
+
+    A query may start `lazy`: its first statement runs on its own (a single statement
+    already reads one snapshot, and BEGIN/COMMIT would cost two round trips); a second
+    statement raises `NeedsTransaction` and the executor re-runs the query inside a
+    REPEATABLE READ transaction. Queries are read-only, so re-running is safe.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, *, writable: bool, lazy: bool = False) -> None:
+        self.conn = conn
+        self.writable = writable
+        self.lazy = lazy
+        self.statements = 0
+        self.reads = 0
+        self.read_set = ReadSet()
+        self.writes: dict[str, Write] = {}
+        self.cache: dict[str, dict[str, Any] | None] = {}
+        self.doomed: BaseException | None = None
+
+    def _before(self) -> None:
+        if self.lazy and self.statements >= 1:
+            raise NeedsTransaction
+        self.statements += 1
+
+    def _failed(self, exc: BaseException) -> None:
+        if is_retryable(exc):
+            self.doomed = exc
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Run a statement, return its rows."""
+        self._before()
+        try:
+            return await self.conn.fetch(sql, *args)
+        except asyncpg.PostgresError as exc:
+            self._failed(exc)
+            raise
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        """Run a statement, return its first row."""
+        self._before()
+        try:
+            return await self.conn.fetchrow(sql, *args)
+        except asyncpg.PostgresError as exc:
+            self._failed(exc)
+            raise
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        """Run a statement for its effect."""
+        self._before()
+        try:
+            return await self.conn.execute(sql, *args)
+        except asyncpg.PostgresError as exc:
+            self._failed(exc)
+            raise
+
+    def count_reads(self, n: int) -> None:
+        """Account for `n` documents read; enforce the per-function limit."""
+        self.reads += n
+        if self.reads > MAX_READS:
+            raise LimitError(
+                f"Too many documents read in a single function execution (limit: {MAX_READS})."
+            )
+
+    def record_write(
+        self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> None:
+        """Remember a change (first old, last new) and enforce the per-mutation limit."""
+        existing = self.writes.get(doc_id)
+        if existing is not None:
+            existing.new = new
+        else:
+            if len(self.writes) >= MAX_WRITES:
+                raise LimitError(
+                    f"Too many documents written in a single mutation (limit: {MAX_WRITES})."
+                )
+            self.writes[doc_id] = Write(table, doc_id, old, new)
+        self.cache[doc_id] = new

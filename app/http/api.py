@@ -1,0 +1,147 @@
+"""The Convex HTTP API: /api/query, /api/mutation, /api/action, /api/function, /api/run/..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth import AuthenticationError
+from app.server.engine import Engine
+from app.server.functions import Kind
+from app.http.responses import JSONResponse, error_response, outcome_body
+from app.values import ValueEncodingError, decode_value
+
+MAX_ARGS_BYTES = 8 * 1024 * 1024
+FORMATS = ("convex_encoded_json", "json")
+
+
+class BadRequest(Exception):
+    """A request the API cannot take: answered with 4xx `{"code", "message"}`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def read_json(request: Request, *, empty: Any = ...) -> Any:
+    """The request's JSON body, with size and content-type checks (`empty` for no body)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype and ctype.split(";")[0].strip().lower() != "application/json":
+        raise BadRequest(415, "BadContentType", f"Expected Content-Type application/json, got {ctype!r}")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_ARGS_BYTES:
+        raise BadRequest(413, "ArgumentsTooLarge", f"Request body exceeds {MAX_ARGS_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ARGS_BYTES:
+            raise BadRequest(413, "ArgumentsTooLarge", f"Request body exceeds {MAX_ARGS_BYTES} bytes")
+    if not body and empty is not ...:
+        return empty
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(400, "BadJsonBody", f"Request body is not valid JSON: {exc}") from None
+
+
+def parse_args(raw: Any) -> dict[str, Any]:
+    """Function args from the wire: `[obj]` (npm) or `obj` (Python client), decoded."""
+    if raw is None:
+        raw = {}
+    if isinstance(raw, list):
+        if len(raw) == 0:
+            raw = {}
+        elif len(raw) == 1:
+            raw = raw[0]
+        else:
+            raise BadRequest(400, "InvalidArgs", "Functions take a single object of arguments")
+    if not isinstance(raw, dict):
+        raise BadRequest(400, "InvalidArgs", f"Function arguments must be an object, got {type(raw).__name__}")
+    try:
+        args: dict[str, Any] = decode_value(raw)
+    except ValueEncodingError as exc:
+        raise BadRequest(400, "InvalidArgs", f"Invalid function arguments: {exc}") from None
+    return args
+
+
+def parse_call_body(body: Any) -> tuple[str, dict[str, Any]]:
+    """(path, args) of a `{"path", "args", "format"}` body."""
+    if not isinstance(body, dict):
+        raise BadRequest(400, "BadJsonBody", "Request body must be a JSON object")
+    path = body.get("path")
+    if not isinstance(path, str) or not path or len(path) > 1024:
+        raise BadRequest(400, "BadJsonBody", "Request body needs a string `path` (module:function)")
+    fmt = body.get("format", "convex_encoded_json")
+    if fmt not in FORMATS:
+        raise BadRequest(400, "BadJsonBody", f"Unsupported format {fmt!r}; use one of {FORMATS}")
+    return path, parse_args(body.get("args"))
+
+
+async def run_call(
+    engine: Engine, request: Request, path: str, args: dict[str, Any], kind: Kind | None
+) -> Response:
+    """Authenticate and run one call; reply in Convex's shape."""
+    try:
+        principal = await engine.principal(request.headers.get("authorization"))
+    except AuthenticationError as exc:
+        return error_response(401, "Unauthenticated", str(exc))
+    outcome = await engine.call(path, args, principal, kind)
+    return JSONResponse(outcome_body(outcome, dev=engine.settings.dev))
+
+
+def make_call_endpoint(engine: Engine, kind: Kind | None) -> Any:
+    """An endpoint for /api/query, /api/mutation, /api/action (kind None: /api/function)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            path, args = parse_call_body(await read_json(request))
+        except BadRequest as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        return await run_call(engine, request, path, args, kind)
+
+    return endpoint
+
+
+def run_path_to_function(path: str) -> str:
+    """`messages/list` or `admin/users/get` → `messages:list`, `admin/users:get`."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 2:
+        raise BadRequest(404, "FunctionNotFound", f"No function at /api/run/{path}")
+    return "/".join(parts[:-1]) + ":" + parts[-1]
+
+
+def make_run_endpoint(engine: Engine) -> Any:
+    """POST /api/run/{module path}/{name} with `{"args": {...}, "format"?}`."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            fn_path = run_path_to_function(request.path_params["path"])
+            body = await read_json(request, empty={})
+            if not isinstance(body, dict):
+                raise BadRequest(400, "BadJsonBody", "Request body must be a JSON object")
+            fmt = body.get("format", "json")
+            if fmt not in FORMATS:
+                raise BadRequest(400, "BadJsonBody", f"Unsupported format {fmt!r}")
+            args = parse_args(body.get("args", {}))
+        except BadRequest as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        return await run_call(engine, request, fn_path, args, None)
+
+    return endpoint
+
+
+def make_query_ts_endpoint(engine: Engine) -> Any:
+    """POST /api/query_ts: the newest commit timestamp (for consistentQuery)."""
+    from app.sync.protocol import encode_ts
+
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse({"ts": encode_ts(engine.current_ts())})
+
+    return endpoint
+
+

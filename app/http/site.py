@@ -1,0 +1,74 @@
+"""The site listener: the app's HTTP actions (`functions/http.py`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from app.server.context import ActionCtx
+from app.server.engine import Engine
+from app.server.runtime import Call, new_request_id
+
+log = logging.getLogger("convect.site")
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+
+
+def _cors_headers(cors: Any, request: Request) -> dict[str, str]:
+    if not cors:
+        return {}
+    options = cors if isinstance(cors, dict) else {}
+    origins = options.get("allowed_origins", ["*"])
+    origin = request.headers.get("origin", "")
+    allow = "*" if "*" in origins else (origin if origin in origins else "")
+    if not allow:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": allow,
+        "Access-Control-Allow-Methods": ", ".join(options.get("allowed_methods", ALL_METHODS)),
+        "Access-Control-Allow-Headers": ", ".join(options.get("allowed_headers", ["Content-Type", "Authorization"])),
+        "Vary": "Origin",
+    }
+
+
+def create_site_app(engine: Engine) -> Starlette:
+    """An ASGI app that routes every request to the app's HttpRouter."""
+
+    async def dispatch(request: Request) -> Response:
+        router = engine.registry.http
+        if router is None:
+            return PlainTextResponse("No HTTP actions are defined (functions/http.py)", status_code=404)
+        cors = _cors_headers(getattr(router, "cors", False), request)
+        route, path_known = router.lookup(request.method, request.url.path)
+        if route is None:
+            if request.method == "OPTIONS" and cors:
+                return Response(status_code=204, headers=cors)
+            status = 405 if path_known else 404
+            return PlainTextResponse("Method Not Allowed" if path_known else "Not Found", status_code=status)
+        request_id = new_request_id()
+        identity = None
+        auth = request.headers.get("authorization")
+        if auth and auth.lower().startswith("bearer ") and engine.verifier is not None:
+            try:
+                identity = await engine.identity_from_token(auth[7:].strip())
+            except Exception:
+                identity = None
+        call = Call(engine, identity, "action", None, request_id)
+        try:
+            response = await route.handler(ActionCtx(call), request)
+        except Exception as exc:
+            log.exception("HTTP action %s %s failed [request %s]", request.method, request.url.path, request_id)
+            detail = f": {type(exc).__name__}: {exc}" if engine.settings.dev else ""
+            return PlainTextResponse(f"Server Error [Request ID: {request_id}]{detail}", status_code=500)
+        if not isinstance(response, Response):
+            log.error("HTTP action %s returned %r, not a Response", request.url.path, type(response))
+            return PlainTextResponse(f"Server Error [Request ID: {request_id}]", status_code=500)
+        for k, v in cors.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    return Starlette(routes=[Route("/{path:path}", dispatch, methods=ALL_METHODS)])

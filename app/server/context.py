@@ -1,0 +1,143 @@
+"""The `ctx` objects handed to queries, mutations and actions, and `ctx.auth`."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from app.db.database import DatabaseReader, DatabaseWriter
+
+if TYPE_CHECKING:
+    from app.auth import UserIdentity
+    from app.server.runtime import Call
+
+
+class _Anonymous:
+    """What `get_user_identity()` returns without an identity: falsy, `== None`, awaitable."""
+
+    _instance: _Anonymous | None = None
+
+    def __new__(cls) -> _Anonymous:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or other is self
+
+    def __hash__(self) -> int:
+        return hash(None)
+
+    def __repr__(self) -> str:
+        return "None"
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return None
+        yield  # pragma: no cover - makes this a generator
+
+
+ANONYMOUS = _Anonymous()
+
+
+class _AwaitableIdentity:
+    """Wraps a UserIdentity so `ctx.auth.get_user_identity()` may be awaited or not."""
+
+    __slots__ = ("_identity",)
+
+    def __init__(self, identity: UserIdentity) -> None:
+        object.__setattr__(self, "_identity", identity)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._identity, name)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._identity[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._identity
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _AwaitableIdentity):
+            other = other._identity
+        return bool(self._identity == other)
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
+
+    def __repr__(self) -> str:
+        return repr(self._identity)
+
+    def __await__(self) -> Generator[Any, None, UserIdentity]:
+        return self._identity
+        yield  # pragma: no cover - makes this a generator
+
+
+class Auth:
+    """`ctx.auth`: the caller's verified identity."""
+
+    def __init__(self, identity: UserIdentity | None) -> None:
+        self._identity = identity
+
+    def get_user_identity(self) -> Any:
+        """The caller's `UserIdentity`, or a None-like value (use with or without await)."""
+        if self._identity is None:
+            return ANONYMOUS
+        return _AwaitableIdentity(self._identity)
+
+
+class QueryCtx:
+    """`ctx` of a query: db (reader), auth, storage (reader), run_query."""
+
+    def __init__(self, call: Call, db: DatabaseReader) -> None:
+        self._call = call
+        self.db = db
+        self.auth = Auth(call.identity)
+        self.storage = call.engine.storage_reader(call)
+
+    async def run_query(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run another query in the same snapshot."""
+        return await self._call.nested(ref, args, "query")
+
+
+class MutationCtx(QueryCtx):
+    """`ctx` of a mutation: db (writer), auth, storage, scheduler, run_query, run_mutation."""
+
+    db: DatabaseWriter
+
+    def __init__(self, call: Call, db: DatabaseWriter) -> None:
+        super().__init__(call, db)
+        self.storage = call.engine.storage_writer(call)
+        self.scheduler = call.engine.scheduler_for(call)
+
+    async def run_mutation(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run another mutation in this transaction (a savepoint: its errors roll back only it)."""
+        return await self._call.nested(ref, args, "mutation")
+
+
+class ActionCtx:
+    """`ctx` of an action: run_query/run_mutation/run_action, scheduler, auth, storage, vector_search."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self.auth = Auth(call.identity)
+        self.scheduler = call.engine.scheduler_for(call)
+        self.storage = call.engine.storage_action(call)
+
+    async def run_query(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a query in its own snapshot."""
+        return await self._call.top_level(ref, args, "query")
+
+    async def run_mutation(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a mutation in its own transaction."""
+        return await self._call.top_level(ref, args, "mutation")
+
+    async def run_action(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run another action."""
+        return await self._call.top_level(ref, args, "action")
+
+    async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:
+        """Nearest documents by cosine similarity: `[{"_id", "_score"}]`."""
+        return await self._call.engine.vector_search(table, index, query)

@@ -1,0 +1,69 @@
+"""Function references: `api.messages.list`, `internal.logs._cleanup`, strings, objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.server.functions import RegisteredFunction
+
+
+class FunctionReference:
+    """A lazy attribute path that names a function: `api.admin.users.get`."""
+
+    __slots__ = ("_segments", "_visibility")
+
+    def __init__(self, visibility: str, segments: tuple[str, ...] = ()) -> None:
+        self._visibility = visibility
+        self._segments = segments
+
+    def __getattr__(self, name: str) -> FunctionReference:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return FunctionReference(self._visibility, (*self._segments, name))
+
+    @property
+    def path(self) -> str:
+        """The function path, "dir/module:name"."""
+        if len(self._segments) < 2:
+            raise ValueError(
+                f"{self._visibility}.{'.'.join(self._segments)} does not name a function; "
+                f"write {self._visibility}.module.function"
+            )
+        return "/".join(self._segments[:-1]) + ":" + self._segments[-1]
+
+    def __str__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"{self._visibility}.{'.'.join(self._segments)}"
+
+
+api = FunctionReference("api")
+internal = FunctionReference("internal")
+
+
+def canonical_path(path: str) -> str:
+    """Canonicalise a client path: strip `.js` from the module, default name `default`."""
+    if ":" in path:
+        module, name = path.rsplit(":", 1)
+    else:
+        module, name = path, "default"
+    if module.endswith(".js"):
+        module = module[:-3]
+    return f"{module}:{name}"
+
+
+def ref_path(ref: Any) -> str:
+    """The path of any accepted reference: FunctionReference, RegisteredFunction or str."""
+    if isinstance(ref, FunctionReference):
+        return ref.path
+    if isinstance(ref, RegisteredFunction):
+        if ref.path is None:
+            raise ValueError(f"{ref.name} is not registered (is its module in the functions folder?)")
+        return ref.path
+    if isinstance(ref, str):
+        return canonical_path(ref)
+    raise TypeError(
+        f"Expected a function reference (api.module.fn, the function, or 'module:fn'), "
+        f"got {type(ref).__name__}"
+    )

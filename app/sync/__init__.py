@@ -1,0 +1,1 @@
+"""Live queries: the Convex sync protocol, subscriptions, invalidation, notifications."""
