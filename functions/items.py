@@ -1,7 +1,7 @@
 """Items: the seed's search with optional arguments and `take`."""
 
 from app.server import mutation, query
-from app.values import v
+from app.values import UNSET, v
 
 
 @query(
@@ -33,6 +33,6 @@ async def cheaper_than(ctx, args):
     """Items whose price is below `maxPrice` (a filter evaluated in PostgreSQL)."""
     return await (
         ctx.db.query("items")
-        .filter(lambda q: q.and_(q.neq(q.field("price"), None), q.lt(q.field("price"), args["maxPrice"])))
+        .filter(lambda q: q.and_(q.neq(q.field("price"), UNSET), q.lt(q.field("price"), args["maxPrice"])))
         .collect()
     )

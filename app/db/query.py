@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.values import encode_value
+from app.values import UNSET, encode_value
 
 BY_CREATION_TIME = "by_creation_time"
 BY_ID = "by_id"
@@ -89,6 +89,8 @@ ARITHMETIC = ("add", "sub", "mul", "div", "mod", "neg")
 def _expr(x: Any) -> Expr:
     if isinstance(x, Field | Literal | Op):
         return x
+    if x is UNSET:
+        return Literal(UNSET)  # Convex's `undefined`: a missing field
     return Literal(encode_value(x))
 
 

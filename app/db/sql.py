@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from app.db.ids import check_table_name
+from app.values import UNSET
 from app.db.query import ARITHMETIC, Bound, Expr, Field, IndexRange, Literal, Op
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
@@ -131,6 +132,8 @@ def _jsonb(expr: Expr, params: Params) -> str:
     if isinstance(expr, Field):
         return f"(doc #> {params.add(list(expr.path))}::text[])"
     if isinstance(expr, Literal):
+        if expr.value is UNSET:
+            return "NULL::jsonb"
         return params.json(expr.value)
     if expr.name in ARITHMETIC:
         return f"to_jsonb({_number(expr, params)})"

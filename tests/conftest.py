@@ -1,0 +1,102 @@
+"""Test session: embedded PostgreSQL (pgvector) and Redis, migrated databases, servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.servers import (
+    ADMIN_KEY,
+    ROOT,
+    ServerProcess,
+    convect_env,
+    create_database,
+    run_cli,
+    start_server,
+)
+
+DEMO = ROOT / "functions"
+KITCHEN = ROOT / "tests" / "apps" / "kitchen"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's data folder (embedded servers live here)."""
+    return tmp_path_factory.mktemp("convect-data")
+
+
+@pytest.fixture(scope="session")
+def services(data_dir: Path) -> Iterator[dict[str, str]]:
+    """Real PostgreSQL and Redis: from DATABASE_URL/REDIS_URL, else embedded ones."""
+    from app import embedded
+    from app.settings import Settings
+
+    settings = embedded.resolve(Settings(data_dir=str(data_dir)))
+    assert settings.database_url and settings.redis_url
+    yield {"database_url": settings.database_url, "redis_url": settings.redis_url}
+
+
+def _make_db(services: dict[str, str], name: str) -> str:
+    return asyncio.run(create_database(services["database_url"], name))
+
+
+def _server(services: dict[str, str], data_dir: Path, db: str, functions: Path, name: str,
+            **extra: str) -> Iterator[ServerProcess]:
+    url = _make_db(services, db)
+    env = convect_env(url, services["redis_url"], functions, data_dir / name, **extra)
+    deployed = run_cli(env, "deploy")
+    assert deployed.returncode == 0, deployed.stderr + deployed.stdout
+    server = start_server(env, data_dir / f"{name}.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
+    """`convect serve` of the demo app (functions/) on its own database."""
+    yield from _server(services, data_dir, "demo", DEMO, "demo")
+
+
+@pytest.fixture(scope="session")
+def kitchen_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
+    """`convect serve` of the test app (tests/apps/kitchen) on its own database."""
+    yield from _server(services, data_dir, "kitchen", KITCHEN, "kitchen")
+
+
+async def truncate_all(database_url: str) -> None:
+    """Empty every document table and the commit log (the schema stays)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        names = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables")]
+        tables = ", ".join(f'docs."{n}"' for n in names)
+        await conn.execute(f"TRUNCATE {tables}, _convect_commits, _convect_mutation_requests")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def demo(demo_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the demo server, on emptied tables."""
+    await truncate_all(demo_server.env["DATABASE_URL"])
+    async with httpx.AsyncClient(base_url=demo_server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def kitchen(kitchen_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the kitchen test app, on emptied tables."""
+    await truncate_all(kitchen_server.env["DATABASE_URL"])
+    async with httpx.AsyncClient(base_url=kitchen_server.url, timeout=30) as client:
+        yield client
+
+
+ADMIN_HEADERS = {"Authorization": f"Convex {ADMIN_KEY}"}
+os.environ.setdefault("CONVECT_TESTING", "1")
