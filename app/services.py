@@ -7,4 +7,6 @@ from app.server.engine import Engine
 
 def install_services(engine: Engine, *, role: str = "serve") -> None:
     """Attach every subsystem this role runs to `engine` (before `engine.start()`)."""
-    del engine, role
+    from app.sync.install import install as install_sync
+
+    install_sync(engine, live=role in ("serve", "dev"))

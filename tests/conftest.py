@@ -46,8 +46,9 @@ def _make_db(services: dict[str, str], name: str) -> str:
     return asyncio.run(create_database(services["database_url"], name))
 
 
-def _server(services: dict[str, str], data_dir: Path, db: str, functions: Path, name: str,
-            **extra: str) -> Iterator[ServerProcess]:
+def _server(
+    services: dict[str, str], data_dir: Path, db: str, functions: Path, name: str, **extra: str
+) -> Iterator[ServerProcess]:
     url = _make_db(services, db)
     env = convect_env(url, services["redis_url"], functions, data_dir / name, **extra)
     deployed = run_cli(env, "deploy")
@@ -71,21 +72,45 @@ def kitchen_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerP
     yield from _server(services, data_dir, "kitchen", KITCHEN, "kitchen")
 
 
-async def truncate_all(database_url: str) -> None:
-    """Empty every document table and the commit log (the schema stays)."""
+async def truncate_all(database_url: str, server_url: str | None = None) -> None:
+    """Empty every document table, log the change so servers drop what they cached, and wait
+    until the server at `server_url` has seen it."""
+    import time
+
+    import orjson
+
     conn = await asyncpg.connect(database_url)
     try:
         names = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables")]
         tables = ", ".join(f'docs."{n}"' for n in names)
-        await conn.execute(f"TRUNCATE {tables}, _convect_commits, _convect_mutation_requests")
+        async with conn.transaction():
+            await conn.execute(f"TRUNCATE {tables}, _convect_commits, _convect_mutation_requests")
+            ts = await conn.fetchval(
+                "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb) "
+                "RETURNING ts",
+                orjson.dumps([[n, None, None, None] for n in names]).decode(),
+            )
+        await conn.execute("NOTIFY convect_commits")
     finally:
         await conn.close()
+    if server_url is None:
+        return
+    from app.sync.protocol import decode_ts
+
+    deadline = time.monotonic() + 10
+    async with httpx.AsyncClient(base_url=server_url) as client:
+        while time.monotonic() < deadline:
+            r = await client.post("/api/query_ts")
+            if decode_ts(r.json()["ts"]) >= ts:
+                return
+            await asyncio.sleep(0.005)
+    raise RuntimeError("the server did not see the truncation within 10 s")
 
 
 @pytest.fixture
 async def demo(demo_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the demo server, on emptied tables."""
-    await truncate_all(demo_server.env["DATABASE_URL"])
+    await truncate_all(demo_server.env["DATABASE_URL"], demo_server.url)
     async with httpx.AsyncClient(base_url=demo_server.url, timeout=30) as client:
         yield client
 
@@ -93,7 +118,7 @@ async def demo(demo_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def kitchen(kitchen_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the kitchen test app, on emptied tables."""
-    await truncate_all(kitchen_server.env["DATABASE_URL"])
+    await truncate_all(kitchen_server.env["DATABASE_URL"], kitchen_server.url)
     async with httpx.AsyncClient(base_url=kitchen_server.url, timeout=30) as client:
         yield client
 

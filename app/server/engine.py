@@ -24,7 +24,7 @@ from app.server.functions import Kind, RegisteredFunction
 from app.server.registry import PACKAGE, Registry
 from app.server.runtime import Call, FunctionNotFound, Outcome, Runner, check_args
 from app.settings import Settings
-from app.values import ArgumentValidationError
+from app.values import ArgumentValidationError, encode_value
 
 log = logging.getLogger("convect.engine")
 Hook = Callable[["Engine"], Awaitable[None]]
@@ -88,7 +88,9 @@ class Engine:
         logs.install(PACKAGE)
         for module in registry.modules.values():
             module.__dict__["print"] = logs.captured_print
-        providers = list(registry.auth_providers) + providers_from_json(self.settings.auth_providers)
+        providers = list(registry.auth_providers) + providers_from_json(
+            self.settings.auth_providers
+        )
         self.verifier = AuthVerifier(parse_providers(providers)) if providers else None
 
     async def reload(self, registry: Registry) -> None:
@@ -138,7 +140,29 @@ class Engine:
             fn = self.lookup(path, kind, admin=principal.is_admin)
         except FunctionNotFound as exc:
             return Outcome(error=self.runner.failure(exc, request_id or "", None))
-        return await self.execute(fn, args, principal.identity, request_id=request_id)
+        hub = self.services.get("hub")
+        if hub is None or fn.kind != "query":
+            return await self.execute(fn, args, principal.identity, request_id=request_id)
+        return await self._cached_query(hub, fn, args, principal, request_id)
+
+    async def _cached_query(
+        self, hub: Any, fn: RegisteredFunction, args: Any, principal: Principal, request_id: str | None
+    ) -> Outcome:
+        """A query served from the live-query hub's still-valid results when it has one."""
+        try:
+            wire_args = encode_value(args)
+        except ValueError:
+            return await self.execute(fn, args, principal.identity, request_id=request_id)
+        assert fn.path is not None
+        entry = hub.cached(fn.path, wire_args, principal.identity, principal.is_admin)
+        if entry is not None:
+            return Outcome(value=entry.value, error=entry.failure, request_id=request_id or "")
+        gen = hub.scan_gen
+        outcome = await self.execute(fn, args, principal.identity, request_id=request_id)
+        if outcome.read_set is not None:
+            hub.store(fn.path, wire_args, principal.identity, principal.is_admin, gen,
+                      outcome.value, outcome.error, outcome.read_set)
+        return outcome
 
     async def execute(
         self,

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from app.db.database import DatabaseReader, DatabaseWriter
 from app.db.errors import ConflictError, NeedsTransaction, is_retryable
 from app.db.ids import id_table
@@ -20,7 +22,7 @@ from app.server import logs
 from app.server.context import ActionCtx, MutationCtx, QueryCtx
 from app.server.functions import Kind, RegisteredFunction
 from app.server.refs import ref_path
-from app.values import UNSET, ArgumentValidationError, ConvexError, encode_value
+from app.values import UNSET, ArgumentValidationError, ConvexError, decode_value, encode_value
 
 if TYPE_CHECKING:
     from app.auth import UserIdentity
@@ -58,6 +60,7 @@ class Outcome:
     request_id: str = ""
     duration_ms: float = 0.0
     retries: int = 0
+    wrote: bool = False
 
 
 def new_request_id() -> str:
@@ -110,7 +113,9 @@ class Call:
             saved = (dict(tx.writes), dict(tx.cache), list(self.after_commit))
             try:
                 async with tx.conn.transaction():  # a savepoint
-                    value = await fn.handler(MutationCtx(self, DatabaseWriter(tx, self.engine.catalog)), checked)
+                    value = await fn.handler(
+                        MutationCtx(self, DatabaseWriter(tx, self.engine.catalog)), checked
+                    )
             except BaseException:
                 tx.writes, tx.cache, self.after_commit = saved[0], saved[1], saved[2]
                 raise
@@ -138,7 +143,9 @@ class Runner:
 
     # ------------------------------------------------------------- errors
 
-    def failure(self, exc: BaseException, request_id: str, fn: RegisteredFunction | None) -> Failure:
+    def failure(
+        self, exc: BaseException, request_id: str, fn: RegisteredFunction | None
+    ) -> Failure:
         """Turn an exception into what the client sees."""
         if isinstance(exc, ConvexError):
             try:
@@ -158,7 +165,9 @@ class Runner:
             "".join(traceback.format_exception(exc)).rstrip(),
         )
         if self.engine.settings.dev:
-            return Failure(f"[Request ID: {request_id}] Server Error\nUncaught {type(exc).__name__}: {exc}")
+            return Failure(
+                f"[Request ID: {request_id}] Server Error\nUncaught {type(exc).__name__}: {exc}"
+            )
         return Failure(f"[Request ID: {request_id}] Server Error")
 
     # ------------------------------------------------------------- entry points
@@ -180,11 +189,16 @@ class Runner:
         try:
             checked = self.engine.check_args(fn, args)
             if fn.kind == "query":
-                outcome.value, outcome.read_set = await self._query(fn, checked, identity, request_id)
-            elif fn.kind == "mutation":
-                outcome.value, outcome.commit_ts, outcome.retries = await self._mutation(
+                outcome.value, outcome.read_set = await self._query(
                     fn, checked, identity, request_id
                 )
+            elif fn.kind == "mutation":
+                (
+                    outcome.value,
+                    outcome.commit_ts,
+                    outcome.retries,
+                    outcome.wrote,
+                ) = await self._mutation(fn, checked, identity, request_id, session)
             else:
                 outcome.value = await self._action(fn, checked, identity, request_id)
             outcome.value = encode_value(outcome.value)
@@ -220,7 +234,12 @@ class Runner:
             return value, tx.read_set
 
     async def run_query_in(
-        self, tx: Tx, fn: RegisteredFunction, args: dict[str, Any], identity: UserIdentity | None, rid: str = ""
+        self,
+        tx: Tx,
+        fn: RegisteredFunction,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        rid: str = "",
     ) -> Any:
         """Run a query's handler on an open Tx (used for batched live-query re-runs too)."""
         call = Call(self.engine, identity, "query", tx, rid)
@@ -229,8 +248,14 @@ class Runner:
         return self.engine.check_returns(fn, value)
 
     async def _mutation(
-        self, fn: RegisteredFunction, args: dict[str, Any], identity: UserIdentity | None, rid: str
-    ) -> tuple[Any, int, int]:
+        self,
+        fn: RegisteredFunction,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        rid: str,
+        session: tuple[str, int] | None = None,
+    ) -> tuple[Any, int, int, bool]:
+        """Run a mutation SERIALIZABLE with retries; dedupe on a socket's (session, request)."""
         attempts = max(1, self.engine.settings.mutation_retries)
         last: BaseException | None = None
         for attempt in range(attempts):
@@ -242,11 +267,29 @@ class Runner:
                 call = Call(self.engine, identity, "mutation", tx, rid)
                 try:
                     async with conn.transaction(isolation="serializable"):
-                        value = await fn.handler(MutationCtx(call, DatabaseWriter(tx, self.engine.catalog)), args)
+                        if session is not None:
+                            prior = await conn.fetchval(
+                                "SELECT response::text FROM _convect_mutation_requests "
+                                "WHERE session_id = $1 AND request_id = $2",
+                                *session,
+                            )
+                            if prior is not None:
+                                stored = orjson.loads(prior)
+                                return decode_value(stored["value"]), stored["ts"], attempt, False
+                        value = await fn.handler(
+                            MutationCtx(call, DatabaseWriter(tx, self.engine.catalog)), args
+                        )
                         if tx.doomed is not None:
                             raise tx.doomed
                         value = self.engine.check_returns(fn, value)
                         ts = await self._log_commit(tx, call)
+                        if session is not None:
+                            await conn.execute(
+                                "INSERT INTO _convect_mutation_requests "
+                                "(session_id, request_id, response) VALUES ($1, $2, $3::jsonb)",
+                                *session,
+                                orjson.dumps({"value": encode_value(value), "ts": ts}).decode(),
+                            )
                 except BaseException as exc:
                     if tx.doomed is not None or is_retryable(exc):
                         last = exc
@@ -257,7 +300,7 @@ class Runner:
                 await hook()
             if tx.writes:
                 self.engine.committed(ts, tx)
-            return value, ts, attempt
+            return value, ts, attempt, bool(tx.writes)
         tables = sorted(self._tables_of(last))
         raise ConflictError(
             f"Mutation {fn.path} kept conflicting with concurrent writes and gave up after "
@@ -275,8 +318,12 @@ class Runner:
             return self.engine.current_ts()
         catalog = self.engine.catalog
         writes = [
-            [w.table, w.id, project(w.old, catalog.tracked_fields(w.table)),
-             project(w.new, catalog.tracked_fields(w.table))]
+            [
+                w.table,
+                w.id,
+                project(w.old, catalog.tracked_fields(w.table)),
+                project(w.new, catalog.tracked_fields(w.table)),
+            ]
             for w in tx.writes.values()
         ]
         import orjson

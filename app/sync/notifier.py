@@ -1,0 +1,125 @@
+"""Commit notifications: NOTIFY after commit (coalesced), one LISTEN connection per process.
+
+A NOTIFY inside the committing transaction serializes commits on one lock; sent after
+the commit it costs far less (shared/PERF_NOTES.md). Listeners read every commit-log
+row they have not seen, so a later notification also delivers a lost one, and a
+periodic refresh closes the gap when a process dies between its commit and NOTIFY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from app.server.engine import Engine
+    from app.sync.hub import Hub
+
+log = logging.getLogger("convect.sync")
+CHANNEL = "convect_commits"
+COALESCE_S = 0.002
+SAFETY_REFRESH_S = 1.0
+TRIM_EVERY_S = 60.0
+KEEP_COMMITS = "10 minutes"
+KEEP_REQUESTS = "1 hour"
+
+
+class Notifier:
+    """Sends coalesced NOTIFYs after commits; listens and drives the hub when there is one."""
+
+    def __init__(self, engine: Engine, hub: Hub | None) -> None:
+        self.engine = engine
+        self.hub = hub
+        self._pending = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._conn: asyncpg.Connection | None = None
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        """Start listening (if there is a hub) and trimming."""
+        self.engine.on_commit.append(lambda ts, tx: self.notify_soon())
+        if self.hub is not None:
+            self._tasks.append(asyncio.create_task(self._listen(), name="convect-listen"))
+        self._tasks.append(asyncio.create_task(self._trim(), name="convect-trim"))
+
+    async def stop(self) -> None:
+        """Stop background tasks and close the listening connection."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    def notify_soon(self) -> None:
+        """Send one NOTIFY shortly (many commits in a few ms share it)."""
+        if self._pending:
+            return
+        self._pending = True
+        asyncio.get_running_loop().call_later(
+            COALESCE_S, lambda: asyncio.ensure_future(self._send())
+        )
+
+    async def _send(self) -> None:
+        self._pending = False
+        try:
+            await self.engine.pool.execute(f"NOTIFY {CHANNEL}")
+        except Exception:
+            log.warning("NOTIFY failed; listeners will catch up on their periodic refresh")
+
+    def _on_notify(self, *args: object) -> None:
+        if self.hub is not None:
+            self.hub.request_refresh()
+
+    async def _listen(self) -> None:
+        assert self.hub is not None and self.engine.settings.database_url
+        first = True
+        while True:
+            try:
+                conn = await asyncpg.connect(self.engine.settings.database_url)
+                self._conn = conn
+                await conn.add_listener(CHANNEL, self._on_notify)
+                # Notifications may have been missed while disconnected: re-run everything.
+                self.hub.request_refresh(rerun_all=not first)
+                if not first:
+                    self.reconnects += 1
+                    log.info("live-query listener reconnected")
+                first = False
+                while not conn.is_closed():
+                    await asyncio.sleep(SAFETY_REFRESH_S)
+                    if self.hub.entries:
+                        self.hub.request_refresh()
+                    try:
+                        await asyncio.wait_for(conn.execute("SELECT 1"), 5)
+                    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError):
+                        break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live-query listener lost its connection: %s", exc)
+            finally:
+                if self._conn is not None and not self._conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await self._conn.close()
+            await asyncio.sleep(0.2)
+
+    async def _trim(self) -> None:
+        while True:
+            await asyncio.sleep(TRIM_EVERY_S)
+            try:
+                await self.engine.pool.execute(
+                    f"DELETE FROM _convect_commits WHERE created_at < now() - interval '{KEEP_COMMITS}'"
+                )
+                await self.engine.pool.execute(
+                    "DELETE FROM _convect_mutation_requests "
+                    f"WHERE created_at < now() - interval '{KEEP_REQUESTS}'"
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.debug("commit-log trim failed", exc_info=True)
