@@ -50,9 +50,7 @@ class RegisteredFunction:
 def _make(kind: Kind, visibility: Visibility) -> Callable[..., Any]:
     decorator_name = ("internal_" if visibility == "internal" else "") + kind
 
-    def decorator(
-        fn: Handler | None = None, *, args: Any = None, returns: Any = None
-    ) -> Any:
+    def decorator(fn: Handler | None = None, *, args: Any = None, returns: Any = None) -> Any:
         def wrap(handler: Handler) -> RegisteredFunction:
             where = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__name__', '?')}"
             if not inspect.iscoroutinefunction(handler):
@@ -75,13 +73,16 @@ def _make(kind: Kind, visibility: Visibility) -> Callable[..., Any]:
                 returns_v = as_validator(returns) if returns is not None else None
             except (TypeError, ValueError) as exc:
                 raise FunctionDefinitionError(f"@{decorator_name} on {where}: {exc}") from None
-            if args_v is not None and not hasattr(args_v, "fields"):
-                # Convex accepts any validator for args, but arguments are always an object.
-                if type(args_v).__name__ not in ("AnyValidator", "RecordValidator"):
-                    raise FunctionDefinitionError(
-                        f"@{decorator_name} on {where}: args must be a dict of validators "
-                        "or v.object(...)"
-                    )
+            # Convex accepts any validator for args, but arguments are always an object.
+            if (
+                args_v is not None
+                and not hasattr(args_v, "fields")
+                and type(args_v).__name__ not in ("AnyValidator", "RecordValidator")
+            ):
+                raise FunctionDefinitionError(
+                    f"@{decorator_name} on {where}: args must be a dict of validators "
+                    "or v.object(...)"
+                )
             return RegisteredFunction(
                 kind=kind,
                 visibility=visibility,

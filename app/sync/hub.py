@@ -112,7 +112,7 @@ class HubStats:
     refreshes: int = 0
     commits_seen: int = 0
     reruns: int = 0
-    affected: int = 0
+    affected: int = 0  # subscribed entries a commit touched (each re-run once)
     cache_hits: int = 0
     cache_misses: int = 0
     invalidations: int = 0
@@ -330,7 +330,7 @@ class Hub:
                 for write in orjson.loads(r["writes"]):
                     affected |= self.index.match(write)
             self.stats.commits_seen += len(rows)
-            self.stats.affected += len(affected)
+            self.stats.affected += sum(1 for e in affected if e.sessions)
             if rerun_all:
                 affected |= {e for e in self.entries.values() if e.sessions}
             to_run = set(self.pending)

@@ -81,7 +81,10 @@ class Notifier:
         first = True
         while True:
             try:
-                conn = await asyncpg.connect(self.engine.settings.database_url)
+                conn = await asyncpg.connect(
+                    self.engine.settings.database_url,
+                    server_settings={"application_name": "convect-listen"},
+                )
                 self._conn = conn
                 await conn.add_listener(CHANNEL, self._on_notify)
                 # Notifications may have been missed while disconnected: re-run everything.
