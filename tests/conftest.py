@@ -26,9 +26,19 @@ KITCHEN = ROOT / "tests" / "apps" / "kitchen"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's data folder (embedded servers live here)."""
-    return tmp_path_factory.mktemp("convect-data")
+def data_dir() -> Iterator[Path]:
+    """The session's data folder (embedded servers live here).
+
+    Not under pytest's tmp root: that is mode 0700, and the embedded PostgreSQL runs as
+    its own user when the tests run as root.
+    """
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="convect-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -37,11 +37,17 @@ def key_text(values: tuple[Any, ...] | list[Any]) -> bytes:
     return orjson.dumps([None if v is MISSING else canonical(v) for v in values])
 
 
-def compare(a: Any, b: Any, exact_strings: bool) -> int | None:
+def compare(a: Any, b: Any, exact_strings: bool, *, top: bool = True) -> int | None:
     """-1, 0, 1 in jsonb order (MISSING first); None when it cannot be decided."""
     if a is MISSING or b is MISSING:
         return 0 if a is b else (-1 if a is MISSING else 1)
     ra, rb = _RANK.get(type(a)), _RANK.get(type(b))
+    if top:
+        # jsonb quirk: an empty top-level array sorts before null (and everything else).
+        if a == [] and isinstance(a, list):
+            ra = -1
+        if b == [] and isinstance(b, list):
+            rb = -1
     if ra is None or rb is None:
         return MAYBE
     if ra != rb:
@@ -53,13 +59,13 @@ def compare(a: Any, b: Any, exact_strings: bool) -> int | None:
     if ra in (2, 3):
         fa, fb = float(a), float(b)
         return (fa > fb) - (fa < fb)
-    if ra == 0:
+    if ra in (0, -1):
         return 0
     if ra == 4:
         if len(a) != len(b):
             return -1 if len(a) < len(b) else 1
         for x, y in zip(a, b, strict=True):
-            c = compare(x, y, exact_strings)
+            c = compare(x, y, exact_strings, top=False)
             if c != 0:
                 return c
         return 0
