@@ -82,6 +82,7 @@ class Entry:
     dirty: bool = False  # a local commit may have changed it; not served from cache
     sessions: dict[Any, int] = field(default_factory=dict)  # session -> number of its query ids
     registrations: list[tuple[Any, ...]] = field(default_factory=list)
+    _fragment: tuple[int, Any] | None = None
 
     def modification(self, query_id: int) -> dict[str, Any]:
         """The QueryUpdated / QueryFailed for a socket."""
