@@ -43,6 +43,7 @@ def install(engine: Engine, *, live: bool) -> None:
                         **asdict(hub.stats),
                         "entries": len(hub.entries),
                         "sessions": len(hub.sessions),
+                        "queued_bytes": sum(getattr(s, "queued_bytes", 0) for s in hub.sessions),
                         "ts": hub.ts,
                     }
                 )
@@ -65,6 +66,19 @@ def install(engine: Engine, *, live: bool) -> None:
 
         engine.on_start.append(start_hub)
         engine.on_stop.append(stop_hub)
+
+        async def reload_hub(engine: Engine) -> None:
+            # New code (dev reload): forget cached results the old code computed, and re-run
+            # every subscription so sockets get the new results without reconnecting.
+            for entry in list(hub.entries.values()):
+                if entry.sessions:
+                    entry.dirty = True
+                else:
+                    hub._drop(entry)
+            hub.scan_gen += 1  # an HTTP query still running the old code is not cached
+            hub.request_refresh(rerun_all=True)
+
+        engine.on_reload.append(reload_hub)
 
         async def drain() -> None:
             for session in list(hub.sessions):

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("convect.sync")
 PING_INTERVAL = 15.0
-MAX_QUEUED = 2_000  # a client this far behind is dropped (it reconnects and catches up)
+MAX_QUEUED_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped; it reconnects
 MAX_ACTIONS_IN_FLIGHT = 64
 
 
@@ -60,7 +59,8 @@ class SyncSession:
             asyncio.Queue()
         )
         self.actions: set[asyncio.Task[None]] = set()
-        self.last_sent = time.monotonic()
+        self.queued_bytes = 0
+        self.writer_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------- output
 
@@ -68,11 +68,13 @@ class SyncSession:
         """Queue a message (drops a client that cannot keep up)."""
         if self.closed:
             return
-        if self.out.qsize() >= MAX_QUEUED:
-            log.warning("sync client too slow (%d messages queued); closing", self.out.qsize())
-            self.close(1013, "SubscriptionsWorkerFullError: client too slow")
+        data = orjson.dumps(msg)
+        if self.queued_bytes + len(data) > MAX_QUEUED_BYTES:
+            log.warning("sync client too slow (%d bytes queued); dropping it", self.queued_bytes)
+            self.abort()
             return
-        self.out.put_nowait(orjson.dumps(msg))
+        self.queued_bytes += len(data)
+        self.out.put_nowait(data)
 
     def emit(self, ts: int, *, force: bool = False) -> None:
         """Send a Transition if there is one (hub callback after a refresh)."""
@@ -90,6 +92,14 @@ class SyncSession:
         self.close_reason = (code, reason[:120])
         self.out.put_nowait(None)
 
+    def abort(self) -> None:
+        """Drop a client that does not read: stop writing and let the connection close."""
+        self.closed = True
+        self.out = asyncio.Queue()
+        self.queued_bytes = 0
+        if self.writer_task is not None:
+            self.writer_task.cancel()
+
     def fatal(self, message: str) -> None:
         """Send FatalError and close (client protocol violations only)."""
         self.send({"type": "FatalError", "error": message[:1000]})
@@ -102,11 +112,13 @@ class SyncSession:
                 item = await asyncio.wait_for(self.out.get(), PING_INTERVAL)
             except TimeoutError:
                 item = orjson.dumps({"type": "Ping"})
+                self.queued_bytes += len(item)
             if item is None:
                 code, reason = self.close_reason or (1000, "")
                 with contextlib.suppress(Exception):
                     await self.ws.close(code, reason)
                 return
+            self.queued_bytes -= len(item)
             await self.ws.send_text(item.decode())
 
     # ------------------------------------------------------------- queries
@@ -297,14 +309,15 @@ async def serve_socket(engine: Engine, hub: Hub, ws: WebSocket) -> None:
     session = SyncSession(engine, hub, ws)
     hub.sessions.add(session)
     writer = asyncio.create_task(session.writer())
+    session.writer_task = writer
     mutator = asyncio.create_task(session.mutation_worker())
     reader = asyncio.create_task(_read(session))
     try:
         await asyncio.wait({writer, reader, mutator}, return_when=asyncio.FIRST_COMPLETED)
         if not session.closed and not reader.done():
             session.close(1011, "InternalServerError")
-        with contextlib.suppress(asyncio.TimeoutError, Exception):
-            await asyncio.wait_for(asyncio.shield(writer), 5)
+        if not writer.done():
+            await asyncio.wait({writer}, timeout=5)
     finally:
         session.closed = True
         for task in (reader, mutator, writer, *session.actions):
