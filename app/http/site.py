@@ -10,9 +10,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from app.http.responses import JSONResponse
 from app.server.context import ActionCtx
 from app.server.engine import Engine
 from app.server.runtime import Call, new_request_id
+from app.storage.errors import StorageError
 
 log = logging.getLogger("convect.site")
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
@@ -30,7 +32,9 @@ def _cors_headers(cors: Any, request: Request) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": allow,
         "Access-Control-Allow-Methods": ", ".join(options.get("allowed_methods", ALL_METHODS)),
-        "Access-Control-Allow-Headers": ", ".join(options.get("allowed_headers", ["Content-Type", "Authorization"])),
+        "Access-Control-Allow-Headers": ", ".join(
+            options.get("allowed_headers", ["Content-Type", "Authorization"])
+        ),
         "Vary": "Origin",
     }
 
@@ -41,14 +45,20 @@ def create_site_app(engine: Engine) -> Starlette:
     async def dispatch(request: Request) -> Response:
         router = engine.registry.http
         if router is None:
-            return PlainTextResponse("No HTTP actions are defined (functions/http.py)", status_code=404)
+            return PlainTextResponse(
+                "No HTTP actions are defined (functions/http.py)", status_code=404
+            )
         cors = _cors_headers(getattr(router, "cors", False), request)
         route, path_known = router.lookup(request.method, request.url.path)
         if route is None:
             if request.method == "OPTIONS" and cors:
                 return Response(status_code=204, headers=cors)
-            status = 405 if path_known else 404
-            return PlainTextResponse("Method Not Allowed" if path_known else "Not Found", status_code=status)
+            if not path_known:
+                return PlainTextResponse("Not Found", status_code=404, headers=cors)
+            allow = ", ".join(router.methods_for(request.url.path))
+            return PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={**cors, "Allow": allow}
+            )
         request_id = new_request_id()
         identity = None
         auth = request.headers.get("authorization")
@@ -60,13 +70,28 @@ def create_site_app(engine: Engine) -> Starlette:
         call = Call(engine, identity, "action", None, request_id)
         try:
             response = await route.handler(ActionCtx(call), request)
+        except StorageError as exc:
+            return JSONResponse(
+                {"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=cors
+            )
         except Exception as exc:
-            log.exception("HTTP action %s %s failed [request %s]", request.method, request.url.path, request_id)
+            log.exception(
+                "HTTP action %s %s failed [request %s]",
+                request.method,
+                request.url.path,
+                request_id,
+            )
             detail = f": {type(exc).__name__}: {exc}" if engine.settings.dev else ""
-            return PlainTextResponse(f"Server Error [Request ID: {request_id}]{detail}", status_code=500)
+            return PlainTextResponse(
+                f"Server Error [Request ID: {request_id}]{detail}", status_code=500, headers=cors
+            )
         if not isinstance(response, Response):
-            log.error("HTTP action %s returned %r, not a Response", request.url.path, type(response))
-            return PlainTextResponse(f"Server Error [Request ID: {request_id}]", status_code=500)
+            log.error(
+                "HTTP action %s returned %r, not a Response", request.url.path, type(response)
+            )
+            return PlainTextResponse(
+                f"Server Error [Request ID: {request_id}]", status_code=500, headers=cors
+            )
         for k, v in cors.items():
             response.headers.setdefault(k, v)
         return response

@@ -82,6 +82,17 @@ class HttpRouter:
                 return r, True
         return None, bool(candidates)
 
+    def methods_for(self, path: str) -> list[str]:
+        """The methods some route accepts at `path` (for a 405's `Allow` header)."""
+        methods = {
+            r.method
+            for r in self.routes
+            if r.path == path or (r.path_prefix and path.startswith(r.path_prefix))
+        }
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
+
 
 def http_action(handler: HttpHandler) -> HttpHandler:
     """Mark a function as an HTTP action (Convex's `httpAction`); returns it unchanged."""

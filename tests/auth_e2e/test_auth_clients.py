@@ -132,7 +132,8 @@ def test_npm_clients_set_auth_over_http_and_socket_and_refresh_the_token(auth_se
 
 
 def test_pypi_client_set_auth(auth_server: ServerProcess) -> None:
-    from convex import ConvexClient, ConvexHttpClient
+    from convex import ConvexClient
+    from convex.http_client import ConvexHttpClient
 
     from tests.sync.test_official_clients import deadline
 

@@ -13,7 +13,14 @@ import pytest
 
 from tests.conftest import DEMO, truncate_all
 from tests.support.calls import mutation, query
-from tests.support.servers import ADMIN_KEY, ServerProcess, convect_env, create_database, run_cli, start_server
+from tests.support.servers import (
+    ADMIN_KEY,
+    ServerProcess,
+    convect_env,
+    create_database,
+    run_cli,
+    start_server,
+)
 from tests.support.ws import SyncClient
 
 AUTHORS = ["a", "b", "c", "d"]
@@ -35,11 +42,16 @@ def pair(services: dict[str, str], data_dir: Path) -> Iterator[tuple[ServerProce
 
 
 @pytest.fixture
-async def clients(pair: tuple[ServerProcess, ServerProcess]) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+async def clients(
+    pair: tuple[ServerProcess, ServerProcess],
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     a, b = pair
     await truncate_all(a.env["DATABASE_URL"], a.url)
     await truncate_all(b.env["DATABASE_URL"], b.url)
-    async with httpx.AsyncClient(base_url=a.url, timeout=30) as ca, httpx.AsyncClient(base_url=b.url, timeout=30) as cb:
+    async with (
+        httpx.AsyncClient(base_url=a.url, timeout=30) as ca,
+        httpx.AsyncClient(base_url=b.url, timeout=30) as cb,
+    ):
         yield ca, cb
 
 
@@ -49,15 +61,23 @@ async def stats(client: httpx.AsyncClient) -> dict:
     return r.json()
 
 
-async def converge(sub: SyncClient, qid: int, http: httpx.AsyncClient, path: str, args: dict, timeout: float = 5) -> None:
+async def converge(
+    sub: SyncClient, qid: int, http: httpx.AsyncClient, path: str, args: dict, timeout: float = 5
+) -> None:
     """Receive until the subscription's value equals a fresh query."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         fresh = await query(http, path, args)
-        if qid in sub.results and sub.results[qid]["type"] == "QueryUpdated" and _same(sub.value(qid), fresh):
+        if (
+            qid in sub.results
+            and sub.results[qid]["type"] == "QueryUpdated"
+            and _same(sub.value(qid), fresh)
+        ):
             return
         remaining = deadline - asyncio.get_running_loop().time()
-        assert remaining > 0, f"{path}{args}: subscriber has {sub.results.get(qid)}, fresh query {fresh}"
+        assert remaining > 0, (
+            f"{path}{args}: subscriber has {sub.results.get(qid)}, fresh query {fresh}"
+        )
         try:
             await sub.recv(timeout=min(remaining, 0.5))
         except TimeoutError:
@@ -104,7 +124,9 @@ async def test_only_affected_subscriptions_are_re_executed(
     reruns = after["reruns"] - before["reruns"]
     assert reruns == after["affected"] - before["affected"]
     assert 1 <= reruns <= 5
-    updates_b = [t for t in sub.transitions if any(m.get("queryId") == qb for m in t["modifications"])]
+    updates_b = [
+        t for t in sub.transitions if any(m.get("queryId") == qb for m in t["modifications"])
+    ]
     assert len(updates_b) == 1  # only its first result
     await sub.close()
 
@@ -116,8 +138,15 @@ async def test_random_concurrent_writers_leave_every_subscriber_equal_to_a_fresh
     ca, cb = clients
     rng = random.Random(1234)
     subs: list[tuple[SyncClient, int, str, dict, httpx.AsyncClient]] = []
-    specs = [("messages:list", {})] + [("messages:get_by_author", {"author": x}) for x in AUTHORS] + [
-        ("messages:newest_by_author", {"author": "a", "count": 3}), ("accounts:total", {}), ("logs:list", {})]
+    specs = (
+        [("messages:list", {})]
+        + [("messages:get_by_author", {"author": x}) for x in AUTHORS]
+        + [
+            ("messages:newest_by_author", {"author": "a", "count": 3}),
+            ("accounts:total", {}),
+            ("logs:list", {}),
+        ]
+    )
     for server, http in ((a, ca), (b, cb)):
         for path, args in specs:
             s = await SyncClient.open(server.url)
@@ -132,7 +161,11 @@ async def test_random_concurrent_writers_leave_every_subscriber_equal_to_a_fresh
         for _ in range(n):
             op = rng.random()
             if op < 0.5 or not ids:
-                ids.append(await mutation(http, "messages:create", {"author": rng.choice(AUTHORS), "body": "h"}))
+                ids.append(
+                    await mutation(
+                        http, "messages:create", {"author": rng.choice(AUTHORS), "body": "h"}
+                    )
+                )
             elif op < 0.75:
                 await mutation(http, "messages:like", {"id": rng.choice(ids)})
             elif op < 0.9:
@@ -155,8 +188,12 @@ async def test_random_concurrent_writers_leave_every_subscriber_equal_to_a_fresh
                 await asyncio.sleep(0.01)
 
     drains = [asyncio.create_task(drain(s)) for s, *_ in subs]
-    await asyncio.gather(http_writer(ca, 40), http_writer(cb, 40),
-                         socket_writer(writer_sockets[0], 20), socket_writer(writer_sockets[1], 20))
+    await asyncio.gather(
+        http_writer(ca, 40),
+        http_writer(cb, 40),
+        socket_writer(writer_sockets[0], 20),
+        socket_writer(writer_sockets[1], 20),
+    )
     for t in drains:
         t.cancel()
     await asyncio.gather(*drains, return_exceptions=True)
@@ -186,7 +223,7 @@ async def test_subscribers_converge_after_the_listener_connection_is_killed(
     conn = await asyncpg.connect(a.env["DATABASE_URL"])
     try:
         killed = await conn.fetch(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'convect-listen'"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'convect-listen' AND datname = current_database()"
         )
         assert len(killed) == 2
     finally:

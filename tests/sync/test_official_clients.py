@@ -41,8 +41,13 @@ def test_npm_convex_client_subscribes_mutates_and_sees_other_clients(
     node = shutil.which("node")
     assert node, "Node.js is required for the official npm client tests"
     result = subprocess.run(
-        [node, "sync_live.mjs"], cwd=JS, env={**os.environ, "CONVECT_URL": demo_server.url},
-        capture_output=True, text=True, timeout=60, check=False,
+        [node, "sync_live.mjs"],
+        cwd=JS,
+        env={**os.environ, "CONVECT_URL": demo_server.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -50,7 +55,10 @@ def test_npm_convex_client_subscribes_mutates_and_sees_other_clients(
     assert out["sawOwnWriteOnResolve"] is True
     assert out["updates"][-1] == ["from socket", "from http"]
     assert out["httpLatencyMs"] < 1000
-    assert out["errors"]["convex"] == {"name": "ConvexError", "data": {"code": "INSUFFICIENT_FUNDS", "balance": 1}}
+    assert out["errors"]["convex"] == {
+        "name": "ConvexError",
+        "data": {"code": "INSUFFICIENT_FUNDS", "balance": 1},
+    }
     assert out["errors"]["validation"]["name"] == "Error"
     assert out["errors"]["validation"]["hasData"] is False
     assert "ArgumentValidationError" in out["errors"]["validation"]["message"]
@@ -69,8 +77,10 @@ def test_pypi_convex_client_subscribes_and_sees_a_write_from_another_client(
         sub = client.subscribe("messages:get_by_author", {"author": "py"})
         assert next(sub) == []
         started = time.monotonic()
-        httpx.post(f"{demo_server.url}/api/mutation",
-                   json={"path": "messages:create", "args": {"author": "py", "body": "hello"}})
+        httpx.post(
+            f"{demo_server.url}/api/mutation",
+            json={"path": "messages:create", "args": {"author": "py", "body": "hello"}},
+        )
         value = next(sub)
         while not value:
             value = next(sub)
@@ -80,7 +90,10 @@ def test_pypi_convex_client_subscribes_and_sees_a_write_from_another_client(
 
         doc_id = client.mutation("messages:create", {"author": "py", "body": "second"})
         assert isinstance(doc_id, str)
-        assert [d["body"] for d in client.query("messages:get_by_author", {"author": "py"})] == ["hello", "second"]
+        assert [d["body"] for d in client.query("messages:get_by_author", {"author": "py"})] == [
+            "hello",
+            "second",
+        ]
 
         account = client.mutation("accounts:open", {"owner": "p", "balance": 3})
         with pytest.raises(ConvexError) as info:

@@ -124,12 +124,21 @@ async def test_paths_are_canonicalised_like_the_clients_expect(
     await c.close()
 
 
-async def test_actions_answer_with_action_response(demo: httpx.AsyncClient, demo_server: ServerProcess) -> None:
+async def test_actions_answer_with_action_response(
+    demo: httpx.AsyncClient, demo_server: ServerProcess
+) -> None:
     c = await _open(demo_server)
-    await c.send({"type": "Action", "requestId": 0, "udfPath": "actions:echo", "args": [{"text": "t"}]})
+    await c.send(
+        {"type": "Action", "requestId": 0, "udfPath": "actions:echo", "args": [{"text": "t"}]}
+    )
     r = await c.recv_type("ActionResponse")
-    assert r == {"type": "ActionResponse", "requestId": 0, "success": True,
-                 "result": {"text": "t", "logged": 1.0}, "logLines": ["[LOG] 'echoed t'"]}
+    assert r == {
+        "type": "ActionResponse",
+        "requestId": 0,
+        "success": True,
+        "result": {"text": "t", "logged": 1.0},
+        "logLines": ["[LOG] 'echoed t'"],
+    }
     await c.close()
 
 
@@ -141,8 +150,15 @@ async def test_resent_mutation_with_the_same_session_and_request_id_applies_once
     await c1.close()
     c2 = await SyncClient.open(demo_server.url, connect_msg=False)
     c2.session_id = c1.session_id
-    await c2.send({"type": "Connect", "sessionId": c1.session_id, "connectionCount": 1,
-                   "lastCloseReason": "closed with code 1006", "clientTs": 0})
+    await c2.send(
+        {
+            "type": "Connect",
+            "sessionId": c1.session_id,
+            "connectionCount": 1,
+            "lastCloseReason": "closed with code 1006",
+            "clientTs": 0,
+        }
+    )
     r2 = await c2.mutation("messages:create", {"author": "dup", "body": "once"}, request_id=7)
     assert r2["success"] and r2["result"] == r1["result"] and r2["ts"] == r1["ts"]
     assert len(await query(demo, "messages:get_by_author", {"author": "dup"})) == 1
@@ -153,19 +169,25 @@ async def test_authenticate_with_a_bad_token_gets_auth_error_and_no_identity(
     demo_server: ServerProcess,
 ) -> None:
     c = await _open(demo_server)
-    await c.send({"type": "Authenticate", "tokenType": "User", "value": "garbage", "baseVersion": 0})
+    await c.send(
+        {"type": "Authenticate", "tokenType": "User", "value": "garbage", "baseVersion": 0}
+    )
     msg = await c.recv_type("AuthError")
     assert msg["baseVersion"] == 0 and msg["authUpdateAttempted"] is True
     with pytest.raises(ConnectionClosed):
         await c.recv(timeout=5)
 
 
-async def test_authenticate_none_and_admin_bump_the_identity_version(demo_server: ServerProcess) -> None:
+async def test_authenticate_none_and_admin_bump_the_identity_version(
+    demo_server: ServerProcess,
+) -> None:
     c = await _open(demo_server)
     await c.send({"type": "Authenticate", "tokenType": "None", "baseVersion": 0})
     t = await c.recv_type("Transition")
     assert t["endVersion"]["identity"] == 1
-    await c.send({"type": "Authenticate", "tokenType": "Admin", "value": ADMIN_KEY, "baseVersion": 1})
+    await c.send(
+        {"type": "Authenticate", "tokenType": "Admin", "value": ADMIN_KEY, "baseVersion": 1}
+    )
     t = await c.recv_type("Transition")
     assert t["endVersion"]["identity"] == 2
     # As admin, internal queries are reachable.
@@ -181,11 +203,23 @@ async def test_authenticate_none_and_admin_bump_the_identity_version(demo_server
         "not json",
         "[1, 2]",
         orjson.dumps({"type": "Bogus"}).decode(),
-        orjson.dumps({"type": "ModifyQuerySet", "baseVersion": 5, "newVersion": 6, "modifications": []}).decode(),
-        orjson.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 3, "modifications": []}).decode(),
-        orjson.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
-                      "modifications": [{"type": "Remove", "queryId": 9}]}).decode(),
-        orjson.dumps({"type": "Mutation", "requestId": -1, "udfPath": "messages:create", "args": [{}]}).decode(),
+        orjson.dumps(
+            {"type": "ModifyQuerySet", "baseVersion": 5, "newVersion": 6, "modifications": []}
+        ).decode(),
+        orjson.dumps(
+            {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 3, "modifications": []}
+        ).decode(),
+        orjson.dumps(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": 0,
+                "newVersion": 1,
+                "modifications": [{"type": "Remove", "queryId": 9}],
+            }
+        ).decode(),
+        orjson.dumps(
+            {"type": "Mutation", "requestId": -1, "udfPath": "messages:create", "args": [{}]}
+        ).decode(),
         orjson.dumps({"type": "Mutation", "requestId": 0, "udfPath": 5, "args": [{}]}).decode(),
         orjson.dumps({"type": "Authenticate", "tokenType": "Wizard", "baseVersion": 0}).decode(),
         orjson.dumps({"type": "Connect", "sessionId": 5}).decode(),
@@ -209,8 +243,14 @@ async def test_hostile_values_in_args_fail_the_call_and_write_nothing(
 ) -> None:
     c = await _open(demo_server)
     for args in ([{"$bad": 1}], [{"author": {"$integer": "xx"}, "body": "b"}], [1, 2], "str"):
-        await c.send({"type": "Mutation", "requestId": c.next_request, "udfPath": "messages:create",
-                      "args": args})
+        await c.send(
+            {
+                "type": "Mutation",
+                "requestId": c.next_request,
+                "udfPath": "messages:create",
+                "args": args,
+            }
+        )
         c.next_request += 1
         r = await c.recv_type("MutationResponse")
         assert r["success"] is False
@@ -221,7 +261,9 @@ async def test_hostile_values_in_args_fail_the_call_and_write_nothing(
     await c.close()
 
 
-async def test_a_huge_frame_closes_that_socket_only(demo: httpx.AsyncClient, demo_server: ServerProcess) -> None:
+async def test_a_huge_frame_closes_that_socket_only(
+    demo: httpx.AsyncClient, demo_server: ServerProcess
+) -> None:
     c = await _open(demo_server)
     with pytest.raises(ConnectionClosed):
         await c.conn.send("x" * (20 * 1024 * 1024))

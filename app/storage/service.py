@@ -1,0 +1,242 @@
+"""The storage service of one engine: `_storage` documents, blobs, URLs and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import orjson
+
+from app.db import ids
+from app.db.database import DatabaseReader, _creation_time
+from app.db.transaction import Tx
+from app.storage import tokens
+from app.storage.backend import BlobBackend
+from app.storage.errors import (
+    ChecksumMismatch,
+    FileNotFound,
+    InvalidStorageId,
+    StorageError,
+)
+from app.storage.postgres import PostgresBlobs
+from app.storage.streams import Meter
+from app.values import decode_value, encode_value
+
+if TYPE_CHECKING:
+    from app.server.engine import Engine
+    from app.server.runtime import Call
+
+log = logging.getLogger("convect.storage")
+STORAGE_TABLE = "_storage"
+MAX_CONTENT_TYPE = 255
+_CONTENT_TYPE_RE = re.compile(r"^[\x20-\x7e]*$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SWEEP_AFTER_S = 24 * 3600.0
+
+
+def check_storage_id(value: object) -> str:
+    """`value` if it is an id of the `_storage` table, else InvalidStorageId."""
+    if not isinstance(value, str) or not ids.is_id_for(value, STORAGE_TABLE):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise InvalidStorageId(f"{shown} is not a valid storage id (an Id<'_storage'>)")
+    return value
+
+
+def check_content_type(value: object) -> str | None:
+    """A content type as stored: None when absent, else printable ASCII of bounded length."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise StorageError(f"content_type must be a string, got {type(value).__name__}")
+    if len(value) > MAX_CONTENT_TYPE or not _CONTENT_TYPE_RE.match(value):
+        raise StorageError(
+            f"Invalid content type: at most {MAX_CONTENT_TYPE} printable ASCII characters"
+        )
+    return value.strip() or None
+
+
+def metadata_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """`storage.get_metadata`'s shape (Convex's FileMetadata) from a `_storage` document."""
+    return {
+        "storageId": doc["_id"],
+        "sha256": doc["sha256"],
+        "size": doc["size"],
+        "contentType": doc.get("contentType"),
+    }
+
+
+class StorageService:
+    """File storage for one engine; the backend holds bytes, `_storage` holds metadata."""
+
+    def __init__(self, engine: Engine, backend: BlobBackend | None = None) -> None:
+        self.engine = engine
+        self._backend = backend
+        self._key: bytes | None = None
+
+    async def start(self, engine: Engine) -> None:
+        """Load the signing secret and open the default backend (an engine start hook)."""
+        try:
+            secret = await engine.pool.fetchval(
+                "SELECT value FROM _convect_secrets WHERE name = 'storage'"
+            )
+        except asyncpg.UndefinedTableError:
+            secret = None
+        if secret is None:
+            raise RuntimeError("The storage secret is missing: run `convect deploy` (migrations)")
+        self._key = tokens.derive_key(secret)
+        if self._backend is None:
+            self._backend = PostgresBlobs(engine.pool)
+
+    async def sweep(self, engine: Engine) -> None:
+        """Remove chunks of uploads that never finished (a start hook of API processes)."""
+        removed = await self.backend.sweep(SWEEP_AFTER_S)
+        if removed:
+            log.info("removed %d chunks of unfinished uploads", removed)
+
+    @property
+    def backend(self) -> BlobBackend:
+        """The blob backend (set once the engine has started)."""
+        if self._backend is None:
+            raise RuntimeError("File storage is not started yet")
+        return self._backend
+
+    @property
+    def limit(self) -> int:
+        """The largest file accepted, in bytes."""
+        return self.engine.settings.max_upload_bytes
+
+    # ------------------------------------------------------------- URLs and tokens
+
+    def _signing_key(self) -> bytes:
+        if self._key is None:
+            raise RuntimeError("File storage is not started yet")
+        return self._key
+
+    def upload_url(self) -> str:
+        """A new short-lived upload URL."""
+        token = tokens.sign(self._signing_key())
+        return f"{self.engine.settings.base_url}/api/storage/upload?token={token}"
+
+    def check_token(self, token: object) -> None:
+        """Raise InvalidUploadToken unless `token` is a valid, unexpired upload token."""
+        tokens.verify(self._signing_key(), token)
+
+    def file_url(self, storage_id: str) -> str:
+        """Where a stored file is served."""
+        return f"{self.engine.settings.base_url}/api/storage/{storage_id}"
+
+    # ------------------------------------------------------------- reads
+
+    async def document(self, storage_id: str) -> dict[str, Any] | None:
+        """The `_storage` document (decoded), read on its own (actions, serving)."""
+        check_storage_id(storage_id)
+        row = await self.engine.pool.fetchval(
+            'SELECT doc FROM docs."_storage" WHERE id = $1', storage_id
+        )
+        return decode_value(orjson.loads(row)) if row is not None else None
+
+    async def document_in(self, tx: Tx, storage_id: str) -> dict[str, Any] | None:
+        """The `_storage` document read inside a query or mutation (recorded in its read set)."""
+        check_storage_id(storage_id)
+        doc = await DatabaseReader(tx, self.engine.catalog, system=True).get_encoded(storage_id)
+        return decode_value(doc) if doc is not None else None
+
+    def read(self, storage_id: str, start: int, stop: int) -> AsyncIterator[bytes]:
+        """Bytes `[start, stop)` of a stored file, streamed."""
+        return self.backend.read(storage_id, start, stop)
+
+    # ------------------------------------------------------------- writes
+
+    async def store(
+        self, source: Any, content_type: object = None, *, sha256: object = None
+    ) -> str:
+        """Stream `source` into a new file; it exists (and is returned) only once complete."""
+        ctype = check_content_type(content_type)
+        expected = self._expected_sha(sha256)
+        storage_id = ids.new_id(STORAGE_TABLE)
+        backend = self.backend
+        meter = Meter(self.limit, backend.chunk_size)
+        await backend.put(storage_id, meter.chunks(source))
+        try:
+            if expected is not None and expected != meter.sha256:
+                raise ChecksumMismatch(
+                    f"The file's sha256 is {meter.sha256}, not the expected {expected}"
+                )
+            doc: dict[str, Any] = {
+                "_id": storage_id,
+                "_creationTime": _creation_time(),
+                "sha256": meter.sha256,
+                "size": float(meter.size),
+            }
+            if ctype is not None:
+                doc["contentType"] = ctype
+            await self._commit(storage_id, encode_value(doc))
+        except BaseException:
+            await asyncio.shield(backend.discard(storage_id))
+            raise
+        return storage_id
+
+    @staticmethod
+    def _expected_sha(value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _SHA256_RE.match(value.lower()):
+            raise StorageError("sha256 must be 64 hexadecimal characters")
+        return value.lower()
+
+    async def _commit(self, storage_id: str, new: dict[str, Any] | None) -> None:
+        """Insert (`new`) or delete (`new` None) a `_storage` document in its own transaction."""
+        from app.server.runtime import Call
+
+        engine = self.engine
+        after = None
+        async with engine.pool.acquire() as conn:
+            tx = Tx(conn, writable=True)
+            call = Call(engine, None, "mutation", tx)
+            async with conn.transaction():
+                if new is not None:
+                    await tx.execute(
+                        'INSERT INTO docs."_storage" (id, creation_time, doc) '
+                        "VALUES ($1, $2, $3::jsonb)",
+                        storage_id,
+                        new["_creationTime"],
+                        orjson.dumps(new).decode(),
+                    )
+                    tx.record_write(STORAGE_TABLE, storage_id, None, new)
+                else:
+                    row = await tx.fetchrow(
+                        'DELETE FROM docs."_storage" WHERE id = $1 RETURNING doc', storage_id
+                    )
+                    if row is None:
+                        raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
+                    tx.record_write(STORAGE_TABLE, storage_id, orjson.loads(row["doc"]), None)
+                    after = await self.backend.delete(tx, storage_id)
+                ts = await engine.runner._log_commit(tx, call)
+        if after is not None:
+            await after()
+        engine.committed(ts, tx)
+
+    async def delete(self, storage_id: str) -> None:
+        """Delete a file in a transaction of its own (actions)."""
+        check_storage_id(storage_id)
+        await self._commit(storage_id, None)
+
+    async def delete_in(self, call: Call, storage_id: str) -> None:
+        """Delete a file inside a mutation's transaction (undone if the mutation rolls back)."""
+        tx = call.tx
+        if tx is None or not tx.writable:
+            raise StorageError("storage.delete needs a mutation or an action")
+        old = await DatabaseReader(tx, self.engine.catalog, system=True).get_encoded(
+            check_storage_id(storage_id)
+        )
+        if old is None:
+            raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
+        await tx.execute('DELETE FROM docs."_storage" WHERE id = $1', storage_id)
+        tx.record_write(STORAGE_TABLE, storage_id, old, None)
+        after = await self.backend.delete(tx, storage_id)
+        if after is not None:
+            call.after_commit.append(after)

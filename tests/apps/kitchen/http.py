@@ -1,0 +1,60 @@
+"""HTTP actions of the kitchen app (tests/http_actions): errors, routing, CORS, streaming."""
+
+import hashlib
+
+from starlette.responses import JSONResponse, PlainTextResponse
+
+from app.server import HttpRouter, http_action
+
+http = HttpRouter(cors={"allowed_origins": ["https://app.example"]})
+
+
+@http.route(path="/kitchen/boom", method="GET")
+async def boom(ctx, request):
+    """Fail with an exception whose text must reach clients only in dev mode."""
+    raise RuntimeError("kaboom: internal detail")
+
+
+@http.route(path="/kitchen/not-a-response", method="GET")
+async def not_a_response(ctx, request):
+    """Return something that is not a Response."""
+    return {"not": "a response"}
+
+
+@http.route(path="/kitchen/whoami", method="GET")
+async def whoami(ctx, request):
+    """The caller's identity (from a Bearer token), or null."""
+    identity = await ctx.auth.get_user_identity()
+    if not identity:
+        return JSONResponse(None)
+    return JSONResponse({"subject": identity.subject, "issuer": identity.issuer})
+
+
+@http.route(path="/kitchen/digest", method="POST")
+async def digest(ctx, request):
+    """Hash a streamed body of any size without holding it."""
+    sha = hashlib.sha256()
+    size = 0
+    async for chunk in request.stream():
+        sha.update(chunk)
+        size += len(chunk)
+    return JSONResponse({"size": size, "sha256": sha.hexdigest()})
+
+
+@http.route(path="/kitchen/only-post", method="POST")
+async def only_post(ctx, request):
+    """A path that takes POST only."""
+    return PlainTextResponse("posted")
+
+
+@http.route(path_prefix="/kitchen/prefix/", method="GET")
+async def prefix(ctx, request):
+    """Anything under /kitchen/prefix/."""
+    return PlainTextResponse("short:" + request.url.path)
+
+
+async def _deeper(ctx, request):
+    return PlainTextResponse("long:" + request.url.path + "?" + request.url.query)
+
+
+http.route(path_prefix="/kitchen/prefix/deeper/", method="GET", handler=http_action(_deeper))

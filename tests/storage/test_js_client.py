@@ -1,0 +1,58 @@
+"""The official npm `convex` ConvexHttpClient plus fetch: Convex's upload flow end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+
+import httpx
+
+from tests.support.calls import query
+from tests.support.servers import ROOT, ServerProcess
+
+
+def _run_script(url: str) -> dict:
+    done = subprocess.run(
+        ["node", "storage_upload.mjs"],
+        cwd=ROOT / "tests" / "js",
+        env={**os.environ, "CONVEX_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def test_the_npm_client_uploads_saves_and_reads_back_a_file(
+    demo: httpx.AsyncClient, demo_server: ServerProcess
+) -> None:
+    out = await asyncio.to_thread(_run_script, demo_server.url)
+    assert out["uploadUrl"].startswith(f"{demo_server.url}/api/storage/upload?token=")
+    assert out["uploadStatus"] == 200
+    storage_id = out["storageId"]
+    data = bytes((i * 7) % 251 for i in range(300 * 1024))
+    assert out["doc"] == {
+        "name": "pic.png",
+        "storageId": storage_id,
+        "size": len(data),
+        "url": f"{demo_server.url}/api/storage/{storage_id}",
+    }
+    assert out["served"] == {
+        "status": 200,
+        "contentType": "image/png",
+        "length": len(data),
+        "same": True,
+        "etag": f'"{hashlib.sha256(data).hexdigest()}"',
+    }
+    assert out["range"] == {"status": 206, "length": 100, "same": True}
+    assert out["textMeta"]["contentType"] == "text/plain;charset=UTF-8"
+    assert out["textMeta"]["size"] == len("plain text")
+    assert out["tampered"]["status"] == 403
+    assert out["tampered"]["body"]["code"] == "InvalidUploadToken"
+    stored = await query(demo, "files:stored")
+    assert sorted(d["_id"] for d in stored) == sorted([storage_id, out["textMeta"]["storageId"]])
