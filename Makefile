@@ -37,6 +37,7 @@ test: setup lint types pytest
 
 bench: setup
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.search_bench
 
 reliability: setup
 	$(BIN)/pytest tests/reliability -m reliability

@@ -14,17 +14,27 @@ import typer
 
 from app.settings import Settings
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Convect: Convex's model in Python, on PostgreSQL.")
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Convect: Convex's model in Python, on PostgreSQL.",
+)
 log = logging.getLogger("convect")
 
-FunctionsOpt = typer.Option(None, "--functions", help="Folder of the app's modules (CONVECT_FUNCTIONS)")
+FunctionsOpt = typer.Option(
+    None, "--functions", help="Folder of the app's modules (CONVECT_FUNCTIONS)"
+)
 PortOpt = typer.Option(None, "--port", help="API listener port (CONVECT_PORT)")
 SitePortOpt = typer.Option(None, "--site-port", help="HTTP actions port (CONVECT_SITE_PORT)")
 DataDirOpt = typer.Option(None, "--data-dir", help="Data folder (CONVECT_DATA_DIR)")
 
 
-def _settings(functions: str | None = None, port: int | None = None, site_port: int | None = None,
-              data_dir: str | None = None) -> Settings:
+def _settings(
+    functions: str | None = None,
+    port: int | None = None,
+    site_port: int | None = None,
+    data_dir: str | None = None,
+) -> Settings:
     overrides: dict[str, Any] = {}
     if functions is not None:
         overrides["functions"] = functions
@@ -51,7 +61,9 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _prepare(settings: Settings, *, migrate: bool, push: bool, force: bool = False) -> tuple[Settings, Any]:
+def _prepare(
+    settings: Settings, *, migrate: bool, push: bool, force: bool = False
+) -> tuple[Settings, Any]:
     """Resolve embedded services, migrate, load the registry, push the schema."""
     from app import embedded
     from app.db import deploy as deploy_mod
@@ -63,6 +75,7 @@ def _prepare(settings: Settings, *, migrate: bool, push: bool, force: bool = Fal
     except Exception as exc:
         _fail(f"could not start or reach the database/Redis: {exc}")
     assert settings.database_url is not None
+    _check_database(settings.database_url)
     if migrate:
         try:
             migrate_mod.upgrade(settings.database_url)
@@ -71,13 +84,21 @@ def _prepare(settings: Settings, *, migrate: bool, push: bool, force: bool = Fal
     try:
         registry = load_registry(settings.functions)
     except RegistryError as exc:
-        _fail(str(exc))
+        from pathlib import Path
+
+        from app.devlog import describe_load_error
+
+        _fail(describe_load_error(exc, Path(settings.functions)))
     if push:
+        from app.dataio.progress import steps
+
         try:
-            report = asyncio.run(deploy_mod.push_schema(
-                settings.database_url, registry.schema, force=force,
-                say=lambda m: typer.echo(f"  {m}"),
-            ))
+            with steps("pushing the schema") as say:
+                report = asyncio.run(
+                    deploy_mod.push_schema(
+                        settings.database_url, registry.schema, force=force, say=say
+                    )
+                )
         except deploy_mod.SchemaRefused as exc:
             _fail(str(exc))
         for line in report.lines():
@@ -86,20 +107,28 @@ def _prepare(settings: Settings, *, migrate: bool, push: bool, force: bool = Fal
 
 
 @cli.command()
-def dev(functions: str = FunctionsOpt, port: int = PortOpt, site_port: int = SitePortOpt,
-        data_dir: str = DataDirOpt, worker: bool = typer.Option(True, help="Run a scheduler worker too")) -> None:
+def dev(
+    functions: str = FunctionsOpt,
+    port: int = PortOpt,
+    site_port: int = SitePortOpt,
+    data_dir: str = DataDirOpt,
+    worker: bool = typer.Option(True, help="Run a scheduler worker too"),
+) -> None:
     """Embedded services, migrations, schema push, listeners and a worker, reloading on changes."""
     settings = _settings(functions, port, site_port, data_dir)
     if settings.admin_key is None:
         settings = settings.model_copy(update={"admin_key": _dev_admin_key(settings)})
     _logging(settings)
     settings, registry = _prepare(settings, migrate=True, push=True)
-    typer.echo(f"Convect dev: API http://{settings.host}:{settings.port}  "
-               f"HTTP actions http://{settings.host}:{settings.site_port}")
+    typer.echo(
+        f"Convect dev: API http://{settings.host}:{settings.port}  "
+        f"HTTP actions http://{settings.host}:{settings.site_port}"
+    )
     typer.echo(f"admin key: {settings.admin_key}")
     from app.devserver import run_dev
+    from app.serve import run_event_loop
 
-    asyncio.run(run_dev(settings, registry, worker=worker))
+    run_event_loop(run_dev(settings, registry, worker=worker))
 
 
 def _dev_admin_key(settings: Settings) -> str:
@@ -115,8 +144,12 @@ def _dev_admin_key(settings: Settings) -> str:
 
 
 @cli.command()
-def serve(functions: str = FunctionsOpt, port: int = PortOpt, site_port: int = SitePortOpt,
-          data_dir: str = DataDirOpt) -> None:
+def serve(
+    functions: str = FunctionsOpt,
+    port: int = PortOpt,
+    site_port: int = SitePortOpt,
+    data_dir: str = DataDirOpt,
+) -> None:
     """Serve the API and site listeners (production role)."""
     settings = _settings(functions, port, site_port, data_dir)
     _logging(settings)
@@ -124,13 +157,50 @@ def serve(functions: str = FunctionsOpt, port: int = PortOpt, site_port: int = S
         _fail("CONVECT_ADMIN_KEY is required in prod mode")
     settings, registry = _prepare(settings, migrate=False, push=False)
     from app.devserver import run_serve
+    from app.serve import run_event_loop
 
-    asyncio.run(run_serve(settings, registry))
+    run_event_loop(run_serve(settings, registry))
 
 
 @cli.command()
-def deploy(functions: str = FunctionsOpt, data_dir: str = DataDirOpt,
-           force: bool = typer.Option(False, "--force", help="Allow destructive schema changes")) -> None:
+def worker(
+    functions: str = FunctionsOpt,
+    data_dir: str = DataDirOpt,
+    check: bool = typer.Option(
+        False, "--check", help="Exit 0 if this host's worker reports in (a liveness probe)"
+    ),
+    concurrency: int = typer.Option(
+        32, min=1, envvar="CONVECT_WORKER_CONCURRENCY", help="Jobs run at once"
+    ),
+    poll_delay: float = typer.Option(
+        0.01, min=0.001, envvar="CONVECT_WORKER_POLL_DELAY", help="Seconds between queue polls"
+    ),
+    lease: float = typer.Option(
+        15.0, min=1.0, envvar="CONVECT_WORKER_LEASE", help="Seconds before a silent worker is dead"
+    ),
+) -> None:
+    """Run scheduled functions and crons (production role)."""
+    settings = _settings(functions, None, None, data_dir)
+    if check:
+        from app.scheduler import check_health
+
+        raise typer.Exit(check_health(settings))
+    _logging(settings)
+    settings, registry = _prepare(settings, migrate=False, push=False)
+    from app.devserver import run_worker_process
+    from app.scheduler import WorkerOptions
+    from app.serve import run_event_loop
+
+    options = WorkerOptions(concurrency=concurrency, poll_delay=poll_delay, lease_s=lease)
+    run_event_loop(run_worker_process(settings, registry, options))
+
+
+@cli.command()
+def deploy(
+    functions: str = FunctionsOpt,
+    data_dir: str = DataDirOpt,
+    force: bool = typer.Option(False, "--force", help="Allow destructive schema changes"),
+) -> None:
     """Run migrations and push the app schema (safe to run twice at once)."""
     settings = _settings(functions, None, None, data_dir)
     _logging(settings)
@@ -139,22 +209,126 @@ def deploy(functions: str = FunctionsOpt, data_dir: str = DataDirOpt,
 
 
 @cli.command()
-def run(path: str = typer.Argument(..., help="Function path, e.g. messages:list"),
-        args: str = typer.Argument("{}", help="Arguments as JSON"),
-        functions: str = FunctionsOpt, data_dir: str = DataDirOpt) -> None:
+def run(
+    path: str = typer.Argument(..., help="Function path, e.g. messages:list"),
+    args: str = typer.Argument("{}", help="Arguments as JSON"),
+    functions: str = FunctionsOpt,
+    data_dir: str = DataDirOpt,
+    watch: bool = typer.Option(
+        False, "--watch", help="Print a query's result again on every change (needs a server)"
+    ),
+    url: str = typer.Option(
+        None, "--url", envvar="CONVECT_URL", help="Server for --watch (default: this dev server)"
+    ),
+    port: int = PortOpt,
+) -> None:
     """Call a function as admin (internal ones too) and print its result as JSON."""
-    settings = _settings(functions, None, None, data_dir)
+    settings = _settings(functions, port, None, data_dir)
     try:
         parsed = json.loads(args)
     except json.JSONDecodeError as exc:
         _fail(f"ARGS_JSON is not valid JSON: {exc}")
     if not isinstance(parsed, dict):
         _fail("ARGS_JSON must be a JSON object")
+    if watch:
+        _data_command("watch_command", settings, path, parsed, url)
+        return
     settings, registry = _prepare(settings, migrate=True, push=False)
+    from app.dataio.commands import unknown_function
     from app.devserver import run_once
+
+    problem = unknown_function(registry, path)
+    if problem is not None:
+        _fail(problem)
 
     code = asyncio.run(run_once(settings, registry, path, parsed))
     raise typer.Exit(code)
+
+
+@cli.command()
+def codegen(
+    out: str = typer.Option(
+        None, "--out", help="Output folder (default: the functions folder's _generated/)"
+    ),
+    functions: str = FunctionsOpt,
+    python: bool = typer.Option(
+        True, "--python/--no-python", help="Also write a typed Python client (client.py)"
+    ),
+) -> None:
+    """Write api.d.ts, api.js and dataModel.d.ts for the JS clients, and a Python client."""
+    from pathlib import Path
+
+    from app.codegen import CodegenError, generate
+    from app.server.registry import RegistryError, load_registry
+
+    settings = _settings(functions)
+    try:
+        registry = load_registry(settings.functions)
+        written = generate(
+            registry, out or Path(settings.functions) / "_generated", python=python
+        )
+    except (RegistryError, CodegenError) as exc:
+        _fail(str(exc))
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+def _check_database(url: str) -> None:
+    """Fail with one clear line when the database does not answer."""
+    from app.dataio import DatabaseUnreachable, check_database
+
+    try:
+        asyncio.run(check_database(url))
+    except DatabaseUnreachable as exc:
+        _fail(str(exc))
+
+
+def _data_command(name: str, *args: Any) -> None:
+    """Run a command body from app.dataio.commands, turning its errors into one line."""
+    from app.dataio import commands
+
+    try:
+        getattr(commands, name)(*args)
+    except commands.CommandError as exc:
+        _fail(str(exc))
+
+
+@cli.command()
+def data(
+    table: str = typer.Argument(None, help="A table to print (omit to list the tables)"),
+    limit: int = typer.Option(100, "--limit", min=1, help="Documents to print"),
+    order: str = typer.Option("desc", "--order", help="By creation time: desc (newest first) or asc"),
+    data_dir: str = DataDirOpt,
+) -> None:
+    """List the tables with their document counts, or print a table's documents as JSON lines."""
+    if order not in ("asc", "desc"):
+        raise typer.BadParameter("--order must be asc or desc")
+    _data_command("data_command", _settings(data_dir=data_dir), table, limit, order)
+
+
+@cli.command(name="export")
+def export_(
+    file: str = typer.Argument(..., help="The zip file to write"),
+    data_dir: str = DataDirOpt,
+) -> None:
+    """Write every table, the schema and the stored files to a zip of JSON lines."""
+    _data_command("export_command", _settings(data_dir=data_dir), file)
+
+
+@cli.command(name="import")
+def import_(
+    file: str = typer.Argument(..., help="A zip written by `convect export`"),
+    replace: bool = typer.Option(False, "--replace", help="Empty the exported tables first"),
+    append: bool = typer.Option(
+        False, "--append", help="Add to tables that hold documents (an existing id is an error)"
+    ),
+    data_dir: str = DataDirOpt,
+) -> None:
+    """Load an export into this deployment (all or nothing), ids and creation times kept."""
+    if replace and append:
+        raise typer.BadParameter("pass --replace or --append, not both")
+    mode = "replace" if replace else "append" if append else "empty"
+    _data_command("import_command", _settings(data_dir=data_dir), file, mode)
 
 
 def main() -> None:

@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from app.scheduler import WorkerOptions, run_worker
 from app.serve import run_listeners
 from app.server.engine import Engine
-from app.server.registry import Registry, RegistryError, load_registry
+from app.server.registry import _SKIP_DIRS, PACKAGE, Registry, load_registry
 from app.services import install_services
 from app.settings import Settings
 
 log = logging.getLogger("convect.dev")
 
 
-async def run_serve(settings: Settings, registry: Registry, *, stop: asyncio.Event | None = None) -> None:
+async def run_serve(
+    settings: Settings, registry: Registry, *, stop: asyncio.Event | None = None
+) -> None:
     """Start an engine and serve both listeners until stopped."""
     engine = Engine(settings, registry)
     install_services(engine, role="serve")
@@ -30,40 +35,102 @@ async def run_serve(settings: Settings, registry: Registry, *, stop: asyncio.Eve
         await engine.stop()
 
 
-async def _watch(engine: Engine, stop: asyncio.Event) -> None:
-    """Reload functions and schema when the functions folder changes."""
-    from watchfiles import awatch
+def _is_module(folder: Path, path: str) -> bool:
+    """True for the app's module files (not caches, generated code or hidden folders)."""
+    if not path.endswith(".py"):
+        return False
+    try:
+        rel = Path(path).resolve().relative_to(folder)
+    except ValueError:
+        return False
+    return not any(p in _SKIP_DIRS or p.startswith(".") for p in rel.parts[:-1])
 
+
+def _app_modules() -> dict[str, Any]:
+    return {n: m for n, m in sys.modules.items() if n == PACKAGE or n.startswith(PACKAGE + ".")}
+
+
+def _restore(saved: dict[str, Any]) -> None:
+    """Put the last good version's modules back (a failed load purged them)."""
+    for name in _app_modules():
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+def _schema_json(registry: Registry) -> Any:
+    return registry.schema.to_json() if registry.schema is not None else None
+
+
+async def reload_functions(engine: Engine) -> bool:
+    """Load the functions folder again, push a changed schema, swap the engine over.
+
+    On any error the last good version keeps serving and the error is logged (with
+    file and line); returns whether the new version is live.
+    """
     from app.db.deploy import SchemaRefused, push_schema
+    from app.devlog import describe_load_error
 
     folder = engine.registry.folder
-    async for changes in awatch(folder, stop_event=stop, debounce=200, recursive=True):
-        if not any(str(path).endswith(".py") for _, path in changes):
-            continue
-        try:
-            registry = load_registry(folder)
-        except RegistryError as exc:
-            log.error("reload failed; still serving the last good version:\n%s", exc)
-            continue
+    saved = _app_modules()
+    try:
+        registry = load_registry(folder)
+    except Exception as exc:
+        _restore(saved)
+        log.error(
+            "reload failed; still serving the last good version:\n%s",
+            describe_load_error(exc, folder),
+        )
+        return False
+    if _schema_json(registry) != _schema_json(engine.registry):
         try:
             assert engine.settings.database_url is not None
-            report = await push_schema(engine.settings.database_url, registry.schema)
-            for line in report.lines():
-                log.info("schema: %s", line)
+            report = await push_schema(
+                engine.settings.database_url, registry.schema, say=lambda m: log.info("  %s", m)
+            )
         except SchemaRefused as exc:
+            _restore(saved)
             log.error("schema push refused; still serving the last good version:\n%s", exc)
-            continue
-        await engine.reload(registry)
-        log.info("reloaded %d functions from %s", len(registry.functions), folder)
+            return False
+        except Exception as exc:
+            _restore(saved)
+            log.error("schema push failed; still serving the last good version: %s", exc)
+            return False
+        for line in report.lines():
+            log.info("schema: %s", line)
+    await engine.reload(registry)
+    log.info("reloaded %d functions from %s", len(registry.functions), folder)
+    return True
+
+
+async def _watch(engine: Engine, stop: asyncio.Event) -> None:
+    """Reload functions and schema when a module of the functions folder changes."""
+    from watchfiles import awatch
+
+    folder = engine.registry.folder
+    async for _changes in awatch(
+        folder,
+        stop_event=stop,
+        debounce=200,
+        recursive=True,
+        watch_filter=lambda _change, path: _is_module(folder, path),
+    ):
+        try:
+            await reload_functions(engine)
+        except Exception:
+            log.exception("reload failed; still serving the last good version")
 
 
 async def run_dev(settings: Settings, registry: Registry, *, worker: bool = True) -> None:
     """Serve with reload on changes (and a scheduler worker when available)."""
+    from app.devlog import CallLog
+
     engine = Engine(settings, registry)
     install_services(engine, role="dev" if worker else "serve")
+    engine.observers.append(CallLog())
     await engine.start()
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch(engine, stop))
+    scheduler = asyncio.create_task(run_worker(engine, stop)) if worker else None
     try:
         await run_listeners(engine, stop)
     finally:
@@ -71,6 +138,27 @@ async def run_dev(settings: Settings, registry: Registry, *, worker: bool = True
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await watcher
+        if scheduler is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await scheduler
+        await engine.stop()
+
+
+async def run_worker_process(
+    settings: Settings, registry: Registry, options: WorkerOptions | None = None
+) -> None:
+    """`convect worker`: start an engine and run scheduled functions until SIGTERM/SIGINT."""
+    engine = Engine(settings, registry)
+    install_services(engine, role="worker")
+    await engine.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_worker(engine, stop, options)
+    finally:
         await engine.stop()
 
 
@@ -84,6 +172,11 @@ async def run_once(settings: Settings, registry: Registry, path: str, args: dict
     await engine.start()
     try:
         outcome = await engine.call(path, decode_value(args), Principal(None, True), None)
+        fn = engine.registry.get(path)
+        if fn is not None and fn.kind != "query":
+            # Commits NOTIFY a few ms later (coalesced): let that reach running servers
+            # now, rather than on their next periodic refresh.
+            await asyncio.sleep(0.05)
     finally:
         await engine.stop()
     for line in outcome.log_lines:

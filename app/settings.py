@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     mutation_retries: int = 16
     max_upload_bytes: int = 1024 * 1024 * 1024
     log_level: str = "info"
+    # Graceful shutdown (app/serve.py): seconds between SIGTERM and closing the listeners
+    # (already draining: /readyz 503, `Connection: close`), then the bound on finishing
+    # in-flight calls.
+    drain_delay: float = Field(default=0.0, ge=0.0, le=300.0)
+    shutdown_timeout: float = Field(default=20.0, gt=0.0, le=3600.0)
 
     @property
     def dev(self) -> bool:

@@ -33,6 +33,10 @@ async def cheaper_than(ctx, args):
     """Items whose price is below `maxPrice` (a filter evaluated in PostgreSQL)."""
     return await (
         ctx.db.query("items")
-        .filter(lambda q: q.and_(q.neq(q.field("price"), UNSET), q.lt(q.field("price"), args["maxPrice"])))
+        .filter(
+            lambda q: q.and_(
+                q.neq(q.field("price"), UNSET), q.lt(q.field("price"), args["maxPrice"])
+            )
+        )
         .collect()
     )

@@ -1,7 +1,11 @@
 """Logs: internal functions, called through run_query / run_mutation and the scheduler."""
 
+import time
+
 from app.server import internal, internal_mutation, internal_query, mutation, query
 from app.values import v
+
+WEEK_MS = 7 * 24 * 3600 * 1000
 
 
 @internal_mutation(args={"event": v.string(), "to": v.optional(v.string())})
@@ -41,3 +45,11 @@ async def record_twice(ctx, args):
     await ctx.run_mutation(internal.logs.record, {"event": args["event"]})
     await ctx.run_mutation(internal.logs.record, {"event": args["event"] + " again"})
     return await ctx.run_query(internal.logs.count, {})
+
+
+@mutation(args={}, returns=v.null())
+async def schedule_cleanup(ctx, args):
+    """Schedule `_cleanup` of entries older than a week, right after this mutation commits."""
+    await ctx.scheduler.run_after(
+        0, internal.logs._cleanup, {"olderThan": time.time() * 1000 - WEEK_MS}
+    )

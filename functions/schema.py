@@ -24,10 +24,12 @@ schema = define_schema(
         "documents": define_table(
             {"text": v.string(), "category": v.string(), "embedding": v.array(v.float64())}
         ).vector_index(
-            "by_embedding", vector_field="embedding", dimensions=8, filter_fields=["category"]
+            "by_embedding", vector_field="embedding", dimensions=384, filter_fields=["category"]
         ),
         "files": define_table(
             {"name": v.string(), "storageId": v.id("_storage"), "author": v.optional(v.string())}
         ),
+        "users": define_table({"name": v.string(), "email": v.optional(v.string())}),
+        "webhook_events": define_table({"type": v.string(), "data": v.optional(v.any())}),
     }
 )

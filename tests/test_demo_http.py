@@ -15,7 +15,9 @@ async def test_create_then_list_returns_the_message(demo: httpx.AsyncClient) -> 
     assert isinstance(docs[0]["_creationTime"], float)
 
 
-async def test_get_by_author_uses_the_index_and_returns_only_that_author(demo: httpx.AsyncClient) -> None:
+async def test_get_by_author_uses_the_index_and_returns_only_that_author(
+    demo: httpx.AsyncClient,
+) -> None:
     for author, body in [("ann", "a1"), ("bob", "b1"), ("ann", "a2")]:
         await mutation(demo, "messages:create", {"author": author, "body": body})
     docs = await query(demo, "messages:get_by_author", {"author": "ann"})
@@ -61,14 +63,18 @@ async def test_transfer_moves_money_atomically(demo: httpx.AsyncClient) -> None:
 
 async def test_search_with_optional_category_and_limit(demo: httpx.AsyncClient) -> None:
     for i in range(4):
-        await mutation(demo, "items:add", {"name": f"n{i}", "category": "books" if i % 2 else "toys"})
+        await mutation(
+            demo, "items:add", {"name": f"n{i}", "category": "books" if i % 2 else "toys"}
+        )
     books = await query(demo, "items:search", {"query": "", "category": "books"})
     assert sorted(d["name"] for d in books) == ["n1", "n3"]
     assert len(await query(demo, "items:search", {"query": "", "limit": 3})) == 3
     assert [d["name"] for d in await query(demo, "items:search", {"query": "n2"})] == ["n2"]
 
 
-async def test_internal_functions_run_through_run_query_and_run_mutation(demo: httpx.AsyncClient) -> None:
+async def test_internal_functions_run_through_run_query_and_run_mutation(
+    demo: httpx.AsyncClient,
+) -> None:
     assert await mutation(demo, "logs:record_twice", {"event": "e"}) == 2.0
     assert sorted(d["event"] for d in await query(demo, "logs:list")) == ["e", "e again"]
 

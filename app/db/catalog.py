@@ -12,14 +12,18 @@ from app.db.sql import table_ref
 from app.schema import SchemaDefinition, TableDefinition
 
 
-def create_table_sql(table: str) -> list[str]:
-    """Statements that create a document table and its built-in index."""
+def create_table_sql(table: str, definition: TableDefinition | None = None) -> list[str]:
+    """Statements that create a document table, its built-in index, and the derived
+    columns and indexes of the definition's search and vector indexes."""
+    from app.db.search_schema import table_ddl
+
     ref = table_ref(table)
     return [
         f"CREATE TABLE IF NOT EXISTS {ref} ("
         "id text PRIMARY KEY, creation_time double precision NOT NULL, doc jsonb NOT NULL"
         ") WITH (fillfactor = 80)",
         f'CREATE INDEX IF NOT EXISTS "{table}__by_creation_time" ON {ref} (creation_time, id)',
+        *table_ddl(table, definition),
     ]
 
 
@@ -75,7 +79,7 @@ class Catalog:
                 raise ValueError(f"Table name {table!r} clashes with {clash!r}; rename it")
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", number)
-                for stmt in create_table_sql(table):
+                for stmt in create_table_sql(table, self.definition(table)):
                     await conn.execute(stmt)
                 await conn.execute(
                     "INSERT INTO _convect_tables (name, number) VALUES ($1, $2) "

@@ -23,7 +23,15 @@ from app.db.query import (
     build_range,
 )
 from app.db.readset import RangeRead, doc_key
-from app.db.sql import Params, filter_sql, order_by, range_where, table_ref
+from app.db.sql import (
+    NUL_MESSAGE,
+    Params,
+    filter_sql,
+    has_nul,
+    order_by,
+    range_where,
+    table_ref,
+)
 from app.db.transaction import Tx
 from app.values import UNSET, check_document_fields, decode_value, encode_value
 
@@ -63,7 +71,7 @@ class DatabaseReader:
         return DatabaseReader(self._tx, self._catalog, system=True)
 
     def _check_table(self, table: object) -> str:
-        name = ids.check_table_name(table, allow_system=self._system)
+        name = ids.check_table_name(table, allow_system=True)
         if self._system and not ids.is_system_table(name):
             raise DocumentError(f"ctx.db.system only reads system tables, not {name!r}")
         if not self._system and ids.is_system_table(name):
@@ -136,7 +144,9 @@ class DatabaseReader:
         if not self._catalog.exists(table):
             self._tx.read_set.ranges.append(RangeRead(spec.range))
             return []
-        fetch_limit = limit if limit is not None else self._remaining_reads() + 1
+        # Never fetch more than the read limit allows (+1 to detect going over it).
+        cap = self._remaining_reads() + 1
+        fetch_limit = cap if limit is None else min(limit, cap)
         sql, args = self._compile(spec, fetch_limit)
         rows = await self._tx.fetch(sql, *args)
         docs = [_load(r["doc"]) for r in rows]
@@ -193,12 +203,14 @@ class DatabaseWriter(DatabaseReader):
 
     def _encode(self, table: str, doc: dict[str, Any]) -> dict[str, Any]:
         encoded: dict[str, Any] = encode_value(doc)
-        size = len(orjson.dumps(encoded))
-        if size > MAX_DOCUMENT_BYTES:
+        text = orjson.dumps(encoded)
+        if len(text) > MAX_DOCUMENT_BYTES:
             raise LimitError(
-                f"Document is too large for table {table!r} ({size} bytes; "
+                f"Document is too large for table {table!r} ({len(text)} bytes; "
                 f"limit: {MAX_DOCUMENT_BYTES} bytes)."
             )
+        if has_nul(text):
+            raise DocumentError(f"Invalid document for table {table!r}: {NUL_MESSAGE}.")
         return encoded
 
     async def _write_row(
@@ -209,9 +221,7 @@ class DatabaseWriter(DatabaseReader):
         text = orjson.dumps(new).decode()
         if old is None:
             cols = ["id", "creation_time", "doc", *extra_cols]
-            placeholders = ["$1", "$2", "$3::jsonb"] + [
-                f"${i + 4}" for i in range(len(extra_cols))
-            ]
+            placeholders = ["$1", "$2", "$3::jsonb"] + [f"${i + 4}" for i in range(len(extra_cols))]
             await self._tx.execute(
                 f"INSERT INTO {table_ref(table)} ({', '.join(cols)}) "
                 f"VALUES ({', '.join(placeholders)})",
@@ -253,7 +263,9 @@ class DatabaseWriter(DatabaseReader):
             raise DocumentError(f"{op} on nonexistent document ID {doc_id}")
         return table, doc
 
-    def _check_system_fields(self, doc_id: str, old: dict[str, Any], fields: dict[str, Any]) -> None:
+    def _check_system_fields(
+        self, doc_id: str, old: dict[str, Any], fields: dict[str, Any]
+    ) -> None:
         if "_id" in fields and fields["_id"] != doc_id:
             raise DocumentError("Cannot change a document's _id")
         if "_creationTime" in fields and fields["_creationTime"] != decode_value(
@@ -283,7 +295,9 @@ class DatabaseWriter(DatabaseReader):
             raise DocumentError(f"replace takes a dict, got {type(doc).__name__}")
         table, old = await self._existing(doc_id, "Replace")
         self._check_system_fields(doc_id, old, doc)
-        user = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime") and v is not UNSET}
+        user = {
+            k: v for k, v in doc.items() if k not in ("_id", "_creationTime") and v is not UNSET
+        }
         check_document_fields(user)
         current = {**user, "_id": doc_id, "_creationTime": decode_value(old["_creationTime"])}
         await self._store(table, doc_id, old, current)

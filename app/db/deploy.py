@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.db import ids
+from app.db import ids, search_schema
 from app.db.catalog import create_table_sql
 from app.db.sql import create_index_sql, index_sql_name, table_ref
 from app.schema import SchemaDefinition
@@ -23,8 +24,11 @@ class SchemaRefused(Exception):
     """The schema push would destroy data or leaves documents invalid; nothing was changed."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("Schema push refused:\n" + "\n".join(f"  - {p}" for p in problems)
-                         + "\nFix the schema or the data, or push with --force.")
+        super().__init__(
+            "Schema push refused:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+            + "\nFix the schema or the data, or push with --force."
+        )
         self.problems = problems
 
 
@@ -58,9 +62,7 @@ def _wanted_indexes(schema: SchemaDefinition | None) -> dict[str, tuple[str, str
 
 
 async def _existing_indexes(conn: asyncpg.Connection) -> dict[str, str]:
-    rows = await conn.fetch(
-        "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'docs'"
-    )
+    rows = await conn.fetch("SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'docs'")
     return {r["indexname"]: r["tablename"] for r in rows}
 
 
@@ -81,10 +83,25 @@ async def _validate_table(
                 bad += 1
                 if bad <= MAX_REPORTED:
                     first = str(exc).splitlines()
-                    problems.append(f"{table} document {row['id']} does not match the schema: "
-                                    + " ".join(first[:3]))
+                    problems.append(
+                        f"{table} document {row['id']} does not match the schema: "
+                        + " ".join(first[:3])
+                    )
     if bad > MAX_REPORTED:
         problems.append(f"{table}: {bad - MAX_REPORTED} more documents do not match")
+
+
+async def _advisory_lock(conn: asyncpg.Connection, key: int, say: Callable[[str], Any]) -> None:
+    """Take a session advisory lock by polling, never by blocking in `pg_advisory_lock`.
+
+    A session blocked in that statement holds a snapshot, and the holder's CREATE INDEX
+    CONCURRENTLY waits for every older snapshot: two deploys at once would deadlock.
+    """
+    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        return
+    say("waiting for another deploy to finish")
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        await asyncio.sleep(0.1)
 
 
 async def push_schema(
@@ -101,7 +118,7 @@ async def push_schema(
         conn = await url_or_pool.acquire()
     report = DeployReport()
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", DEPLOY_LOCK)
+        await _advisory_lock(conn, DEPLOY_LOCK, say)
         try:
             await _push(conn, schema, force, say, report)
         finally:
@@ -128,13 +145,18 @@ async def _push(
     to_drop: list[str] = []
     if schema is not None:
         for table in sorted(user_tables - wanted_tables):
-            count = await conn.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM {table_ref(table)} LIMIT 1) s")
+            count = await conn.fetchval(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table_ref(table)} LIMIT 1) s"
+            )
             if count:
-                problems.append(f"table {table} holds documents but is not in the schema "
-                                "(pushing would delete them)")
+                problems.append(
+                    f"table {table} holds documents but is not in the schema "
+                    "(pushing would delete them)"
+                )
             to_drop.append(table)
         for table in sorted(wanted_tables & user_tables):
             await _validate_table(conn, table, schema, problems)
+    derived = await search_schema.plan(conn, schema, user_tables, problems)
     if problems and not force:
         raise SchemaRefused(problems)
 
@@ -142,11 +164,12 @@ async def _push(
         say(f"creating table {table}")
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", ids.table_number(table))
-            for stmt in create_table_sql(table):
+            for stmt in create_table_sql(table, schema.tables[table] if schema else None):
                 await conn.execute(stmt)
             await conn.execute(
                 "INSERT INTO _convect_tables (name, number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                table, ids.table_number(table),
+                table,
+                ids.table_number(table),
             )
         report.created_tables.append(table)
 
@@ -158,9 +181,15 @@ async def _push(
         say(f"creating index {table}.{name} (concurrently)")
         await conn.execute(create_index_sql(table, name, fields, concurrently=True))
         report.created_indexes.append(f"{table}.{name}")
+    await search_schema.apply(
+        conn, schema, derived, say, report.created_indexes, report.dropped_indexes
+    )
+    derived_names = search_schema.wanted_indexes(schema)
     for sql_name, table in sorted(existing.items()):
         builtin = sql_name.endswith("_pkey") or sql_name == f"{table}__by_creation_time"
         if builtin or sql_name in wanted or ids.is_system_table(table):
+            continue
+        if sql_name in derived_names:
             continue
         if "__" not in sql_name:
             continue  # not ours (search/vector indexes are named differently)

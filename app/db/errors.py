@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+# serialization failure, deadlock, lock wait timeout (app.db.transaction.serializable)
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
 class DocumentError(ValueError):
@@ -19,7 +20,7 @@ class ConflictError(RuntimeError):
     """A mutation kept conflicting with concurrent ones and gave up."""
 
 
-class NeedsTransaction(BaseException):  # noqa: N818 - control flow, not an error
+class NeedsTransaction(BaseException):
     """Raised inside a lazily-opened query at its second statement: re-run in a transaction."""
 
 

@@ -13,11 +13,19 @@ from typing import Any
 import orjson
 
 from app.db.ids import check_table_name
-from app.values import UNSET
 from app.db.query import ARITHMETIC, Bound, Expr, Field, IndexRange, Literal, Op
+from app.values import UNSET
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 MAX_INDEX_NAME = 63
+# A \u0000 escape that is not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE_RE = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+NUL_MESSAGE = "strings cannot contain the NUL character (\\u0000) in stored documents or queries"
+
+
+def has_nul(json_text: bytes) -> bool:
+    """True when JSON text holds a string with a NUL character (PostgreSQL jsonb refuses it)."""
+    return b"\\u0000" in json_text and _NUL_ESCAPE_RE.search(json_text) is not None
 
 
 def table_ref(table: str) -> str:
@@ -80,7 +88,10 @@ class Params:
 
     def json(self, encoded: Any) -> str:
         """Append a wire-encoded value as jsonb."""
-        return self.add(orjson.dumps(encoded).decode()) + "::jsonb"
+        text = orjson.dumps(encoded)
+        if has_nul(text):
+            raise ValueError(f"Invalid query value: {NUL_MESSAGE}")
+        return self.add(text.decode()) + "::jsonb"
 
 
 def _key_param(field: str, value: Any, params: Params) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -11,6 +13,56 @@ from app.db.readset import ReadSet, Write
 
 MAX_READS = 16_384
 MAX_WRITES = 8_192
+LOCK_TIMEOUT_MS = 30  # how long a mutation waits for a row lock before it is re-run
+PATIENT_ATTEMPTS = 2  # the last attempts wait as long as it takes (a long-running holder)
+
+
+def lock_timeout_ms(attempt: int, attempts: int) -> int:
+    """The lock wait limit of attempt `attempt` (0-based) of `attempts`; 0 means no limit."""
+    return 0 if attempt >= attempts - PATIENT_ATTEMPTS else LOCK_TIMEOUT_MS
+
+
+@asynccontextmanager
+async def serializable(conn: asyncpg.Connection, lock_timeout: int = 0) -> AsyncIterator[None]:
+    """A SERIALIZABLE transaction, its row-lock waits limited; COMMIT or ROLLBACK at exit.
+
+    A mutation waiting for a row lock held by another one fails with a serialization
+    error as soon as that one commits, and two that lock rows in opposite orders wait
+    for PostgreSQL's deadlock check (1 s). A short `lock_timeout` in ms (SQLSTATE 55P03,
+    retryable) turns both into a prompt retry. BEGIN and SET share one round trip.
+    """
+    await conn.execute(
+        f"BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL lock_timeout = {int(lock_timeout)}"
+    )
+    try:
+        yield
+    except BaseException:
+        await _rollback(conn, "ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
+@asynccontextmanager
+async def savepoint(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A savepoint inside a transaction begun by `serializable` (nested run_mutation)."""
+    await conn.execute("SAVEPOINT convect_nested")
+    try:
+        yield
+    except BaseException:
+        await _rollback(
+            conn, "ROLLBACK TO SAVEPOINT convect_nested; RELEASE SAVEPOINT convect_nested"
+        )
+        raise
+    await conn.execute("RELEASE SAVEPOINT convect_nested")
+
+
+async def _rollback(conn: asyncpg.Connection, statement: str) -> None:
+    """Roll back; a connection that cannot is closed, never returned to the pool mid-transaction."""
+    try:
+        await conn.execute(statement)
+    except BaseException:
+        conn.terminate()
+        raise
 
 
 class Tx:

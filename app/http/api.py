@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import AuthenticationError
+from app.http.responses import JSONResponse, error_response, outcome_body
 from app.server.engine import Engine
 from app.server.functions import Kind
-from app.http.responses import JSONResponse, error_response, outcome_body
 from app.values import ValueEncodingError, decode_value
 
 MAX_ARGS_BYTES = 8 * 1024 * 1024
@@ -32,7 +32,9 @@ async def read_json(request: Request, *, empty: Any = ...) -> Any:
     """The request's JSON body, with size and content-type checks (`empty` for no body)."""
     ctype = request.headers.get("content-type", "")
     if ctype and ctype.split(";")[0].strip().lower() != "application/json":
-        raise BadRequest(415, "BadContentType", f"Expected Content-Type application/json, got {ctype!r}")
+        raise BadRequest(
+            415, "BadContentType", f"Expected Content-Type application/json, got {ctype!r}"
+        )
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_ARGS_BYTES:
         raise BadRequest(413, "ArgumentsTooLarge", f"Request body exceeds {MAX_ARGS_BYTES} bytes")
@@ -40,7 +42,9 @@ async def read_json(request: Request, *, empty: Any = ...) -> Any:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_ARGS_BYTES:
-            raise BadRequest(413, "ArgumentsTooLarge", f"Request body exceeds {MAX_ARGS_BYTES} bytes")
+            raise BadRequest(
+                413, "ArgumentsTooLarge", f"Request body exceeds {MAX_ARGS_BYTES} bytes"
+            )
     if not body and empty is not ...:
         return empty
     try:
@@ -61,7 +65,9 @@ def parse_args(raw: Any) -> dict[str, Any]:
         else:
             raise BadRequest(400, "InvalidArgs", "Functions take a single object of arguments")
     if not isinstance(raw, dict):
-        raise BadRequest(400, "InvalidArgs", f"Function arguments must be an object, got {type(raw).__name__}")
+        raise BadRequest(
+            400, "InvalidArgs", f"Function arguments must be an object, got {type(raw).__name__}"
+        )
     try:
         args: dict[str, Any] = decode_value(raw)
     except ValueEncodingError as exc:
@@ -143,5 +149,3 @@ def make_query_ts_endpoint(engine: Engine) -> Any:
         return JSONResponse({"ts": encode_ts(engine.current_ts())})
 
     return endpoint
-
-

@@ -164,7 +164,7 @@ def define_schema(
     for name, table in tables.items():
         check_table_name(name)
         if not isinstance(table, TableDefinition):
-            raise TypeError(f"Table {name!r}: expected define_table(...), got {type(table).__name__}")
+            raise TypeError(
+                f"Table {name!r}: expected define_table(...), got {type(table).__name__}"
+            )
     return SchemaDefinition(dict(tables), schema_validation=schema_validation)
-
-

@@ -53,7 +53,9 @@ class CronJobs:
             raise ValueError(f"Cron job {name!r}: the shortest interval is 1 second")
         self._add(CronJob(name, ref, dict(args or {}), interval_s=seconds))
 
-    def cron(self, name: str, expression: str, ref: Any, args: dict[str, Any] | None = None) -> None:
+    def cron(
+        self, name: str, expression: str, ref: Any, args: dict[str, Any] | None = None
+    ) -> None:
         """Run `ref` on a 5-field cron expression (UTC)."""
         if not isinstance(expression, str) or len(expression.split()) != 5:
             raise ValueError(f"Cron job {name!r}: expected a 5-field cron expression")
@@ -61,16 +63,22 @@ class CronJobs:
             raise ValueError(f"Cron job {name!r}: invalid cron expression {expression!r}")
         self._add(CronJob(name, ref, dict(args or {}), cron=expression))
 
-    def hourly(self, name: str, schedule: dict[str, int], ref: Any, args: dict[str, Any] | None = None) -> None:
+    def hourly(
+        self, name: str, schedule: dict[str, int], ref: Any, args: dict[str, Any] | None = None
+    ) -> None:
         """Every hour at `{"minuteUTC": m}`."""
         self.cron(name, f"{_int(schedule, 'minuteUTC', 0, 59)} * * * *", ref, args)
 
-    def daily(self, name: str, schedule: dict[str, int], ref: Any, args: dict[str, Any] | None = None) -> None:
+    def daily(
+        self, name: str, schedule: dict[str, int], ref: Any, args: dict[str, Any] | None = None
+    ) -> None:
         """Every day at `{"hourUTC": h, "minuteUTC": m}`."""
         m, h = _int(schedule, "minuteUTC", 0, 59), _int(schedule, "hourUTC", 0, 23)
         self.cron(name, f"{m} {h} * * *", ref, args)
 
-    def weekly(self, name: str, schedule: dict[str, Any], ref: Any, args: dict[str, Any] | None = None) -> None:
+    def weekly(
+        self, name: str, schedule: dict[str, Any], ref: Any, args: dict[str, Any] | None = None
+    ) -> None:
         """Every week on `{"dayOfWeek": "monday", "hourUTC": h, "minuteUTC": m}`."""
         days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
         day = schedule.get("dayOfWeek") if isinstance(schedule, dict) else None
@@ -79,7 +87,9 @@ class CronJobs:
         m, h = _int(schedule, "minuteUTC", 0, 59), _int(schedule, "hourUTC", 0, 23)
         self.cron(name, f"{m} {h} * * {days.index(day)}", ref, args)
 
-    def monthly(self, name: str, schedule: dict[str, int], ref: Any, args: dict[str, Any] | None = None) -> None:
+    def monthly(
+        self, name: str, schedule: dict[str, int], ref: Any, args: dict[str, Any] | None = None
+    ) -> None:
         """Every month on `{"day": d, "hourUTC": h, "minuteUTC": m}`."""
         d = _int(schedule, "day", 1, 31)
         m, h = _int(schedule, "minuteUTC", 0, 59), _int(schedule, "hourUTC", 0, 23)

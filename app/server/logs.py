@@ -35,8 +35,9 @@ def _append(line: str) -> bool:
     return True
 
 
-def captured_print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None,
-                   flush: bool = False) -> None:
+def captured_print(
+    *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
     """`print` for function modules: a log line while a function runs, stdout otherwise."""
     if file is None and _lines.get() is not None:
         buf = io.StringIO()

@@ -59,7 +59,9 @@ def ref_path(ref: Any) -> str:
         return ref.path
     if isinstance(ref, RegisteredFunction):
         if ref.path is None:
-            raise ValueError(f"{ref.name} is not registered (is its module in the functions folder?)")
+            raise ValueError(
+                f"{ref.name} is not registered (is its module in the functions folder?)"
+            )
         return ref.path
     if isinstance(ref, str):
         return canonical_path(ref)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import random
 import time
 import traceback
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from app.db.database import DatabaseReader, DatabaseWriter
 from app.db.errors import ConflictError, NeedsTransaction, is_retryable
 from app.db.ids import id_table
 from app.db.readset import ReadSet, project
-from app.db.transaction import Tx
+from app.db.transaction import Tx, lock_timeout_ms, savepoint, serializable
 from app.server import logs
 from app.server.context import ActionCtx, MutationCtx, QueryCtx
 from app.server.functions import Kind, RegisteredFunction
@@ -65,7 +66,7 @@ class Outcome:
 
 def new_request_id() -> str:
     """A short random id that ties a client error to the server log."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()  # 16 hex digits, without uuid4's object (a hot path)
 
 
 class _NestedFailure(Exception):
@@ -110,9 +111,11 @@ class Call:
             value = await fn.handler(QueryCtx(self, db), checked)
         else:
             tx = self.tx
-            saved = (dict(tx.writes), dict(tx.cache), list(self.after_commit))
+            # Copies of the Write records: the inner mutation updates them in place.
+            writes = {k: dataclasses.replace(w) for k, w in tx.writes.items()}
+            saved = (writes, dict(tx.cache), list(self.after_commit))
             try:
-                async with tx.conn.transaction():  # a savepoint
+                async with savepoint(tx.conn):
                     value = await fn.handler(
                         MutationCtx(self, DatabaseWriter(tx, self.engine.catalog)), checked
                     )
@@ -163,6 +166,7 @@ class Runner:
             where,
             request_id,
             "".join(traceback.format_exception(exc)).rstrip(),
+            extra={"request_id": request_id, "path": where, "kind": fn.kind if fn else None},
         )
         if self.engine.settings.dev:
             return Failure(
@@ -266,7 +270,7 @@ class Runner:
                 tx = Tx(conn, writable=True)
                 call = Call(self.engine, identity, "mutation", tx, rid)
                 try:
-                    async with conn.transaction(isolation="serializable"):
+                    async with serializable(conn, lock_timeout_ms(attempt, attempts)):
                         if session is not None:
                             prior = await conn.fetchval(
                                 "SELECT response::text FROM _convect_mutation_requests "
@@ -282,13 +286,14 @@ class Runner:
                         if tx.doomed is not None:
                             raise tx.doomed
                         value = self.engine.check_returns(fn, value)
+                        encoded = encode_value(value)  # not a Convex value: roll back
                         ts = await self._log_commit(tx, call)
                         if session is not None:
                             await conn.execute(
                                 "INSERT INTO _convect_mutation_requests "
                                 "(session_id, request_id, response) VALUES ($1, $2, $3::jsonb)",
                                 *session,
-                                orjson.dumps({"value": encode_value(value), "ts": ts}).decode(),
+                                orjson.dumps({"value": encoded, "ts": ts}).decode(),
                             )
                 except BaseException as exc:
                     if tx.doomed is not None or is_retryable(exc):

@@ -131,6 +131,17 @@ def field_name_problem(name: Any) -> str | None:
     return None
 
 
+# Field names already found valid, so the walks below skip re-checking them (documents
+# repeat a small set of names). Bounded: past the cap names are simply checked each time.
+_GOOD_NAMES: set[str] = set()
+_MAX_GOOD_NAMES = 4096
+
+
+def _good_name(name: str) -> None:
+    if len(_GOOD_NAMES) < _MAX_GOOD_NAMES:
+        _GOOD_NAMES.add(name)
+
+
 def check_field_name(name: Any) -> None:
     """Raise ValueEncodingError if `name` is not a valid Convex field name."""
     problem = field_name_problem(name)
@@ -172,12 +183,18 @@ def _encode(x: Any, depth: int) -> Any:
             out: dict[str, Any] = {}
             for k, val in x.items():
                 try:
-                    problem = field_name_problem(k)
-                    if problem is not None:
-                        raise _Failure(problem)
+                    if k not in _GOOD_NAMES:
+                        problem = field_name_problem(k)
+                        if problem is not None:
+                            raise _Failure(problem)
+                        _good_name(k)
                     if val is UNSET:
                         continue
-                    out[k] = _encode(val, depth + 1)
+                    tv = type(val)
+                    if (tv is str and val.isascii()) or val is None or tv is bool:
+                        out[k] = val  # what _encode returns for them, without the call
+                    else:
+                        out[k] = _encode(val, depth + 1)
                 except _Failure as e:
                     e.segments.append(_key_segment(k))
                     raise
@@ -274,16 +291,22 @@ def _decode(j: Any, depth: int) -> Any:
         out: dict[str, Any] = {}
         for k, val in j.items():
             try:
-                if isinstance(k, str) and k[:1] == "$":
-                    if k in _SPECIAL_KEYS:
-                        raise _Failure(f"an object with {k} must have no other fields")
-                    if k in ("$set", "$map"):
-                        raise _Failure(f"{k} is a removed legacy Convex type")
-                    raise _Failure("field names must not start with '$'")
-                problem = field_name_problem(k)
-                if problem is not None:
-                    raise _Failure(problem)
-                out[k] = _decode(val, depth + 1)
+                if k not in _GOOD_NAMES:
+                    if isinstance(k, str) and k[:1] == "$":
+                        if k in _SPECIAL_KEYS:
+                            raise _Failure(f"an object with {k} must have no other fields")
+                        if k in ("$set", "$map"):
+                            raise _Failure(f"{k} is a removed legacy Convex type")
+                        raise _Failure("field names must not start with '$'")
+                    problem = field_name_problem(k)
+                    if problem is not None:
+                        raise _Failure(problem)
+                    _good_name(k)
+                tv = type(val)
+                if tv is str or tv is float or val is None or tv is bool:
+                    out[k] = val  # what _decode returns for them, without the call
+                else:
+                    out[k] = _decode(val, depth + 1)
             except _Failure as e:
                 e.segments.append(_key_segment(k))
                 raise

@@ -18,11 +18,19 @@ class CallFailed(Exception):
         self.data = decode_value(body["errorData"]) if "errorData" in body else None
 
 
-async def call(client: httpx.AsyncClient, kind: str, path: str, args: dict[str, Any] | None = None,
-               headers: dict[str, str] | None = None) -> Any:
+async def call(
+    client: httpx.AsyncClient,
+    kind: str,
+    path: str,
+    args: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """Run a function; return its decoded value or raise CallFailed."""
-    r = await client.post(f"/api/{kind}", json={"path": path, "args": [encode_value(args or {})],
-                                                "format": "convex_encoded_json"}, headers=headers)
+    r = await client.post(
+        f"/api/{kind}",
+        json={"path": path, "args": [encode_value(args or {})], "format": "convex_encoded_json"},
+        headers=headers,
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     if body["status"] != "success":
@@ -30,16 +38,22 @@ async def call(client: httpx.AsyncClient, kind: str, path: str, args: dict[str, 
     return decode_value(body["value"])
 
 
-async def query(client: httpx.AsyncClient, path: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
+async def query(
+    client: httpx.AsyncClient, path: str, args: dict[str, Any] | None = None, **kw: Any
+) -> Any:
     """Run a query."""
     return await call(client, "query", path, args, **kw)
 
 
-async def mutation(client: httpx.AsyncClient, path: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
+async def mutation(
+    client: httpx.AsyncClient, path: str, args: dict[str, Any] | None = None, **kw: Any
+) -> Any:
     """Run a mutation."""
     return await call(client, "mutation", path, args, **kw)
 
 
-async def action(client: httpx.AsyncClient, path: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
+async def action(
+    client: httpx.AsyncClient, path: str, args: dict[str, Any] | None = None, **kw: Any
+) -> Any:
     """Run an action."""
     return await call(client, "action", path, args, **kw)

@@ -84,7 +84,9 @@ class ServerProcess:
                 p.wait()
 
 
-def convect_env(database_url: str, redis_url: str, functions: Path, data_dir: Path, **extra: str) -> dict[str, str]:
+def convect_env(
+    database_url: str, redis_url: str, functions: Path, data_dir: Path, **extra: str
+) -> dict[str, str]:
     """Environment for a Convect subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVECT_")}
     env.update(
@@ -100,23 +102,40 @@ def convect_env(database_url: str, redis_url: str, functions: Path, data_dir: Pa
     return env
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m app ARGS` to completion."""
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
-def start_server(env: dict[str, str], log_path: Path, *, role: str = "serve",
-                 port: int | None = None, site_port: int | None = None) -> ServerProcess:
+def start_server(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    role: str = "serve",
+    port: int | None = None,
+    site_port: int | None = None,
+) -> ServerProcess:
     """Start `python -m app <role>` and wait until /healthz answers."""
     port = port or free_port()
     site_port = site_port or free_port()
     env = {**env, "CONVECT_PORT": str(port), "CONVECT_SITE_PORT": str(site_port)}
     log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", role], env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "app", role],
+        env=env,
+        cwd=ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     server = ServerProcess(proc, port, site_port, env, log_path)
     deadline = time.monotonic() + 60

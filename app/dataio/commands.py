@@ -1,0 +1,164 @@
+"""The bodies of `convect export | import | data | run --watch`: settings in, text out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from app.dataio.browse import UnknownTable, documents, table_counts
+from app.dataio.connect import DatabaseUnreachable, NotMigrated, check_database
+from app.dataio.export import ExportError, export_deployment
+from app.dataio.format import ExportFormatError
+from app.dataio.importer import ImportRefused, Mode, import_deployment
+from app.dataio.progress import Bars
+from app.dataio.watch import Watcher, WatchError
+from app.settings import Settings
+
+_EXPECTED = (
+    DatabaseUnreachable,
+    NotMigrated,
+    ExportError,
+    ExportFormatError,
+    ImportRefused,
+    UnknownTable,
+    WatchError,
+)
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can act on; the message says how."""
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except _EXPECTED as exc:
+        raise CommandError(str(exc)) from None
+
+
+def database_url(settings: Settings) -> str:
+    """The deployment's database URL (embedded servers started if needed), checked to answer."""
+    from app import embedded
+
+    try:
+        url = embedded.postgres_url(settings)
+    except Exception as exc:
+        raise CommandError(f"could not start the embedded PostgreSQL: {exc}") from None
+    _run(check_database(url))
+    return url
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _size(n: float) -> str:
+    from rich.filesize import decimal
+
+    return decimal(int(n))
+
+
+def export_command(settings: Settings, dest: str) -> None:
+    """`convect export FILE`."""
+    url = database_url(settings)
+    with Bars() as bars:
+        summary = _run(export_deployment(url, dest, bars=bars))
+    _say(
+        f"exported {_count(len(summary.tables), 'table')}, "
+        f"{_count(summary.documents, 'document')} and {_count(summary.files, 'file')} "
+        f"({_size(summary.file_bytes)}) to {dest} in "
+        f"{summary.seconds:.1f} s ({_size(os.path.getsize(dest))})"
+    )
+
+
+def import_command(settings: Settings, src: str, mode: Mode) -> None:
+    """`convect import FILE [--replace|--append]`."""
+    if not Path(src).is_file():
+        raise CommandError(f"{src} does not exist")
+    url = database_url(settings)
+    from app.db import migrate
+
+    try:
+        migrate.upgrade(url)
+    except Exception as exc:
+        raise CommandError(f"migrations failed: {str(exc).splitlines()[0]}") from None
+    with Bars() as bars:
+        summary = _run(import_deployment(url, src, mode=mode, bars=bars))
+    for note in summary.notes:
+        _say(f"note: {note}")
+    if summary.created_tables:
+        _say(f"created tables: {', '.join(summary.created_tables)}")
+    _say(
+        f"imported {_count(summary.documents, 'document')} into "
+        f"{_count(len(summary.tables), 'table')} and {_count(summary.files, 'file')} "
+        f"({_size(summary.file_bytes)}) from {src} in "
+        f"{summary.seconds:.1f} s"
+        + ("; the export's schema was recorded" if summary.schema_written else "")
+    )
+
+
+def data_command(
+    settings: Settings, table: str | None, limit: int, order: Literal["asc", "desc"]
+) -> None:
+    """`convect data [TABLE]`: tables with counts, or a table's documents as JSON lines."""
+    url = database_url(settings)
+    if table is None:
+        rows = _run(table_counts(url))
+        width = max([len("table"), *(len(name) for name, _ in rows)])
+        print(f"{'table':<{width}}  documents")
+        for name, count in rows:
+            print(f"{name:<{width}}  {count:>9,}")
+        return
+
+    async def dump() -> None:
+        out = sys.stdout.buffer
+        async for line in documents(url, table, limit=limit, order=order):
+            out.write(line + b"\n")
+        out.flush()
+
+    _run(dump())
+
+
+def server_url(settings: Settings, url: str | None) -> str:
+    """Where `run --watch` connects: --url, CONVECT_URL, else this folder's dev server."""
+    if url:
+        return url
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def admin_key(settings: Settings) -> str | None:
+    """CONVECT_ADMIN_KEY, else the key `convect dev` keeps in the data folder, else None."""
+    if settings.admin_key:
+        return settings.admin_key
+    path = settings.data_path / "admin_key"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def watch_command(settings: Settings, path: str, args: dict[str, Any], url: str | None) -> None:
+    """`convect run PATH ARGS --watch`: print the query's result on every change."""
+    watcher = Watcher(server_url(settings, url), admin_key(settings), path, args)
+    _run(watcher.run())
+
+
+def unknown_function(registry: Any, path: str) -> str | None:
+    """A helpful message when `path` names no function of the app (None when it does)."""
+    import difflib
+
+    if registry.get(path) is not None:
+        return None
+    known = sorted(registry.functions)
+    close = difflib.get_close_matches(path, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    listing = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+    return (
+        f"no function {path!r} in {registry.folder}.{hint} Paths look like module:name "
+        f"(functions: {listing or 'none'})"
+    )

@@ -1,0 +1,480 @@
+"""`convect import`: load an export zip into a deployment, in one transaction.
+
+Everything is checked while it streams in (ids name their table, documents are valid
+Convex values within the size limit and match the deployment's schema, files match
+their `_storage` documents, counts match the manifest); any problem rolls the whole
+import back, so a refused import changes nothing. Documents keep their ids and
+creation times. Afterwards one commit-log row names every imported table and a NOTIFY
+tells running servers to drop cached results and re-run subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import asyncpg
+import orjson
+
+from app.dataio.connect import connect, require_migrated
+from app.dataio.format import (
+    FILES_DIR,
+    ExportFormatError,
+    Manifest,
+    parse_line,
+    read_manifest,
+    read_schema,
+    schema_from_json,
+    table_entry,
+)
+from app.dataio.progress import Bars
+from app.db import ids
+from app.db.catalog import create_table_sql
+from app.db.database import MAX_DOCUMENT_BYTES
+from app.db.deploy import DEPLOY_LOCK
+from app.db.sql import NUL_MESSAGE, create_index_sql, has_nul, table_ref
+from app.db.vector import VECTOR_PREFIX, doc_vector
+from app.schema import SchemaDefinition
+from app.schema.definition import TableDefinition, VectorIndex
+from app.storage.backend import CHUNK_SIZE
+from app.values import check_document_fields, decode_value
+
+Mode = Literal["empty", "replace", "append"]
+BATCH_ROWS = 2000
+BATCH_BYTES = 8 * 1024 * 1024
+MAX_LINE = 4 * MAX_DOCUMENT_BYTES  # jsonb's text form is roomier than the stored limit
+READ_BLOCK = 1024 * 1024
+INDEX_BUILD_MEMORY = "256MB"
+STORAGE = "_storage"
+NOTIFY_CHANNEL = "convect_commits"
+
+
+class ImportRefused(Exception):
+    """The import cannot go ahead as asked; nothing was changed."""
+
+
+@dataclass
+class ImportSummary:
+    """What an import did."""
+
+    tables: dict[str, int] = field(default_factory=dict)
+    created_tables: list[str] = field(default_factory=list)
+    files: int = 0
+    file_bytes: int = 0
+    schema_written: bool = False
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def documents(self) -> int:
+        """Documents imported into all tables."""
+        return sum(self.tables.values())
+
+
+async def import_deployment(
+    url: str, src: str | Path, *, mode: Mode = "empty", bars: Bars | None = None
+) -> ImportSummary:
+    """Import the export zip `src` into the deployment at `url`.
+
+    `mode`: "empty" refuses tables that already hold documents, "replace" empties the
+    tables the export names first, "append" adds to them and refuses an id that exists.
+    """
+    started = time.monotonic()
+    try:
+        zf = zipfile.ZipFile(src)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ExportFormatError(f"{src} is not a readable zip file: {exc}") from None
+    with zf:
+        manifest = read_manifest(zf)
+        exported_schema = read_schema(zf)
+        conn = await connect(url)
+        try:
+            await require_migrated(conn)
+            loader = _Loader(conn, zf, manifest, exported_schema, mode, bars or Bars(False))
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", DEPLOY_LOCK)
+                await loader.run()
+            await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        finally:
+            await conn.close()
+    loader.summary.seconds = time.monotonic() - started
+    return loader.summary
+
+
+def _lines(f: IO[bytes], entry: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a zip entry, read in large blocks; lines are bounded."""
+    number = 0
+    rest = b""
+    while block := f.read(READ_BLOCK):
+        parts = (rest + block).split(b"\n")
+        rest = parts.pop()
+        if len(rest) > MAX_LINE:
+            raise ImportRefused(
+                f"{entry}, line {number + len(parts) + 1}: the document is larger than the "
+                f"{MAX_DOCUMENT_BYTES} byte limit; nothing was imported"
+            )
+        for line in parts:
+            number += 1
+            if len(line) > MAX_LINE:
+                raise ImportRefused(
+                    f"{entry}, line {number}: the document is larger than the "
+                    f"{MAX_DOCUMENT_BYTES} byte limit; nothing was imported"
+                )
+            yield number, line.rstrip(b"\r")
+    if rest:
+        yield number + 1, rest.rstrip(b"\r")
+
+
+class _Loader:
+    """One import: checks, table creation, documents, files, schema and commit log."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        zf: zipfile.ZipFile,
+        manifest: Manifest,
+        exported_schema: dict[str, Any] | None,
+        mode: Mode,
+        bars: Bars,
+    ) -> None:
+        self.conn = conn
+        self.zf = zf
+        self.manifest = manifest
+        self.exported_schema = exported_schema
+        self.mode = mode
+        self.bars = bars
+        self.summary = ImportSummary()
+        self.schema: SchemaDefinition | None = None  # what imported documents must match
+        self.storage_ids: set[str] = set()
+
+    async def run(self) -> None:
+        """Do the whole import inside the caller's transaction."""
+        conn = self.conn
+        tables = sorted(self.manifest.tables)
+        existing = {
+            r["name"]: r["number"] for r in await conn.fetch("SELECT name, number FROM _convect_tables")
+        }
+        target_schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
+        governing = orjson.loads(target_schema) if target_schema else self.exported_schema
+        self.schema = schema_from_json(governing) if governing else None
+        exported = schema_from_json(self.exported_schema) if self.exported_schema else None
+        await self._check(tables, existing)
+        for table in tables:
+            if table not in existing:
+                await self._create(table, self._definition(table, exported))
+        if self.mode == "replace":
+            if STORAGE in tables:
+                await conn.execute(
+                    'DELETE FROM _convect_blobs b USING docs."_storage" s WHERE s.id = b.storage_id'
+                )
+            await conn.execute("TRUNCATE " + ", ".join(table_ref(t) for t in tables))
+        await conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+        for table in tables:
+            # A table nobody can read meanwhile (new, or truncated: locked until commit)
+            # gets its secondary indexes built once after loading: far faster than per row.
+            deferred = (
+                await self._drop_indexes(table)
+                if self.mode == "replace" or table in self.summary.created_tables
+                else []
+            )
+            self.summary.tables[table] = await self._load_table(table)
+            for _name, definition in deferred:
+                await conn.execute(definition)
+        await self._load_files()
+        if target_schema is None and self.exported_schema is not None:
+            await conn.execute(
+                "INSERT INTO _convect_schema (id, schema) VALUES (1, $1::jsonb)",
+                orjson.dumps(self.exported_schema).decode(),
+            )
+            self.summary.schema_written = True
+        elif (
+            target_schema is not None
+            and self.exported_schema is not None
+            and orjson.loads(target_schema) != self.exported_schema
+        ):
+            self.summary.notes.append(
+                "the export's schema differs from this deployment's; the deployment's schema "
+                "was kept and the documents were checked against it"
+            )
+        await conn.execute(
+            "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb)",
+            orjson.dumps([[t, None, None, None] for t in tables]).decode(),
+        )
+
+    def _definition(
+        self, table: str, exported: SchemaDefinition | None
+    ) -> TableDefinition | None:
+        for schema in (self.schema, exported):
+            if schema is not None and table in schema.tables:
+                return schema.tables[table]
+        return None
+
+    async def _check(self, tables: list[str], existing: dict[str, int]) -> None:
+        problems: list[str] = []
+        for table in tables:
+            number = ids.table_number(table)
+            clash = [n for n, num in existing.items() if num == number and n != table]
+            if clash:
+                problems.append(f"table {table} clashes with the existing table {clash[0]}")
+            if (
+                self.schema is not None
+                and self.schema.schema_validation
+                and not ids.is_system_table(table)
+                and table not in self.schema.tables
+                and self.manifest.tables[table] > 0
+            ):
+                problems.append(
+                    f"table {table} is not in the deployment's schema (add it to schema.py "
+                    "and deploy, or leave it out of the export)"
+                )
+            if self.mode == "empty" and table in existing:
+                count = await self.conn.fetchval(f"SELECT count(*) FROM {table_ref(table)}")
+                if count:
+                    problems.append(f"table {table} already holds {count} documents")
+        if problems:
+            hint = (
+                "\nPass --replace to empty the exported tables first, or --append to add to them."
+                if self.mode == "empty"
+                else ""
+            )
+            raise ImportRefused(
+                "Import refused; nothing was changed:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+                + hint
+            )
+
+    async def _create(self, table: str, definition: TableDefinition | None) -> None:
+        number = ids.table_number(table)
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", number)
+        for stmt in create_table_sql(table, definition):
+            await self.conn.execute(stmt)
+        if definition is not None:
+            for name, fields in sorted(definition.indexes.items()):
+                await self.conn.execute(create_index_sql(table, name, fields, concurrently=False))
+        await self.conn.execute(
+            "INSERT INTO _convect_tables (name, number) VALUES ($1, $2)", table, number
+        )
+        self.summary.created_tables.append(table)
+
+    async def _vector_columns(self, table: str) -> list[tuple[str, VectorIndex]]:
+        rows = await self.conn.fetch(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum) AS comment "
+            "FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 "
+            "AND NOT a.attisdropped AND a.attname LIKE 'vec\\_\\_%' ORDER BY a.attname",
+            table_ref(table),
+        )
+        out = []
+        for r in rows:
+            spec = orjson.loads(r["comment"].removeprefix("convect:")) if r["comment"] else {}
+            if "vectorField" not in spec:
+                continue
+            out.append((r["attname"], VectorIndex(spec["vectorField"], int(spec["dimensions"]))))
+        return out
+
+    async def _drop_indexes(self, table: str) -> list[tuple[str, str]]:
+        """Drop the table's indexes but its primary key; return (name, CREATE statement)s."""
+        rows = await self.conn.fetch(
+            "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = $1::regclass AND NOT i.indisprimary ORDER BY c.relname",
+            table_ref(table),
+        )
+        for r in rows:
+            await self.conn.execute(f'DROP INDEX docs."{r["name"]}"')
+        return [(r["name"], r["def"]) for r in rows]
+
+    async def _load_table(self, table: str) -> int:
+        entry = table_entry(table)
+        expected = self.manifest.tables[table]
+        vectors = await self._vector_columns(table)
+        tdef = self.schema.tables.get(table) if self.schema is not None else None
+        validator = (
+            tdef.validator
+            if tdef is not None and self.schema is not None and self.schema.schema_validation
+            else None
+        )
+        bar = self.bars.add(f"import {table}", expected)
+        count = 0
+        with self.zf.open(entry) as f:
+            lines = _lines(f, entry)
+
+            def parse() -> list[tuple[Any, ...]]:
+                return self._parse_batch(table, entry, lines, validator, vectors)
+
+            # Parse the next batch in a thread while PostgreSQL takes the last one.
+            pending = asyncio.ensure_future(asyncio.to_thread(parse))
+            try:
+                while batch := await pending:
+                    pending = asyncio.ensure_future(asyncio.to_thread(parse))
+                    await self._insert(table, batch, vectors)
+                    count += len(batch)
+                    bar.advance(len(batch))
+            finally:
+                if not pending.done():
+                    await asyncio.wait([pending])
+                if not pending.cancelled():
+                    pending.exception()  # retrieved: the first error is the one raised
+        if count != expected:
+            raise ExportFormatError(
+                f"{entry} holds {count} documents but the manifest says {expected}; "
+                "the export is damaged and nothing was imported"
+            )
+        bar.finish()
+        return count
+
+    def _parse_batch(
+        self,
+        table: str,
+        entry: str,
+        lines: Iterator[tuple[int, bytes]],
+        validator: Any,
+        vectors: list[tuple[str, VectorIndex]],
+    ) -> list[tuple[Any, ...]]:
+        """The next batch of checked rows (an empty list at the end)."""
+        batch: list[tuple[Any, ...]] = []
+        size = 0
+        for number, line in lines:
+            try:
+                batch.append(self._record(table, line, validator, vectors))
+            except (ValueError, TypeError) as exc:
+                raise ImportRefused(f"{entry}, line {number}: {exc}; nothing was imported") from None
+            size += len(line)
+            if len(batch) >= BATCH_ROWS or size >= BATCH_BYTES:
+                break
+        return batch
+
+    def _record(
+        self,
+        table: str,
+        line: bytes,
+        validator: Any,
+        vectors: list[tuple[str, VectorIndex]],
+    ) -> tuple[Any, ...]:
+        if not line.strip():
+            raise ValueError("empty line (one document per line expected)")
+        if has_nul(line):
+            raise ValueError(NUL_MESSAGE)
+        try:
+            doc = parse_line(line)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"expected a document (a JSON object), got {type(doc).__name__}")
+        doc_id = doc.get("_id")
+        if not isinstance(doc_id, str) or not ids.is_id_for(doc_id, table):
+            raise ValueError(f"_id {doc_id!r} is not an id of table {table}")
+        created = doc.get("_creationTime")
+        if (
+            not isinstance(created, float | int)
+            or isinstance(created, bool)
+            or not math.isfinite(created)
+            or created <= 0
+        ):
+            raise ValueError(f"document {doc_id}: _creationTime {created!r} is not a time in ms")
+        if len(orjson.dumps(doc)) > MAX_DOCUMENT_BYTES:
+            raise ValueError(
+                f"document {doc_id} is larger than the {MAX_DOCUMENT_BYTES} byte limit"
+            )
+        value = decode_value(doc)
+        user = {k: v for k, v in value.items() if k not in ("_id", "_creationTime")}
+        check_document_fields(user)
+        if validator is not None:
+            try:
+                validator.validate(user, "", id_table=ids.id_table)
+            except ValueError as exc:
+                raise ValueError(
+                    f"document {doc_id} does not match the deployment's schema: {exc}"
+                ) from None
+        if table == STORAGE:
+            self.storage_ids.add(doc_id)
+        extra = [doc_vector(doc, table, col[len(VECTOR_PREFIX) :], vi) for col, vi in vectors]
+        return (doc_id, float(created), line.decode(), *extra)
+
+    async def _insert(
+        self, table: str, batch: list[tuple[Any, ...]], vectors: list[tuple[str, VectorIndex]]
+    ) -> None:
+        try:
+            if not vectors:
+                await self.conn.copy_records_to_table(
+                    table,
+                    schema_name="docs",
+                    columns=["id", "creation_time", "doc"],
+                    records=batch,
+                )
+                return
+            cols = ", ".join(f'"{c}"' for c, _ in vectors)
+            casts = ", ".join(f"v{i}::vector" for i in range(len(vectors)))
+            names = ", ".join(f"v{i}" for i in range(len(vectors)))
+            params = ", ".join(f"${i + 4}::text[]" for i in range(len(vectors)))
+            await self.conn.execute(
+                f"INSERT INTO {table_ref(table)} (id, creation_time, doc, {cols}) "
+                f"SELECT i, c, d::jsonb, {casts} FROM unnest($1::text[], $2::float8[], "
+                f"$3::text[], {params}) AS u(i, c, d, {names})",
+                *([r[k] for r in batch] for k in range(3 + len(vectors))),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            detail = getattr(exc, "detail", "") or ""
+            raise ImportRefused(
+                f"table {table}: a document id is already taken ({detail.strip()}); "
+                "--append never overwrites documents, and nothing was imported"
+            ) from None
+
+    async def _load_files(self) -> None:
+        names = sorted(n for n in self.zf.namelist() if n.startswith(FILES_DIR) and n != FILES_DIR)
+        if names and STORAGE not in self.manifest.tables:
+            raise ExportFormatError("the export holds files but no _storage table")
+        bar = self.bars.add("import files", self.manifest.file_bytes, unit="bytes")
+        for name in names:
+            storage_id = name[len(FILES_DIR) :]
+            if storage_id not in self.storage_ids:
+                raise ImportRefused(
+                    f"{name} belongs to no _storage document of the export; nothing was imported"
+                )
+            size = await self._load_file(name, storage_id, bar)
+            self.storage_ids.discard(storage_id)
+            self.summary.files += 1
+            self.summary.file_bytes += size
+        if self.storage_ids:
+            some = sorted(self.storage_ids)[0]
+            raise ImportRefused(
+                f"the export lacks the bytes of {len(self.storage_ids)} stored file(s) "
+                f"(e.g. {some}); nothing was imported"
+            )
+        bar.finish()
+
+    async def _load_file(self, name: str, storage_id: str, bar: Any) -> int:
+        row = await self.conn.fetchrow(
+            "SELECT doc ->> 'sha256' AS sha256, (doc ->> 'size')::float8 AS size "
+            'FROM docs."_storage" WHERE id = $1',
+            storage_id,
+        )
+        await self.conn.execute("DELETE FROM _convect_blobs WHERE storage_id = $1", storage_id)
+        digest = hashlib.sha256()
+        seq = start = 0
+        with self.zf.open(name) as f:
+            while chunk := f.read(CHUNK_SIZE):
+                await self.conn.execute(
+                    "INSERT INTO _convect_blobs (storage_id, seq, start, data) "
+                    "VALUES ($1, $2, $3, $4)",
+                    storage_id,
+                    seq,
+                    start,
+                    chunk,
+                )
+                digest.update(chunk)
+                seq += 1
+                start += len(chunk)
+                bar.advance(len(chunk))
+        if row is None or digest.hexdigest() != row["sha256"] or start != row["size"]:
+            raise ImportRefused(
+                f"{name} does not match its _storage document (size or sha256 differ); "
+                "nothing was imported"
+            )
+        return start

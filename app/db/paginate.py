@@ -1,0 +1,331 @@
+"""`.paginate(opts)`: one page of a query, with cursors that stay valid under writes.
+
+Pages are keyset ranges of the query's index order: a page starts after its cursor's
+key and ends at its last row, so inserts elsewhere never shift a document into two
+pages or out of all of them. With `endCursor` a page covers exactly up to that cursor
+(as Convex's clients expect when they re-run or split a page). The page's range is
+recorded in the read set, cut at both ends, so a live page re-runs only when a write
+lands inside it.
+
+Live pages need Convex's query journal: a re-run page must end where it ended, or an
+insert or delete inside it would shift a document onto (or off) the next page. The
+live-query engine calls `use_journal(tx, journal)` before re-running a query and keeps
+`journal_of(tx)` after it (and sends it as the `journal` of `QueryUpdated`); the
+journal is the page's end cursor, used as `endCursor` when the call gives none.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from app.db.cursor import END, START, Position, decode_cursor, encode_cursor, fingerprint
+from app.db.cursor import InvalidCursor as InvalidCursor
+from app.db.keyset import (
+    KeyColumn,
+    after_expr,
+    after_terms,
+    check_key,
+    key_columns,
+    narrowed,
+    order_sql,
+)
+from app.db.query import QueryDefinitionError, QuerySpec
+from app.db.readset import RangeRead, doc_key
+from app.db.sql import Params, filter_sql, range_where, table_ref
+from app.db.transaction import MAX_READS
+from app.values import decode_value
+
+if TYPE_CHECKING:
+    from app.db.database import DatabaseReader
+    from app.db.transaction import Tx
+
+JOURNAL_ATTR = "page_journal"
+_USED_ATTR = "_page_journal_used"
+SPLIT_ROWS = MAX_READS // 2
+
+
+class PaginationError(QueryDefinitionError):
+    """`paginate` was called with invalid options."""
+
+
+def _options(opts: Any) -> tuple[int, Any, Any, int | None]:
+    if not isinstance(opts, dict):
+        raise PaginationError(
+            f"paginate takes {{'numItems': n, 'cursor': c}}, got {type(opts).__name__}"
+        )
+    num = opts.get("numItems")
+    if (
+        isinstance(num, bool)
+        or not isinstance(num, int | float)
+        or not math.isfinite(num)
+        or num < 0
+    ):
+        raise PaginationError(f"`options.numItems` must be a positive number. Received `{num}`.")
+    if num > MAX_READS:
+        raise PaginationError(f"`options.numItems` must be at most {MAX_READS}. Received `{num}`.")
+    cursor = opts.get("cursor")
+    end_cursor = opts.get("endCursor")
+    for name, value in (("cursor", cursor), ("endCursor", end_cursor)):
+        if value is not None and not isinstance(value, str):
+            raise PaginationError(f"`options.{name}` must be a string or null.")
+    max_rows = opts.get("maximumRowsRead")
+    if max_rows is not None:
+        if (
+            isinstance(max_rows, bool)
+            or not isinstance(max_rows, int | float)
+            or not math.isfinite(max_rows)
+            or max_rows < 1
+        ):
+            raise PaginationError(
+                f"`options.maximumRowsRead` must be a positive number. Received `{max_rows}`."
+            )
+        max_rows = int(max_rows)
+    return int(num), cursor, end_cursor, max_rows
+
+
+def _query_fingerprint(spec: QuerySpec) -> str:
+    r = spec.range
+    if spec.search is not None:
+        s = spec.search
+        return fingerprint("search", r.table, s.index, s.text, [list(f) for f in s.filters])
+    return fingerprint("index", r.table, r.index, r.order)
+
+
+def _load(text: str | bytes) -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads(text)
+    return doc
+
+
+class _Page:
+    """What one paginate call found."""
+
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+        self.keys: list[tuple[Any, ...]] = []  # key of every returned doc
+        self.last_key: tuple[Any, ...] | None = None  # last row read (returned or not)
+        self.scanned = 0
+        self.exhausted = False  # the query's end was reached
+        self.cut = False  # stopped by a read limit before the end cursor
+
+
+async def paginate(db: DatabaseReader, spec: QuerySpec, opts: Any) -> dict[str, Any]:
+    """One page: `{"page", "isDone", "continueCursor", "splitCursor", "pageStatus"}`."""
+    num, cursor, end_cursor, max_rows = _options(opts)
+    tx: Tx = db._tx
+    fp = _query_fingerprint(spec)
+    if end_cursor is None and not getattr(tx, _USED_ATTR, False):
+        journal = getattr(tx, JOURNAL_ATTR, None)
+        if isinstance(journal, str):
+            end_cursor = journal
+    setattr(tx, _USED_ATTR, True)
+    if spec.search is not None:
+        from app.db.search_page import paginate_search
+
+        result = await paginate_search(db, spec, fp, num, cursor, end_cursor)
+    else:
+        result = await _paginate_index(db, spec, fp, num, cursor, end_cursor, max_rows)
+    setattr(tx, JOURNAL_ATTR, result["continueCursor"])
+    return result
+
+
+def use_journal(tx: Tx, journal: str | None) -> None:
+    """Before a live re-run: hand the query the journal of its previous run (or the
+    client's, from `ModifyQuerySet` Add), so its page ends where it ended."""
+    setattr(tx, JOURNAL_ATTR, journal)
+
+
+def journal_of(tx: Tx) -> str | None:
+    """After a run: the journal to keep with the query and send in `QueryUpdated`
+    (None when the query did not paginate)."""
+    journal = getattr(tx, JOURNAL_ATTR, None)
+    return journal if isinstance(journal, str) else None
+
+
+def decode(cursor: str | None, fp: str, cols_len: int, check: Any) -> Position | None:
+    """A cursor option as a position (None: the start of the query)."""
+    if cursor is None:
+        return None
+    pos = decode_cursor(cursor, fp, cols_len)
+    if pos.key == ():
+        return None
+    if pos.key is not None and not check(pos.key):
+        raise InvalidCursor("malformed cursor")
+    return pos
+
+
+async def _paginate_index(
+    db: DatabaseReader,
+    spec: QuerySpec,
+    fp: str,
+    num: int,
+    cursor: str | None,
+    end_cursor: str | None,
+    max_rows: int | None,
+) -> dict[str, Any]:
+    r = spec.range
+    cols = key_columns(r.fields)
+    start = decode(cursor, fp, len(cols), lambda k: check_key(cols, k))
+    end = decode(end_cursor, fp, len(cols), lambda k: check_key(cols, k))
+    if end_cursor is not None and end is None:
+        raise InvalidCursor("an end cursor cannot be the start of the query")
+    tx = db._tx
+    catalog = db._catalog
+    if not catalog.exists(r.table):
+        await catalog.load()
+    page = _Page()
+    if (start is not None and start.is_end) or not catalog.exists(r.table):
+        page.exhausted = True
+    else:
+        await _read(tx, spec, cols, start, end, num, max_rows, page)
+    read_range = narrowed(r, start.key) if start is not None and start.key else r
+    if end is not None and end.key is not None and not page.cut:
+        tx.read_set.ranges.append(RangeRead(read_range, end.key))
+    elif page.exhausted or (page.last_key is None and start is None and end is None):
+        tx.read_set.ranges.append(RangeRead(read_range))
+    else:
+        tx.read_set.ranges.append(RangeRead(read_range, page.last_key or start_key(start)))
+    for d in page.docs:
+        tx.cache.setdefault(d["_id"], d)
+    here = cursor if start is not None else encode_cursor(START, fp)
+    return _result(page, fp, num, end, end_cursor, here)
+
+
+def start_key(start: Position | None) -> tuple[Any, ...] | None:
+    """The key a position is after (None for the start)."""
+    return start.key if start is not None and start.key else None
+
+
+def _result(
+    page: _Page,
+    fp: str,
+    num: int,
+    end: Position | None,
+    end_cursor: str | None,
+    here: str | None,
+) -> dict[str, Any]:
+    split = None
+    if len(page.keys) >= 2:
+        split = encode_cursor(Position(page.keys[(len(page.keys) - 1) // 2]), fp)
+    status = None
+    if page.cut and end is not None:
+        # A read limit stopped the page before its end cursor: the client splits it.
+        if page.last_key is not None:
+            split = encode_cursor(Position(page.last_key), fp)
+        status = "SplitRequired"
+        is_done, continue_cursor = False, end_cursor
+    elif end is not None and end.key is not None:
+        is_done, continue_cursor = False, end_cursor
+    elif page.exhausted:
+        is_done, continue_cursor = True, encode_cursor(END, fp)
+    elif page.last_key is None:
+        is_done, continue_cursor = False, here
+    else:
+        is_done, continue_cursor = False, encode_cursor(Position(page.last_key), fp)
+    if status is None and (page.scanned > SPLIT_ROWS or (num and len(page.docs) > 2 * num)):
+        status = "SplitRecommended"
+    return {
+        "page": [decode_value(d) for d in page.docs],
+        "isDone": is_done,
+        "continueCursor": continue_cursor,
+        "splitCursor": split,
+        "pageStatus": status,
+    }
+
+
+def _select(
+    spec: QuerySpec,
+    cols: list[KeyColumn],
+    after: tuple[Any, ...] | None,
+    limit: int,
+    scan: bool,
+    end_key: tuple[Any, ...] | None,
+    params: Params,
+) -> str:
+    """One statement reading up to `limit` rows after `after` in the query's order."""
+    r = spec.range
+    desc = r.order == "desc"
+    base = range_where(r, params)
+    extra = []
+    if spec.filter is not None:
+        cond = filter_sql(spec.filter, params)
+        if scan:
+            extra.append(f"{cond} AS keep")
+        else:
+            base.append(cond)
+    if end_key is not None:
+        extra.append(f"NOT {after_expr(cols, end_key, desc, params)} AS within")
+    keys = [f"{c.sql} AS k{i}" for i, c in enumerate(cols)]
+    select = ", ".join(["doc", *extra, *keys])
+    terms: list[str | None] = (
+        [None] if after is None else list(after_terms(cols, after, len(r.eq), desc, params))
+    )
+    lim = params.add(limit)
+    parts = []
+    for term in terms:
+        where = [*base, term] if term is not None else base
+        parts.append(
+            f"SELECT {select} FROM {table_ref(r.table)}"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {order_sql(cols, desc)} LIMIT {lim}"
+        )
+    if len(parts) == 1:
+        return parts[0]
+    union = " UNION ALL ".join(f"({p})" for p in parts)
+    return f"SELECT * FROM ({union}) s ORDER BY {order_sql(cols, desc, 'k')} LIMIT {lim}"
+
+
+async def _read(
+    tx: Tx,
+    spec: QuerySpec,
+    cols: list[KeyColumn],
+    start: Position | None,
+    end: Position | None,
+    num: int,
+    max_rows: int | None,
+    page: _Page,
+) -> None:
+    """Fill `page`: rows after `start` until `num` documents, the end cursor or a limit."""
+    fields = spec.range.fields
+    scan = max_rows is not None and spec.filter is not None
+    limit_rows = max(0, MAX_READS - tx.reads)
+    if max_rows is not None:
+        limit_rows = min(limit_rows, max_rows)
+    bounded = end is not None  # the page runs to its end cursor, whatever `num` says
+    after = start_key(start)
+    end_key = end.key if end is not None else None
+    while True:
+        if not bounded and len(page.docs) >= num:
+            return
+        room = limit_rows - page.scanned
+        if room <= 0:
+            page.cut = bounded
+            return
+        if bounded:
+            want = min(room, max(num, 16) + 1)
+        elif scan:
+            want = min(room, max(2 * (num - len(page.docs)), 64))
+        else:
+            want = min(room, num - len(page.docs))
+        params = Params()
+        sql = _select(spec, cols, after, want, scan, end_key, params)
+        rows = await tx.fetch(sql, *params.values)
+        for row in rows:
+            if end_key is not None and not row["within"]:
+                return
+            doc = _load(row["doc"])
+            key = doc_key(doc, fields)
+            page.scanned += 1
+            page.last_key = key
+            if not scan or row["keep"]:
+                page.docs.append(doc)
+                page.keys.append(key)
+                tx.count_reads(1)
+            if not bounded and len(page.docs) >= num:
+                return
+        if len(rows) < want:
+            page.exhausted = True
+            return
+        after = page.last_key

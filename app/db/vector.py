@@ -1,0 +1,281 @@
+"""Vector indexes: a pgvector column per index, filled on write, and `ctx.vector_search`.
+
+A vector index `by_embedding` on table `documents` keeps `docs."documents".vec__by_embedding
+vector(N)`, written beside the document on every insert and update, with an HNSW index
+(cosine). `vector_search` finds the nearest documents by cosine similarity; equality
+filters on the index's filter fields stay exact under selective filters: pgvector's
+iterative index scan keeps reading the graph until enough rows pass the filter, and a
+search that still comes up short is answered exactly from the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from app.db.errors import DocumentError
+from app.db.sql import Params, key_sql, table_ref
+from app.values import decode_value, encode_value
+
+if TYPE_CHECKING:
+    from app.db.catalog import Catalog
+    from app.schema.definition import VectorIndex
+    from app.server.engine import Engine
+
+VECTOR_PREFIX = "vec__"
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 256
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_IDENTIFIER = 63
+
+
+class VectorSearchError(ValueError):
+    """A vector search was asked for wrongly (unknown index, bad vector, bad limit...)."""
+
+
+def column_name(prefix: str, index: str) -> str:
+    """The column that holds an index's derived value (at most 63 bytes)."""
+    name = prefix + index
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[: MAX_IDENTIFIER - 11]}_{digest}"
+
+
+def vector_column(index: str) -> str:
+    """The pgvector column of a vector index."""
+    return column_name(VECTOR_PREFIX, index)
+
+
+def field_value(doc: dict[str, Any], path: str) -> Any:
+    """A (wire-encoded) document's value at a dotted path; None when missing."""
+    value: Any = doc
+    for seg in path.split("."):
+        if not isinstance(value, dict) or seg not in value:
+            return None
+        value = value[seg]
+    return value
+
+
+def vector_text(values: Any, dimensions: int, where: str) -> str:
+    """pgvector's text form of a list of numbers; a clear error for anything else."""
+    if not isinstance(values, list | tuple):
+        raise DocumentError(
+            f"{where} must be an array of {dimensions} numbers, got {type(values).__name__}"
+        )
+    if len(values) != dimensions:
+        raise DocumentError(
+            f"{where} must have {dimensions} dimensions, got a vector of length {len(values)}"
+        )
+    floats = []
+    for i, x in enumerate(values):
+        if type(x) is not float and (isinstance(x, bool) or not isinstance(x, int | float)):
+            raise DocumentError(f"{where}[{i}] must be a number, got {type(x).__name__}")
+        f = float(x)
+        if not -FLOAT32_MAX <= f <= FLOAT32_MAX:  # also false for NaN
+            raise DocumentError(f"{where}[{i}] must be a finite 32-bit float, got {f!r}")
+        floats.append(f)
+    return orjson.dumps(floats).decode()
+
+
+def doc_vector(doc: dict[str, Any], table: str, index: str, vi: VectorIndex) -> str | None:
+    """The vector a wire-encoded document puts in a vector index (None: not indexed)."""
+    raw = field_value(doc, vi.vector_field)
+    if raw is None:
+        return None
+    where = f"Field {vi.vector_field!r} of a {table!r} document (vector index {index!r})"
+    return vector_text(decode_value(raw), vi.dimensions, where)
+
+
+def vector_columns(
+    catalog: Catalog, table: str, doc: dict[str, Any]
+) -> tuple[list[str], list[Any]]:
+    """The vector columns of `table` and their values for a document being written."""
+    tdef = catalog.definition(table)
+    if tdef is None or not tdef.vector_indexes:
+        return [], []
+    names: list[str] = []
+    values: list[Any] = []
+    for index, vi in sorted(tdef.vector_indexes.items()):
+        names.append(f'"{vector_column(index)}"')
+        values.append(doc_vector(doc, table, index, vi))
+    return names, values
+
+
+# ---------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class VectorEq:
+    """`q.eq(field, value)` on a filter field; `value` wire-encoded."""
+
+    field: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class VectorOr:
+    """`q.or_(...)`: any of the expressions."""
+
+    exprs: tuple[VectorEq | VectorOr, ...]
+
+
+VectorFilter = VectorEq | VectorOr
+
+
+class VectorFilterBuilder:
+    """The `q` of a vector search's `filter`: `q.eq(field, value)` and `q.or_(...)`."""
+
+    def __init__(self, filter_fields: tuple[str, ...]) -> None:
+        self._fields = filter_fields
+
+    def eq(self, field: str, value: Any) -> VectorEq:
+        """The filter field equals `value`."""
+        if field not in self._fields:
+            raise VectorSearchError(
+                f"Vector search filter: {field!r} is not a filter field of this index "
+                f"(filter fields: {list(self._fields)})"
+            )
+        return VectorEq(field, encode_value(value))
+
+    def or_(self, *exprs: VectorFilter) -> VectorOr:
+        """Any of `exprs`."""
+        for e in exprs:
+            if not isinstance(e, VectorEq | VectorOr):
+                raise VectorSearchError("q.or_() takes q.eq(...) or q.or_(...) expressions")
+        return VectorOr(tuple(exprs))
+
+
+def filter_sql(expr: VectorFilter, params: Params) -> str:
+    """A WHERE clause for a vector filter (values are jsonb bind parameters)."""
+    if isinstance(expr, VectorEq):
+        return f"{key_sql(expr.field)} = {params.json(expr.value)}"
+    if not expr.exprs:
+        return "false"
+    return "(" + " OR ".join(filter_sql(e, params) for e in expr.exprs) + ")"
+
+
+# ---------------------------------------------------------------- search
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """A checked vector search: index, vector text, limit, filter."""
+
+    table: str
+    index: str
+    vi: VectorIndex
+    vector: str
+    limit: int
+    filter: VectorFilter | None
+
+
+_QUERY_KEYS = frozenset({"vector", "limit", "filter"})
+
+
+def check_query(catalog: Catalog, table: str, index: str, query: Any) -> VectorQuery:
+    """Validate `ctx.vector_search(table, index, query)`'s arguments."""
+    tdef = catalog.definition(table) if isinstance(table, str) else None
+    vi = tdef.vector_indexes.get(index) if tdef is not None and isinstance(index, str) else None
+    if vi is None:
+        raise VectorSearchError(f"Vector index {table}.{index} not found in the schema.")
+    if not isinstance(query, dict):
+        raise VectorSearchError("vector_search takes a dict: {'vector', 'limit', 'filter'}")
+    unknown = set(query) - _QUERY_KEYS
+    if unknown:
+        raise VectorSearchError(f"vector_search: unknown option(s) {sorted(unknown)}")
+    if "vector" not in query:
+        raise VectorSearchError("vector_search: 'vector' is required")
+    try:
+        text = vector_text(query["vector"], vi.dimensions, "vector_search: 'vector'")
+    except DocumentError as exc:
+        raise VectorSearchError(str(exc)) from None
+    if all(float(x) == 0.0 for x in query["vector"]):
+        raise VectorSearchError("vector_search: 'vector' must not be all zeros (cosine)")
+    limit = query.get("limit", DEFAULT_LIMIT)
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int | float)
+        or limit != limit
+        or int(limit) != limit
+        or not 1 <= limit <= MAX_LIMIT
+    ):
+        raise VectorSearchError(
+            f"vector_search: 'limit' must be an integer from 1 to {MAX_LIMIT}, got {limit!r}"
+        )
+    filt = None
+    fn = query.get("filter")
+    if fn is not None:
+        if not callable(fn):
+            raise VectorSearchError("vector_search: 'filter' must be a function of q")
+        filt = fn(VectorFilterBuilder(vi.filter_fields))
+        if not isinstance(filt, VectorEq | VectorOr):
+            raise VectorSearchError(
+                "vector_search: 'filter' must return q.eq(field, value) or q.or_(...)"
+            )
+    return VectorQuery(table, index, vi, text, int(limit), filt)
+
+
+def ef_search(limit: int) -> int:
+    """HNSW candidate list size for a search returning `limit` results."""
+    return min(1000, max(100, 2 * limit))
+
+
+def search_sql(q: VectorQuery, exact: bool) -> tuple[str, list[Any]]:
+    """The nearest-neighbour statement: HNSW (approximate) or `exact` (a full scan)."""
+    params = Params()
+    col = f'"{vector_column(q.index)}"'
+    vec = params.add(q.vector) + "::vector"
+    where = [f"{col} IS NOT NULL"]
+    if q.filter is not None:
+        where.append(filter_sql(q.filter, params))
+    # `+ 0` keeps the planner from the (approximate) HNSW index for the exact pass.
+    order = f"({col} <=> {vec}) + 0" if exact else f"{col} <=> {vec}"
+    sql = (
+        f"WITH nearest AS MATERIALIZED (SELECT id, {col} <=> {vec} AS distance "
+        f"FROM {table_ref(q.table)} WHERE {' AND '.join(where)} "
+        f"ORDER BY {order} LIMIT {int(q.limit)}) "  # a literal: keeps plans custom-fit
+        "SELECT id, distance FROM nearest ORDER BY distance, id"
+    )
+    return sql, params.values
+
+
+async def vector_search(
+    engine: Engine, table: str, index: str, query: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """`ctx.vector_search`: `[{"_id", "_score"}]`, most similar first (score = cosine)."""
+    catalog = engine.catalog
+    q = check_query(catalog, table, index, query)
+    if not catalog.exists(table):
+        await catalog.load()
+        if not catalog.exists(table):
+            return []
+    async with (
+        engine.pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        await conn.execute(
+            f"SET LOCAL hnsw.ef_search = {ef_search(q.limit)}; "
+            "SET LOCAL hnsw.iterative_scan = relaxed_order"
+        )
+        sql, args = search_sql(q, exact=False)
+        rows = await conn.fetch(sql, *args)
+        if len(rows) < q.limit:
+            sql, args = search_sql(q, exact=True)
+            rows = await conn.fetch(sql, *args)
+    return [{"_id": r["id"], "_score": 1.0 - float(r["distance"])} for r in rows]
+
+
+__all__ = [
+    "VectorFilterBuilder",
+    "VectorSearchError",
+    "doc_vector",
+    "vector_column",
+    "vector_columns",
+    "vector_search",
+]

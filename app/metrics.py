@@ -1,0 +1,254 @@
+"""Prometheus metrics of one engine: calls, latency, OCC retries, live queries, scheduler queue.
+
+Every engine has its own `CollectorRegistry` (never the global one), so several engines
+in one process (tests) do not collide. Counters that other subsystems already keep
+(the hub's `HubStats`, open sockets) and the scheduler's queue are read at scrape time;
+only the per-call counters are updated on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from app.server.engine import Engine
+    from app.server.functions import RegisteredFunction
+    from app.server.runtime import Outcome
+
+log = logging.getLogger("convect.metrics")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+)  # fmt: skip
+SCHEDULER_TIMEOUT_S = 2.0
+COUNT_CAP = 100_000  # queue-depth counts stop here, so a huge backlog never makes scrapes slow
+# (HubStats field, metric, help): what the live-query hub counts, read at scrape time.
+HUB_COUNTERS = (
+    ("refreshes", "convect_sync_refreshes", "Live-query refresh cycles"),
+    ("commits_seen", "convect_sync_commits_seen", "Commit-log entries matched by refreshes"),
+    ("reruns", "convect_sync_reruns", "Query runs in refreshes (new subscriptions and re-runs)"),
+    ("cache_hits", "convect_query_cache_hits", "HTTP queries answered from the live-query cache"),
+    ("cache_misses", "convect_query_cache_misses", "HTTP queries the cache could not answer"),
+)
+
+
+def outcome_label(outcome: Outcome) -> str:
+    """`success`, `convex_error` (the app's ConvexError) or `error` (anything else)."""
+    if outcome.error is None:
+        return "success"
+    return "convex_error" if outcome.error.is_convex_error else "error"
+
+
+@dataclass
+class SchedulerSnapshot:
+    """The scheduler's queue as last read (deployment-wide: every API pod reports the same)."""
+
+    ok: bool = False
+    due: int = 0
+    in_progress: int = 0
+    lag_s: float = 0.0
+
+
+class Metrics:
+    """The metrics of one engine; `services["metrics"]`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.registry = CollectorRegistry()
+        self.calls = Counter(
+            "convect_function_calls",
+            "Function executions by function, kind and outcome",
+            ["function", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "convect_function_duration_seconds",
+            "Function execution time (arguments to result, retries included)",
+            ["function", "kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "convect_mutation_retries",
+            "Mutation attempts re-run after a serialization failure or deadlock (OCC retries)",
+            ["function"],
+            registry=self.registry,
+        )
+        self.scheduler = SchedulerSnapshot()
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self.registry.register(_LiveCollector(self))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+
+    # ------------------------------------------------------------- hot path
+
+    def observe(self, fn: RegisteredFunction, outcome: Outcome) -> None:
+        """Count one finished top-level call (an engine observer)."""
+        key = (fn.path or "?", fn.kind, outcome_label(outcome))
+        children = self._children.get(key)
+        if children is None:
+            children = (self.calls.labels(*key), self.duration.labels(key[0], key[1]))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(outcome.duration_ms / 1000.0)
+
+    def retry(self, fn: RegisteredFunction) -> None:
+        """Count one OCC retry of a mutation (`Engine.metrics_retry`)."""
+        self.retries.labels(fn.path or "?").inc()
+
+    # ------------------------------------------------------------- scrape
+
+    async def scrape(self) -> bytes:
+        """The exposition text: reads the scheduler's queue first (one cheap query)."""
+        await self.refresh_scheduler()
+        return generate_latest(self.registry)
+
+    async def refresh_scheduler(self) -> None:
+        """Read queue depth, in-progress count and lag of `_scheduled_functions`."""
+        pool = self.engine.pool
+        if pool is None:
+            self.scheduler.ok = False
+            return
+        try:
+            row = await asyncio.wait_for(
+                pool.fetchrow(SCHEDULER_SQL, time.time() * 1000.0, COUNT_CAP),
+                SCHEDULER_TIMEOUT_S,
+            )
+        except Exception as exc:  # a scrape must answer even when the database does not
+            log.warning("could not read the scheduler queue for metrics: %s", exc)
+            self.scheduler.ok = False
+            return
+        assert row is not None
+        oldest = row["oldest"]
+        self.scheduler = SchedulerSnapshot(
+            ok=True,
+            due=int(row["due"]),
+            in_progress=int(row["in_progress"]),
+            lag_s=max(0.0, (time.time() * 1000.0 - oldest) / 1000.0) if oldest is not None else 0.0,
+        )
+
+
+def _scheduler_sql() -> str:
+    from app.scheduler.documents import DUE, KIND, TABLE_REF
+
+    # Both counts use the scheduler's partial indexes (pending by due time, in-progress).
+    return (
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {TABLE_REF} "
+        f"WHERE {KIND} = 'pending' AND {DUE} <= $1 LIMIT $2) d) AS due, "
+        f"(SELECT min({DUE}) FROM {TABLE_REF} WHERE {KIND} = 'pending' AND {DUE} <= $1) AS oldest, "
+        f"(SELECT count(*) FROM (SELECT 1 FROM {TABLE_REF} "
+        f"WHERE {KIND} = 'inProgress' LIMIT $2) p) AS in_progress"
+    )
+
+
+SCHEDULER_SQL = _scheduler_sql()
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
+
+
+class _LiveCollector(Collector):
+    """Gauges and counters read from the engine's subsystems at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self.metrics.engine
+        yield _gauge(
+            "convect_draining",
+            "1 while this process drains for shutdown (its /readyz answers 503)",
+            1.0 if engine.services.get("draining") else 0.0,
+        )
+        hub = engine.services.get("hub")
+        if hub is not None:
+            yield from _hub_metrics(hub)
+        sched = self.metrics.scheduler
+        yield _gauge(
+            "convect_scheduler_stats_ok",
+            "1 if the last read of the scheduler queue succeeded",
+            1.0 if sched.ok else 0.0,
+        )
+        if sched.ok:
+            yield _gauge(
+                "convect_scheduler_queue_depth",
+                f"Scheduled functions due now and still pending, deployment-wide (capped at "
+                f"{COUNT_CAP})",
+                sched.due,
+            )
+            yield _gauge(
+                "convect_scheduler_in_progress",
+                "Scheduled actions running now, deployment-wide",
+                sched.in_progress,
+            )
+            yield _gauge(
+                "convect_scheduler_lag_seconds",
+                "How late the oldest pending due scheduled function is (0 when none is due)",
+                sched.lag_s,
+            )
+
+
+def _hub_metrics(hub: Any) -> Iterator[Metric]:
+    sessions = list(hub.sessions)
+    entries = list(hub.entries.values())
+    live = [e for e in entries if e.sessions]
+    yield _gauge("convect_sync_sockets", "Open sync WebSockets", len(sessions))
+    yield _gauge(
+        "convect_sync_subscriptions",
+        "Query subscriptions of open sockets (one per socket and query id)",
+        sum(sum(e.sessions.values()) for e in live),
+    )
+    yield _gauge(
+        "convect_sync_live_queries",
+        "Distinct live queries (function, args, identity) with at least one subscriber",
+        len(live),
+    )
+    yield _gauge(
+        "convect_sync_entries",
+        "Query results the hub holds (live queries plus cached HTTP results)",
+        len(entries),
+    )
+    yield _gauge(
+        "convect_sync_healthy", "1 unless the last live-query refresh failed", float(hub.healthy)
+    )
+    stats = hub.stats
+    for field_name, name, help_text in HUB_COUNTERS:
+        yield CounterMetricFamily(name, help_text, value=getattr(stats, field_name, 0))
+    inval = CounterMetricFamily(
+        "convect_sync_invalidations",
+        "Query results a commit invalidated: subscribed ones are re-run, cached ones dropped",
+        labels=["target"],
+    )
+    inval.add_metric(["subscribed"], getattr(stats, "affected", 0))
+    inval.add_metric(["cached"], getattr(stats, "invalidations", 0))
+    yield inval
+
+
+def install_metrics(engine: Engine) -> Metrics:
+    """Give `engine` metrics (`services["metrics"]`, an observer); any role."""
+    metrics = Metrics(engine)
+    engine.services["metrics"] = metrics
+    engine.observers.append(metrics.observe)
+    return metrics
+
+
+__all__ = ["CONTENT_TYPE", "Metrics", "install_metrics", "outcome_label"]

@@ -1,0 +1,165 @@
+"""The scheduler of one engine: its queue, system transactions, and `ctx.scheduler` factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+from redis.asyncio import Redis
+
+from app.db import ids
+from app.db.errors import is_retryable
+from app.db.transaction import Tx
+from app.scheduler import documents as rows
+from app.scheduler.queue import JobQueue
+from app.scheduler.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from app.server.engine import Engine
+    from app.server.functions import RegisteredFunction
+    from app.server.runtime import Call
+
+log = logging.getLogger("convect.scheduler")
+T = TypeVar("T")
+SYSTEM_TX_ATTEMPTS = 8
+
+
+class SchedulerService:
+    """Scheduling for one engine: rows in PostgreSQL, jobs handed to arq after commit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._queue: JobQueue | None = None
+
+    @property
+    def queue(self) -> JobQueue:
+        """The deployment's arq queue (after start)."""
+        if self._queue is None:
+            raise RuntimeError("The scheduler has not started")
+        return self._queue
+
+    def for_call(self, call: Call) -> Scheduler:
+        """`ctx.scheduler` for one call."""
+        return Scheduler(self, call)
+
+    async def start(self, engine: Engine) -> None:
+        """Read the deployment's namespace; prepare (not open) the Redis connection."""
+        try:
+            namespace = await engine.pool.fetchval("SELECT namespace FROM _convect_scheduler")
+        except asyncpg.UndefinedTableError:
+            raise RuntimeError(
+                "The scheduler's system tables are missing: run `convect deploy` (migrations)"
+            ) from None
+        url = engine.settings.redis_url
+        if not url:
+            raise RuntimeError("The scheduler needs REDIS_URL (see app.embedded.resolve)")
+        self._queue = JobQueue(Redis.from_url(url), str(namespace))
+
+    async def stop(self, engine: Engine) -> None:
+        """Send buffered jobs and close Redis."""
+        if self._queue is not None:
+            await self._queue.close()
+
+    # ------------------------------------------------------------- transactions
+
+    async def system_tx(self, body: Callable[[Call], Awaitable[T]]) -> T:
+        """Run `body(call)` in a short transaction of its own, commit-logged like a mutation.
+
+        READ COMMITTED: state changes lock their row and re-check it, so they are atomic
+        compare-and-set steps. After-commit hooks run after the commit.
+        """
+        from app.server.runtime import Call
+
+        engine = self.engine
+        for attempt in range(SYSTEM_TX_ATTEMPTS):
+            async with engine.pool.acquire() as conn:
+                tx = Tx(conn, writable=True)
+                call = Call(engine, None, "mutation", tx)
+                try:
+                    async with conn.transaction():
+                        value = await body(call)
+                        ts = await engine.runner._log_commit(tx, call)
+                except BaseException as exc:
+                    if is_retryable(exc) and attempt + 1 < SYSTEM_TX_ATTEMPTS:
+                        await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+                        continue
+                    raise
+            for hook in call.after_commit:
+                await hook()
+            if tx.writes:
+                engine.committed(ts, tx)
+            return value
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def insert_in(
+        self, call: Call, fn: RegisteredFunction, encoded_args: Any, when: float
+    ) -> str:
+        """Insert a pending row in `call`'s transaction; enqueue it after commit."""
+        assert call.tx is not None and fn.path is not None
+        doc_id = ids.new_id(rows.TABLE)
+        await rows.insert(call.tx, rows.new_document(doc_id, fn.path, encoded_args, when))
+        call.after_commit.append(self._after_commit_enqueue(doc_id, when))
+        return doc_id
+
+    def _after_commit_enqueue(self, doc_id: str, when: float) -> Callable[[], Awaitable[None]]:
+        async def enqueue() -> None:
+            self.queue.submit(doc_id, when)
+
+        return enqueue
+
+    async def cancel_in(self, call: Call, scheduled_id: str) -> None:
+        """Cancel in `call`'s transaction (pending or in progress; anything else: no-op)."""
+        assert call.tx is not None
+        new = await rows.transition(
+            call.tx, scheduled_id, {rows.PENDING, rows.IN_PROGRESS}, rows.CANCELED
+        )
+        if new is not None:
+
+            async def dequeue() -> None:
+                try:
+                    await self.queue.remove(scheduled_id)
+                except Exception as exc:  # the worker skips canceled rows anyway
+                    log.debug("could not remove canceled job %s: %s", scheduled_id, exc)
+
+            call.after_commit.append(dequeue)
+
+    async def finish(
+        self,
+        scheduled_id: str,
+        from_kinds: frozenset[str] | set[str],
+        kind: str,
+        *,
+        error: str | None = None,
+        worker: str | None = None,
+        only_worker: str | None = None,
+    ) -> bool:
+        """Move a row to state `kind` in a transaction of its own; False if it was not."""
+
+        async def body(call: Call) -> bool:
+            assert call.tx is not None
+            new = await rows.transition(
+                call.tx,
+                scheduled_id,
+                from_kinds,
+                kind,
+                error=error,
+                worker=worker,
+                only_worker=only_worker,
+            )
+            return new is not None
+
+        return await self.system_tx(body)
+
+
+def install(engine: Engine, role: str) -> SchedulerService:
+    """Give `engine` a scheduler (`ctx.scheduler`) for any role; workers also run jobs."""
+    service = SchedulerService(engine)
+    engine.services["scheduler"] = service.for_call
+    engine.services["scheduler_service"] = service
+    engine.on_start.append(service.start)
+    engine.on_stop.append(service.stop)
+    return service

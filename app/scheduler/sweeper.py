@@ -1,0 +1,98 @@
+"""The sweeper and worker leases: what keeps Redis a replaceable transport.
+
+Every second (an arq cron, so once across all workers) the sweeper puts pending rows
+due soon back on the queue (a no-op for jobs Redis still has) and fails in-progress
+actions whose worker's lease ran out. Workers renew their lease in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from app.scheduler import documents as rows
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from app.scheduler.service import SchedulerService
+    from app.server.runtime import Call
+
+log = logging.getLogger("convect.scheduler")
+LOOKAHEAD_MS = 5_000  # re-add jobs due this soon, so a lost job still starts on time
+BATCH = 1_000
+WORKER_GONE = "Transient error while executing action: the worker running it stopped ({})"
+
+
+async def renew_lease(pool: asyncpg.Pool, worker_id: str, lease_s: float) -> None:
+    """Register a worker, or extend its lease by `lease_s` seconds from now."""
+    await pool.execute(
+        "INSERT INTO _convect_workers (id, host, pid, lease_until) "
+        "VALUES ($1, $2, $3, now() + make_interval(secs => $4)) "
+        "ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
+        worker_id,
+        socket.gethostname(),
+        os.getpid(),
+        lease_s,
+    )
+
+
+async def end_lease(pool: asyncpg.Pool, worker_id: str) -> None:
+    """Forget a worker that stopped (its in-progress actions are then failed by the sweeper)."""
+    await pool.execute("DELETE FROM _convect_workers WHERE id = $1", worker_id)
+
+
+async def requeue_due(service: SchedulerService, now: float) -> int:
+    """Put pending rows due within the lookahead on the queue; how many were sent."""
+    found = await service.engine.pool.fetch(
+        f"SELECT id, {rows.DUE} AS due FROM {rows.TABLE_REF} "
+        f"WHERE {rows.KIND} = 'pending' AND {rows.DUE} <= $1 "
+        f"ORDER BY {rows.DUE} LIMIT $2",
+        now + LOOKAHEAD_MS,
+        BATCH,
+    )
+    await service.queue.enqueue([(r["id"], r["due"]) for r in found])
+    return len(found)
+
+
+async def fail_orphans(service: SchedulerService) -> int:
+    """Fail in-progress actions whose worker is gone; how many there were."""
+    found = await service.engine.pool.fetch(
+        f"SELECT s.id, s.worker FROM {rows.TABLE_REF} s "
+        f"WHERE {rows.KIND} = 'inProgress' AND NOT EXISTS ("
+        "  SELECT 1 FROM _convect_workers w WHERE w.id = s.worker AND w.lease_until > now()"
+        f") LIMIT {BATCH}"
+    )
+    if not found:
+        return 0
+
+    async def body(call: Call) -> int:
+        assert call.tx is not None
+        failed = 0
+        for r in found:
+            new = await rows.transition(
+                call.tx,
+                r["id"],
+                {rows.IN_PROGRESS},
+                rows.FAILED,
+                error=WORKER_GONE.format(r["worker"]),
+                only_worker=r["worker"],
+            )
+            failed += new is not None
+        return failed
+
+    failed: int = await service.system_tx(body)
+    if failed:
+        log.warning("failed %d scheduled action(s) whose worker stopped", failed)
+    return failed
+
+
+async def sweep(service: SchedulerService, now: float) -> None:
+    """One pass: re-enqueue what Redis may have lost, fail orphaned actions, drop old leases."""
+    await requeue_due(service, now)
+    await fail_orphans(service)
+    await service.engine.pool.execute(
+        "DELETE FROM _convect_workers WHERE lease_until < now() - interval '1 hour'"
+    )

@@ -1,0 +1,261 @@
+"""Scheduler benchmark: 10,000 `run_after(0)` mutations scheduled by 100 mutations.
+
+Two `convect worker` processes run the jobs; this process schedules through an in-process
+engine. Each job records when it started next to when it became due, so lag is
+due time → start. Cases: paced (100-job mutations sent at a given job rate, for each
+rate in BENCH_SCHED_RATES) and burst (all 100 mutations at once: maximum throughput).
+Also measured: Redis commands per job and per idle second (the cost of `poll_delay`).
+
+Run alone with `python -m bench.scheduler_bench` (embedded services);
+`run_scheduler_bench` returns report lines for bench.run. Knobs: BENCH_SCHED_JOBS
+(10000), BENCH_SCHED_RATES (500,1000,2000), BENCH_SCHED_WORKERS (2),
+BENCH_SCHED_POLL (0.01 s), BENCH_SCHED_CONCURRENCY (32).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+
+from tests.support.servers import convect_env, create_database, run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = Path(__file__).resolve().parent / "scheduler_app"
+PER_MUTATION = 100
+TARGET_P99_MS = 100.0
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class CaseResult:
+    """One case: offered and achieved job rates and the lag distribution."""
+
+    name: str
+    offered: float | None
+    achieved: float
+    p50: float
+    p99: float
+    max: float
+    redis_per_job: float
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _commands(redis: Redis) -> int:
+    info = await redis.info("stats")
+    return int(info["total_commands_processed"])
+
+
+async def _count(db: asyncpg.Connection) -> int:
+    if await db.fetchval("SELECT to_regclass('docs.lag')") is None:
+        return 0
+    return int(await db.fetchval('SELECT count(*) FROM docs."lag"'))
+
+
+async def _wait_done(db: asyncpg.Connection, total: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while await _count(db) < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not finish the scheduled jobs in time")
+        await asyncio.sleep(0.1)
+
+
+async def _case(
+    engine: object, db: asyncpg.Connection, redis: Redis, name: str, jobs: int, rate: float | None
+) -> CaseResult:
+    """Send jobs/100 scheduling mutations (paced at `rate` jobs/s, or all at once)."""
+    from app.auth import Principal
+
+    if await _count(db):
+        await db.execute('TRUNCATE docs."lag"')
+    mutations = max(1, jobs // PER_MUTATION)
+    before = await _commands(redis)
+    admin = Principal(None, True)
+
+    async def one(batch: int) -> None:
+        outcome = await engine.call(  # type: ignore[attr-defined]
+            "lag:schedule", {"n": PER_MUTATION, "batch": batch}, admin, "mutation"
+        )
+        if outcome.error is not None:
+            raise RuntimeError(outcome.error.message)
+
+    if rate is None:
+        sem = asyncio.Semaphore(16)
+
+        async def limited(batch: int) -> None:
+            async with sem:
+                await one(batch)
+
+        await asyncio.gather(*(limited(b) for b in range(mutations)))
+    else:
+        interval = PER_MUTATION / rate
+        start = time.monotonic()
+        tasks = []
+        for b in range(mutations):
+            delay = start + b * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(b)))
+        await asyncio.gather(*tasks)
+    total = mutations * PER_MUTATION
+    await _wait_done(db, total, timeout=120 + total / 50)
+    rows = await db.fetch(
+        """SELECT (doc->>'due')::float8 AS due, (doc->>'started')::float8 AS started FROM docs."lag" """
+    )
+    lags = [r["started"] - r["due"] for r in rows]
+    span_ms = max(r["started"] for r in rows) - min(r["due"] for r in rows)
+    used = await _commands(redis) - before
+    return CaseResult(
+        name,
+        rate,
+        total / (span_ms / 1000),
+        statistics.median(lags),
+        _percentile(lags, 0.99),
+        max(lags),
+        used / total,
+    )
+
+
+def _start_workers(
+    env: dict[str, str], data_dir: Path, count: int
+) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(count):
+        log = open(data_dir / f"worker{i}.log", "ab")  # noqa: SIM115 - handed to the child
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "app", "worker"],
+                env={**env, "CONVECT_DATA_DIR": str(data_dir / f"worker{i}")},
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    deadline = time.monotonic() + 60
+    for i, proc in enumerate(procs):
+        while "ready" not in (data_dir / f"worker{i}.log").read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((data_dir / f"worker{i}.log").read_text())
+            time.sleep(0.05)
+    return procs
+
+
+async def _measure(url: str, redis_url: str) -> tuple[list[CaseResult], float]:
+    from app.server.engine import Engine
+    from app.server.registry import load_registry
+    from app.services import install_services
+    from app.settings import Settings
+
+    settings = Settings(
+        functions=str(APP), database_url=url, redis_url=redis_url, mode="prod", log_level="warning"
+    )
+    engine = Engine(settings, load_registry(APP))
+    install_services(engine, role="cli")
+    await engine.start()
+    db = await asyncpg.connect(url)
+    redis = Redis.from_url(redis_url)
+    jobs = int(_env("BENCH_SCHED_JOBS", "10000"))
+    rates = [float(r) for r in _env("BENCH_SCHED_RATES", "500,1000,2000").split(",") if r]
+    try:
+        await _case(engine, db, redis, "warm-up", 1000, None)
+        before, t0 = await _commands(redis), time.monotonic()
+        await asyncio.sleep(5)
+        idle = (await _commands(redis) - before) / (time.monotonic() - t0)
+        results = [await _case(engine, db, redis, f"paced {r:g}/s", jobs, r) for r in rates]
+        results.append(await _case(engine, db, redis, "burst", jobs, None))
+    finally:
+        await redis.aclose()
+        await db.close()
+        await engine.stop()
+    return results, idle
+
+
+def run_scheduler_bench(database_base_url: str, redis_url: str, data_dir: Path) -> list[str]:
+    """Deploy the benchmark app, start workers, run every case; report lines."""
+    workers = int(_env("BENCH_SCHED_WORKERS", "2"))
+    poll = _env("BENCH_SCHED_POLL", "0.01")
+    concurrency = _env("BENCH_SCHED_CONCURRENCY", "32")
+    url = asyncio.run(create_database(database_base_url, "bench_scheduler"))
+    data_dir = data_dir / "scheduler"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = convect_env(
+        url,
+        redis_url,
+        APP,
+        data_dir,
+        CONVECT_MODE="prod",
+        CONVECT_LOG_LEVEL="info",
+        CONVECT_WORKER_POLL_DELAY=poll,
+        CONVECT_WORKER_CONCURRENCY=concurrency,
+    )
+    deployed = run_cli(env, "deploy")
+    if deployed.returncode != 0:
+        raise RuntimeError(deployed.stderr)
+    procs = _start_workers(env, data_dir, workers)
+    try:
+        results, idle = asyncio.run(_measure(url, redis_url))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+    sustained = [
+        r for r in results if r.offered and r.p99 <= TARGET_P99_MS and r.achieved >= 0.9 * r.offered
+    ]
+    best = max((r.offered or 0 for r in sustained), default=0)
+    lines = [
+        "",
+        "## Scheduler",
+        "",
+        f"{int(_env('BENCH_SCHED_JOBS', '10000')):,} `run_after(0)` mutations per case, "
+        f"scheduled by mutations of {PER_MUTATION} each; {workers} workers, "
+        f"poll_delay {poll} s, concurrency {concurrency}; lag = due time → start.",
+        "",
+        "| case | jobs/s | lag p50 ms | lag p99 ms | lag max ms | Redis cmds/job |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.achieved:,.0f} | {r.p50:.1f} | {r.p99:.1f} | {r.max:.0f} | "
+            f"{r.redis_per_job:.1f} |"
+        )
+    lines += [
+        "",
+        f"Highest paced rate with lag p99 ≤ {TARGET_P99_MS:.0f} ms: "
+        + (f"{best:,.0f} jobs/s" if best else "none of the rates tried"),
+        f"Idle Redis cost of polling: {idle:.0f} commands/s for {workers} workers "
+        f"(≈ {idle / max(1, workers):.0f} per worker).",
+    ]
+    return lines
+
+
+def main() -> None:
+    """Stand-alone run with embedded services."""
+    from app import embedded
+    from app.settings import Settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix="convect-bench-scheduler-"))
+    settings = embedded.resolve(Settings(data_dir=str(data_dir)))
+    assert settings.database_url and settings.redis_url
+    for line in run_scheduler_bench(settings.database_url, settings.redis_url, data_dir):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Start the two servers under test (Convect's `serve` and the baseline) as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.servers import ADMIN_KEY, convect_env, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    """A server subprocess, its URL and its log file."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 15 s."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _start(name: str, cmd: list[str], env: dict[str, str], port: int, log_path: Path) -> Server:
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name, proc, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{name} did not become healthy:\n{log_path.read_text()}")
+
+
+def start_convect(database_url: str, redis_url: str, data_dir: Path, mode: str) -> Server:
+    """`python -m app serve` of the demo app (one process, its own uvicorn loop)."""
+    port = free_port()
+    env = convect_env(
+        database_url,
+        redis_url,
+        ROOT / "functions",
+        data_dir / "convect",
+        CONVECT_MODE=mode,
+        CONVECT_LOG_LEVEL="warning",
+        CONVECT_POOL_SIZE="16",
+        CONVECT_PORT=str(port),
+        CONVECT_SITE_PORT=str(free_port()),
+    )
+    cmd = [sys.executable, "-m", "app", "serve"]
+    return _start("convect", cmd, env, port, data_dir / "convect.log")
+
+
+def start_baseline(database_url: str, data_dir: Path) -> Server:
+    """The hand-written FastAPI + asyncpg app: one uvicorn worker, uvloop, httptools."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVECT_")}
+    env["DATABASE_URL"] = database_url
+    cmd = [
+        sys.executable, "-m", "uvicorn", "bench.baseline:app", "--host", "127.0.0.1",
+        "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return _start("baseline", cmd, env, port, data_dir / "baseline.log")
+
+
+__all__ = ["ADMIN_KEY", "Server", "start_baseline", "start_convect"]

@@ -1,0 +1,189 @@
+"""`convect deploy`: creates tables and indexes, refuses destructive pushes unless --force."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+
+from app.db import ids
+from app.schema import define_table
+from app.values import v
+from tests.core.dbcheck import table_docs, table_names
+from tests.support.servers import ROOT, convect_env, create_database, run_cli
+
+SCHEMA = """
+from app.schema import define_schema, define_table
+from app.values import v
+
+schema = define_schema({{
+{tables}
+}})
+"""
+NOTES_TEXT = '    "notes": define_table({"text": v.string()}).index("by_text", ["text"]),'
+NOTES_NUMBER = '    "notes": define_table({"text": v.number()}).index("by_text", ["text"]),'
+TAGS = '    "tags": define_table({"name": v.string()}).index("by_name", ["name"]),'
+FUNCTIONS = """
+from app.server import mutation
+from app.values import v
+
+
+@mutation(args={"text": v.string()})
+async def add(ctx, args):
+    return await ctx.db.insert("notes", {"text": args["text"]})
+"""
+
+
+def app_folder(root: Path, name: str, *tables: str) -> Path:
+    """A functions folder whose schema has `tables` (and a notes:add mutation)."""
+    folder = root / name
+    folder.mkdir()
+    (folder / "schema.py").write_text(SCHEMA.format(tables="\n".join(tables)))
+    (folder / "notes.py").write_text(FUNCTIONS)
+    return folder
+
+
+@pytest.fixture
+async def fresh_db(services: dict[str, str], tmp_path: Path) -> str:
+    """A new, migrated database for one test."""
+    return await create_database(services["database_url"], f"deploy_{tmp_path.name[-24:]}")
+
+
+def deploy(
+    services: dict[str, str], db: str, folder: Path, tmp: Path, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `convect deploy` for `folder` against `db`."""
+    env = convect_env(db, services["redis_url"], folder, tmp / "data")
+    return run_cli(env, "deploy", *flags)
+
+
+async def indexes(db: str) -> set[str]:
+    """Names of the app indexes in the docs schema."""
+    conn = await asyncpg.connect(db)
+    try:
+        rows = await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'docs'")
+    finally:
+        await conn.close()
+    return {r["indexname"] for r in rows}
+
+
+async def put_note(db: str, text: object) -> str:
+    """Write a notes document straight into the table; return its id."""
+    doc_id = ids.new_id("notes")
+    doc = {"text": text, "_id": doc_id, "_creationTime": 1_700_000_000_000.0}
+    conn = await asyncpg.connect(db)
+    try:
+        await conn.execute(
+            'INSERT INTO docs."notes" (id, creation_time, doc) VALUES ($1, $2, $3::jsonb)',
+            doc_id,
+            doc["_creationTime"],
+            orjson.dumps(doc).decode(),
+        )
+    finally:
+        await conn.close()
+    return doc_id
+
+
+async def test_deploy_creates_tables_and_indexes_and_a_second_run_does_nothing(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    folder = app_folder(tmp_path, "v1", NOTES_TEXT, TAGS)
+    first = deploy(services, fresh_db, folder, tmp_path)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "schema: created table notes" in first.stdout
+    assert "schema: created index notes.by_text" in first.stdout
+    assert {"notes", "tags"} <= await table_names(fresh_db)
+    assert {"notes__by_text", "tags__by_name", "notes__by_creation_time"} <= await indexes(fresh_db)
+    again = deploy(services, fresh_db, folder, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "schema: schema up to date" in again.stdout
+    assert "created" not in again.stdout
+
+
+async def test_deploy_refuses_a_schema_that_existing_documents_violate(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    v1 = app_folder(tmp_path, "v1", NOTES_TEXT)
+    assert deploy(services, fresh_db, v1, tmp_path).returncode == 0
+    env = convect_env(fresh_db, services["redis_url"], v1, tmp_path / "data")
+    added = run_cli(env, "run", "notes:add", '{"text": "hello"}')
+    assert added.returncode == 0, added.stderr + added.stdout
+    note_id = orjson.loads(added.stdout.strip().splitlines()[-1])
+    assert ids.is_id_for(note_id, "notes")
+
+    v2 = app_folder(tmp_path, "v2", NOTES_NUMBER, TAGS)
+    refused = deploy(services, fresh_db, v2, tmp_path)
+    assert refused.returncode != 0
+    report = refused.stderr + refused.stdout
+    assert "Schema push refused" in report
+    assert f"notes document {note_id} does not match the schema" in report
+    assert "--force" in report
+    # Nothing was changed: no new table, the stored schema is still v1's.
+    assert "tags" not in await table_names(fresh_db)
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        stored = orjson.loads(await conn.fetchval("SELECT schema::text FROM _convect_schema"))
+    finally:
+        await conn.close()
+    assert (
+        stored["tables"]["notes"]
+        == define_table({"text": v.string()}).index("by_text", ["text"]).to_json()
+    )
+
+    forced = deploy(services, fresh_db, v2, tmp_path, "--force")
+    assert forced.returncode == 0, forced.stderr + forced.stdout
+    assert "tags" in await table_names(fresh_db)
+    assert [d["_id"] for d in await table_docs(fresh_db, "notes")] == [note_id]
+
+
+async def test_deploy_refuses_to_drop_a_table_with_data_unless_forced(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    v1 = app_folder(tmp_path, "v1", NOTES_TEXT, TAGS)
+    assert deploy(services, fresh_db, v1, tmp_path).returncode == 0
+    await put_note(fresh_db, "keep me")
+    v2 = app_folder(tmp_path, "v2", TAGS)
+    refused = deploy(services, fresh_db, v2, tmp_path)
+    assert refused.returncode != 0
+    report = refused.stderr + refused.stdout
+    assert "table notes holds documents but is not in the schema" in report
+    assert [d["text"] for d in await table_docs(fresh_db, "notes")] == ["keep me"]
+    # An empty table may go without --force.
+    v3 = app_folder(tmp_path, "v3", NOTES_TEXT)
+    dropped_empty = deploy(services, fresh_db, v3, tmp_path)
+    assert dropped_empty.returncode == 0, dropped_empty.stderr
+    assert "dropped table tags" in dropped_empty.stdout
+    forced = deploy(services, fresh_db, v2, tmp_path, "--force")
+    assert forced.returncode == 0, forced.stderr + forced.stdout
+    assert "dropped table notes" in forced.stdout
+    assert "notes" not in await table_names(fresh_db)
+
+
+async def test_two_concurrent_deploys_both_succeed_and_the_second_finds_nothing_to_do(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    folder = app_folder(tmp_path, "v1", NOTES_TEXT, TAGS)
+    env = convect_env(fresh_db, services["redis_url"], folder, tmp_path / "data")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app", "deploy"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = await asyncio.gather(*(asyncio.to_thread(p.communicate, None, 120) for p in procs))
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err + out
+    stdouts = sorted((out for out, _ in outputs), key=lambda o: "created" in o)
+    assert "schema: schema up to date" in stdouts[0] and "created" not in stdouts[0]
+    assert "schema: created table notes" in stdouts[1]
+    assert {"notes__by_text", "tags__by_name"} <= await indexes(fresh_db)

@@ -1,0 +1,104 @@
+"""What clients see of function errors and of print/logging output (dev mode)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+
+from tests.support.servers import ServerProcess
+
+
+async def call_raw(client: httpx.AsyncClient, kind: str, path: str, args: object) -> dict:
+    """POST a call and return the JSON body (HTTP 200 required)."""
+    r = await client.post(f"/api/{kind}", json={"path": path, "args": args})
+    assert r.status_code == 200, r.text
+    body: dict = r.json()
+    return body
+
+
+async def test_print_and_logging_become_log_lines(kitchen: httpx.AsyncClient) -> None:
+    body = await call_raw(kitchen, "query", "core_tx:noisy", {"tag": uuid.uuid4().hex})
+    assert body["status"] == "success"
+    assert body["logLines"] == [
+        "[LOG] 'hello world'",
+        "[INFO] info line",
+        "[WARN] careful",
+        "[ERROR] bad",
+        "[LOG] \"{'a': 1}\"",
+    ]
+
+
+async def test_an_action_returns_its_own_and_its_queries_log_lines(
+    kitchen: httpx.AsyncClient,
+) -> None:
+    body = await call_raw(kitchen, "action", "core_tx:noisy_action", {"tag": uuid.uuid4().hex})
+    assert body["value"] == "done"
+    assert body["logLines"][0] == "[LOG] 'from action'"
+    assert body["logLines"][1:3] == ["[LOG] 'hello world'", "[INFO] info line"]
+    assert len(body["logLines"]) == 6
+    assert all(re.match(r"^\[.*?\] ", line) for line in body["logLines"])
+
+
+async def test_an_uncaught_exception_is_a_server_error_with_a_request_id(
+    kitchen: httpx.AsyncClient, kitchen_server: ServerProcess
+) -> None:
+    body = await call_raw(kitchen, "query", "core_tx:crash", {})
+    assert body["status"] == "error"
+    assert "errorData" not in body
+    match = re.match(r"^\[Request ID: ([0-9a-f]+)\] Server Error", body["errorMessage"])
+    assert match, body["errorMessage"]
+    request_id = match.group(1)
+    # The full traceback goes to the server log under the same request id.
+    log = kitchen_server.log()
+    assert f"[request {request_id}]" in log
+    assert "KeyError: 'secret detail'" in log
+
+
+async def test_convex_error_data_reaches_the_client_with_http_200(
+    kitchen: httpx.AsyncClient,
+) -> None:
+    body = await call_raw(kitchen, "mutation", "core_tx:savepoint_then_fail", {})
+    assert body == {
+        "status": "error",
+        "errorMessage": "Uncaught ConvexError: outer failed",
+        "errorData": "outer failed",
+        "logLines": [],
+    }
+
+
+async def test_argument_validation_errors_name_the_path_and_carry_no_data(
+    kitchen: httpx.AsyncClient,
+) -> None:
+    body = await call_raw(kitchen, "query", "core_db:select", {"table": 5})
+    assert body == {
+        "status": "error",
+        "errorMessage": "ArgumentValidationError: Value does not match validator.\n"
+        "Path: .table\nValue: 5.0\nValidator: v.string()",
+        "logLines": [],
+    }
+    missing = await call_raw(kitchen, "query", "core_tx:get_thing", {})
+    assert missing["errorMessage"].startswith(
+        "ArgumentValidationError: Object is missing the required field `id`."
+    )
+    extra = await call_raw(kitchen, "query", "core_tx:good_returns", {"surprise": 1})
+    assert extra["errorMessage"].startswith(
+        "ArgumentValidationError: Object contains extra field `surprise`"
+    )
+    assert "errorData" not in missing and "errorData" not in extra
+
+
+async def test_floats_are_written_with_a_decimal_point_and_int64_as_integer_objects(
+    kitchen: httpx.AsyncClient,
+) -> None:
+    value = {"f": 2, "big": {"$integer": "AAEAAAAAAAA="}, "nan": {"$float": "AAAAAAAA+H8="}}
+    r = await kitchen.post("/api/query", json={"path": "core_tx:echo", "args": [{"value": value}]})
+    assert '"f":2.0' in r.text
+    assert r.json()["value"] == {
+        "f": 2.0,
+        "big": {"$integer": "AAEAAAAAAAA="},
+        "nan": {"$float": "AAAAAAAA+H8="},
+    }
+    kinds = await call_raw(kitchen, "query", "core_tx:describe", {"value": value})
+    assert kinds["value"] == {"f": "float", "big": "Int64", "nan": "float"}
