@@ -1,7 +1,9 @@
 """Items: the seed's search with optional arguments and `take`."""
 
+import math
+
 from app.server import mutation, query
-from app.values import UNSET, v
+from app.values import UNSET, ConvexError, v
 
 
 @query(
@@ -13,7 +15,10 @@ from app.values import UNSET, v
 )
 async def search(ctx, args):
     """Items, optionally of one category, at most `limit` (default 10)."""
-    limit = int(args.get("limit", 10))
+    limit = args.get("limit", 10)
+    if not math.isfinite(limit) or limit < 0 or limit != int(limit):
+        raise ConvexError("limit must be a non-negative integer")
+    limit = int(limit)
     q = ctx.db.query("items")
     if args.get("category"):
         q = q.with_index("by_category", lambda r: r.eq("category", args["category"]))

@@ -1,5 +1,7 @@
 """Messages: the seed's query and mutation examples."""
 
+import math
+
 from app.server import mutation, query
 from app.values import ConvexError, v
 
@@ -27,8 +29,15 @@ async def newest_by_author(ctx, args):
         ctx.db.query("messages")
         .with_index("by_author", lambda q: q.eq("author", args["author"]))
         .order("desc")
-        .take(int(args.get("count", 10)))
+        .take(_count(args.get("count", 10)))
     )
+
+
+def _count(n):
+    """A client-supplied count as an int, or a ConvexError the client can act on."""
+    if not math.isfinite(n) or n < 0 or n != int(n):
+        raise ConvexError("count must be a non-negative integer")
+    return int(n)
 
 
 @query(args={"id": v.id("messages")})

@@ -113,34 +113,6 @@ def make_call_endpoint(engine: Engine, kind: Kind | None) -> Any:
     return endpoint
 
 
-def run_path_to_function(path: str) -> str:
-    """`messages/list` or `admin/users/get` → `messages:list`, `admin/users:get`."""
-    parts = [p for p in path.split("/") if p]
-    if len(parts) < 2:
-        raise BadRequest(404, "FunctionNotFound", f"No function at /api/run/{path}")
-    return "/".join(parts[:-1]) + ":" + parts[-1]
-
-
-def make_run_endpoint(engine: Engine) -> Any:
-    """POST /api/run/{module path}/{name} with `{"args": {...}, "format"?}`."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            fn_path = run_path_to_function(request.path_params["path"])
-            body = await read_json(request, empty={})
-            if not isinstance(body, dict):
-                raise BadRequest(400, "BadJsonBody", "Request body must be a JSON object")
-            fmt = body.get("format", "json")
-            if fmt not in FORMATS:
-                raise BadRequest(400, "BadJsonBody", f"Unsupported format {fmt!r}")
-            args = parse_args(body.get("args", {}))
-        except BadRequest as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        return await run_call(engine, request, fn_path, args, None)
-
-    return endpoint
-
-
 def make_query_ts_endpoint(engine: Engine) -> Any:
     """POST /api/query_ts: the newest commit timestamp (for consistentQuery)."""
     from app.sync.protocol import encode_ts

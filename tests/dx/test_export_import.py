@@ -47,14 +47,15 @@ async def demo_data(client: httpx.AsyncClient) -> bytes:
 
 
 async def generate(url: str) -> None:
-    """100,000 messages and some hard values (int64, bytes, NaN, -0, 1e300), straight in SQL."""
+    """100,000 log entries and some hard values (int64, bytes, NaN, -0, 1e300), straight in SQL."""
     now = time.time() * 1000
     rows = []
     for i in range(GENERATED):
-        doc_id = ids.new_id("messages")
+        doc_id = ids.new_id("logs")
         created = now + i * 0.001 + 1
-        doc = {"_id": doc_id, "_creationTime": created, "author": f"gen{i % 100}",
-               "body": f"generated message {i}", "likes": float(i % 7)}
+        doc = {"_id": doc_id, "_creationTime": created, "event": f"generated event {i}"}
+        if i % 3:
+            doc["to"] = f"user{i % 100}"
         rows.append((doc_id, created, orjson.dumps(doc).decode()))
     odd: list[Any] = [
         Int64(2**63 - 1), b"\x00\xffbytes", float("nan"), -0.0, 1e300, 5e-324,
@@ -70,7 +71,7 @@ async def generate(url: str) -> None:
         events.append((doc_id, created, orjson.dumps(doc).decode()))
     conn = await asyncpg.connect(url)
     try:
-        for table, records in (("messages", rows), ("webhook_events", events)):
+        for table, records in (("logs", rows), ("webhook_events", events)):
             await conn.copy_records_to_table(
                 table, schema_name="docs", columns=["id", "creation_time", "doc"], records=records
             )
@@ -120,29 +121,27 @@ async def test_an_export_imported_into_an_empty_deployment_reproduces_every_row(
 ) -> None:
     source = demo_server.env["DATABASE_URL"]
     try:
-        T = [time.monotonic()]
-        blob = await demo_data(demo); T.append(time.monotonic())
-        await generate(source); T.append(time.monotonic())
+        blob = await demo_data(demo)
+        await generate(source)
         zip_path = data_dir / "dx-roundtrip.zip"
         exported = run_cli(demo_server.env, "export", str(zip_path))
-        assert exported.returncode == 0, exported.stderr; T.append(time.monotonic())
+        assert exported.returncode == 0, exported.stderr
         assert f"{GENERATED + 15:,} documents and 1 file " in exported.stderr
         with zipfile.ZipFile(zip_path) as zf:
             manifest = orjson.loads(zf.read("manifest.json"))
-            assert manifest["tables"]["messages"]["documents"] == GENERATED + 3
+            assert manifest["tables"]["logs"]["documents"] == GENERATED
             [stored] = [n for n in zf.namelist() if n.startswith("files/")]
             assert zf.read(stored) == blob
 
         target = await create_database(services["database_url"], "dx_import")
         env = convect_env(target, services["redis_url"], DEMO, data_dir / "dx_import")
         imported = run_cli(env, "import", str(zip_path))
-        assert imported.returncode == 0, imported.stderr; T.append(time.monotonic())
+        assert imported.returncode == 0, imported.stderr
         assert "imported" in imported.stderr
 
-        before, after = await snapshot(source), await snapshot(target); T.append(time.monotonic())
-        print("PHASES", [round(b - a, 2) for a, b in zip(T, T[1:])], imported.stderr)
+        before, after = await snapshot(source), await snapshot(target)
         assert before.keys() == after.keys()
-        assert len(after["messages"]) == GENERATED + 3
+        assert len(after["logs"]) == GENERATED and len(after["messages"]) == 3
         assert after[".blobs"][0][1] == hashlib.sha256(blob).digest()
         assert after["documents"][0][3] is not None  # the vector column was filled
         for key in before:
