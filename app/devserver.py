@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from app.scheduler import WorkerOptions, run_worker
-from app.serve import run_listeners
+from app.serve import run_listeners, tune_gc
 from app.server.engine import Engine
 from app.server.registry import _SKIP_DIRS, PACKAGE, Registry, load_registry
 from app.services import install_services
@@ -29,6 +29,7 @@ async def run_serve(
     engine = Engine(settings, registry)
     install_services(engine, role="serve")
     await engine.start()
+    tune_gc()
     try:
         await run_listeners(engine, stop)
     finally:

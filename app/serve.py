@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
@@ -93,6 +94,22 @@ def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+GC_THRESHOLDS = (7000, 20, 20)  # CPython's default is (700, 10, 10)
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off a long-running server's hot path.
+
+    Objects alive once the server has started (modules, the registry, FastAPI) are
+    frozen out of collections, and collections run a tenth as often. With the defaults
+    the collector took about a tenth of the API process's CPU under load, in pauses of up
+    to 100 ms (bench/README.md). Not for `dev`, whose reloads would leave frozen garbage.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _config(app: Any, settings: Settings, port: int) -> uvicorn.Config:

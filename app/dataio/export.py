@@ -95,7 +95,7 @@ async def _write_table(
     conn: asyncpg.Connection, zf: zipfile.ZipFile, table: str, bars: Bars
 ) -> int:
     ref = table_ref(table)
-    total = await conn.fetchval(f"SELECT count(*) FROM {ref}")
+    total = await conn.fetchval(f"SELECT count(*) FROM {ref}") if bars.enabled else None
     bar = bars.add(f"export {table}", total)
     written = 0
     cursor = await conn.cursor(f"SELECT doc::text FROM {ref} ORDER BY creation_time, id")
@@ -128,6 +128,7 @@ class _FileCopy:
         self.size = 0
 
     def write(self, data: bytes) -> None:
+        """Append a chunk of the file."""
         self.out.write(data)
         self.digest.update(data)
         self.size += len(data)
@@ -147,10 +148,14 @@ class _FileCopy:
 async def _write_files(
     conn: asyncpg.Connection, zf: zipfile.ZipFile, manifest: Manifest, bars: Bars
 ) -> None:
-    total = await conn.fetchval(
-        "SELECT coalesce(sum((doc ->> 'size')::float8), 0) FROM docs.\"_storage\""
+    total = (
+        await conn.fetchval(
+            "SELECT coalesce(sum((doc ->> 'size')::float8), 0) FROM docs.\"_storage\""
+        )
+        if bars.enabled
+        else None
     )
-    bar = bars.add("export files", float(total), unit="bytes")
+    bar = bars.add("export files", total, unit="bytes")
     cursor = await conn.cursor(_FILES_SQL)
     copy: _FileCopy | None = None
     while rows := await cursor.fetch(BLOB_BATCH):

@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import asyncpg
 import orjson
 
 from app.dataio.connect import connect, require_migrated
+from app.dataio.documents import LineTooLong, check_line, read_lines
 from app.dataio.format import (
     FILES_DIR,
     ExportFormatError,
     Manifest,
-    parse_line,
     read_manifest,
     read_schema,
     schema_from_json,
@@ -37,20 +36,16 @@ from app.dataio.format import (
 from app.dataio.progress import Bars
 from app.db import ids
 from app.db.catalog import create_table_sql
-from app.db.database import MAX_DOCUMENT_BYTES
 from app.db.deploy import DEPLOY_LOCK
-from app.db.sql import NUL_MESSAGE, create_index_sql, has_nul, table_ref
+from app.db.sql import create_index_sql, table_ref
 from app.db.vector import VECTOR_PREFIX, doc_vector
 from app.schema import SchemaDefinition
 from app.schema.definition import TableDefinition, VectorIndex
 from app.storage.backend import CHUNK_SIZE
-from app.values import check_document_fields, decode_value
 
 Mode = Literal["empty", "replace", "append"]
 BATCH_ROWS = 2000
 BATCH_BYTES = 8 * 1024 * 1024
-MAX_LINE = 4 * MAX_DOCUMENT_BYTES  # jsonb's text form is roomier than the stored limit
-READ_BLOCK = 1024 * 1024
 INDEX_BUILD_MEMORY = "256MB"
 STORAGE = "_storage"
 NOTIFY_CHANNEL = "convect_commits"
@@ -108,30 +103,6 @@ async def import_deployment(
     return loader.summary
 
 
-def _lines(f: IO[bytes], entry: str) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of a zip entry, read in large blocks; lines are bounded."""
-    number = 0
-    rest = b""
-    while block := f.read(READ_BLOCK):
-        parts = (rest + block).split(b"\n")
-        rest = parts.pop()
-        if len(rest) > MAX_LINE:
-            raise ImportRefused(
-                f"{entry}, line {number + len(parts) + 1}: the document is larger than the "
-                f"{MAX_DOCUMENT_BYTES} byte limit; nothing was imported"
-            )
-        for line in parts:
-            number += 1
-            if len(line) > MAX_LINE:
-                raise ImportRefused(
-                    f"{entry}, line {number}: the document is larger than the "
-                    f"{MAX_DOCUMENT_BYTES} byte limit; nothing was imported"
-                )
-            yield number, line.rstrip(b"\r")
-    if rest:
-        yield number + 1, rest.rstrip(b"\r")
-
-
 class _Loader:
     """One import: checks, table creation, documents, files, schema and commit log."""
 
@@ -163,7 +134,12 @@ class _Loader:
         }
         target_schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
         governing = orjson.loads(target_schema) if target_schema else self.exported_schema
-        self.schema = schema_from_json(governing) if governing else None
+        try:
+            self.schema = schema_from_json(governing) if governing else None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ImportRefused(
+                f"this deployment's schema cannot be read ({exc}); run `convect deploy` first"
+            ) from None
         exported = schema_from_json(self.exported_schema) if self.exported_schema else None
         await self._check(tables, existing)
         for table in tables:
@@ -235,9 +211,12 @@ class _Loader:
                     "and deploy, or leave it out of the export)"
                 )
             if self.mode == "empty" and table in existing:
-                count = await self.conn.fetchval(f"SELECT count(*) FROM {table_ref(table)}")
+                count = await self.conn.fetchval(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table_ref(table)} LIMIT 1001) s"
+                )
                 if count:
-                    problems.append(f"table {table} already holds {count} documents")
+                    shown = "more than 1,000" if count > 1000 else str(count)
+                    problems.append(f"table {table} already holds {shown} documents")
         if problems:
             hint = (
                 "\nPass --replace to empty the exported tables first, or --append to add to them."
@@ -303,7 +282,7 @@ class _Loader:
         bar = self.bars.add(f"import {table}", expected)
         count = 0
         with self.zf.open(entry) as f:
-            lines = _lines(f, entry)
+            lines = read_lines(f, entry)
 
             def parse() -> list[tuple[Any, ...]]:
                 return self._parse_batch(table, entry, lines, validator, vectors)
@@ -340,14 +319,19 @@ class _Loader:
         """The next batch of checked rows (an empty list at the end)."""
         batch: list[tuple[Any, ...]] = []
         size = 0
-        for number, line in lines:
-            try:
-                batch.append(self._record(table, line, validator, vectors))
-            except (ValueError, TypeError) as exc:
-                raise ImportRefused(f"{entry}, line {number}: {exc}; nothing was imported") from None
-            size += len(line)
-            if len(batch) >= BATCH_ROWS or size >= BATCH_BYTES:
-                break
+        try:
+            for number, line in lines:
+                try:
+                    batch.append(self._record(table, line, validator, vectors))
+                except (ValueError, TypeError) as exc:
+                    raise ImportRefused(
+                        f"{entry}, line {number}: {exc}; nothing was imported"
+                    ) from None
+                size += len(line)
+                if len(batch) >= BATCH_ROWS or size >= BATCH_BYTES:
+                    break
+        except LineTooLong as exc:
+            raise ImportRefused(f"{exc}; nothing was imported") from None
         return batch
 
     def _record(
@@ -357,45 +341,11 @@ class _Loader:
         validator: Any,
         vectors: list[tuple[str, VectorIndex]],
     ) -> tuple[Any, ...]:
-        if not line.strip():
-            raise ValueError("empty line (one document per line expected)")
-        if has_nul(line):
-            raise ValueError(NUL_MESSAGE)
-        try:
-            doc = parse_line(line)
-        except ValueError as exc:
-            raise ValueError(f"not valid JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise ValueError(f"expected a document (a JSON object), got {type(doc).__name__}")
-        doc_id = doc.get("_id")
-        if not isinstance(doc_id, str) or not ids.is_id_for(doc_id, table):
-            raise ValueError(f"_id {doc_id!r} is not an id of table {table}")
-        created = doc.get("_creationTime")
-        if (
-            not isinstance(created, float | int)
-            or isinstance(created, bool)
-            or not math.isfinite(created)
-            or created <= 0
-        ):
-            raise ValueError(f"document {doc_id}: _creationTime {created!r} is not a time in ms")
-        if len(orjson.dumps(doc)) > MAX_DOCUMENT_BYTES:
-            raise ValueError(
-                f"document {doc_id} is larger than the {MAX_DOCUMENT_BYTES} byte limit"
-            )
-        value = decode_value(doc)
-        user = {k: v for k, v in value.items() if k not in ("_id", "_creationTime")}
-        check_document_fields(user)
-        if validator is not None:
-            try:
-                validator.validate(user, "", id_table=ids.id_table)
-            except ValueError as exc:
-                raise ValueError(
-                    f"document {doc_id} does not match the deployment's schema: {exc}"
-                ) from None
+        doc_id, created, doc = check_line(table, line, validator)
         if table == STORAGE:
             self.storage_ids.add(doc_id)
         extra = [doc_vector(doc, table, col[len(VECTOR_PREFIX) :], vi) for col, vi in vectors]
-        return (doc_id, float(created), line.decode(), *extra)
+        return (doc_id, created, line.decode(), *extra)
 
     async def _insert(
         self, table: str, batch: list[tuple[Any, ...]], vectors: list[tuple[str, VectorIndex]]

@@ -4,8 +4,9 @@ A vector index `by_embedding` on table `documents` keeps `docs."documents".vec__
 vector(N)`, written beside the document on every insert and update, with an HNSW index
 (cosine). `vector_search` finds the nearest documents by cosine similarity; equality
 filters on the index's filter fields stay exact under selective filters: pgvector's
-iterative index scan keeps reading the graph until enough rows pass the filter, and a
-search that still comes up short is answered exactly from the table.
+iterative index scan keeps reading the graph until enough rows pass the filter; a
+filter that leaves at most 10,000 documents is answered exactly (the filter field has a
+btree), and a search that still comes up short is answered exactly from the table.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 256
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_IDENTIFIER = 63
+EXACT_MAX = 10_000  # filtered searches over at most this many documents are exact
 
 
 class VectorSearchError(ValueError):
@@ -226,6 +228,20 @@ def ef_search(limit: int) -> int:
     return min(1000, max(100, 2 * limit))
 
 
+def count_sql(q: VectorQuery) -> tuple[str, list[Any]]:
+    """How many indexed documents pass the filter, counted up to EXACT_MAX + 1."""
+    params = Params()
+    col = f'"{vector_column(q.index)}"'
+    where = [f"{col} IS NOT NULL"]
+    if q.filter is not None:
+        where.append(filter_sql(q.filter, params))
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {table_ref(q.table)} "
+        f"WHERE {' AND '.join(where)} LIMIT {EXACT_MAX + 1}) s"
+    )
+    return sql, params.values
+
+
 def search_sql(q: VectorQuery, exact: bool) -> tuple[str, list[Any]]:
     """The nearest-neighbour statement: HNSW (approximate) or `exact` (a full scan)."""
     params = Params()
@@ -263,9 +279,16 @@ async def vector_search(
             f"SET LOCAL hnsw.ef_search = {ef_search(q.limit)}; "
             "SET LOCAL hnsw.iterative_scan = relaxed_order"
         )
-        sql, args = search_sql(q, exact=False)
+        exact = False
+        if q.filter is not None:
+            # A filter that leaves few documents is answered exactly (through the filter
+            # field's btree): the graph cannot promise recall when the filter correlates
+            # with where vectors lie.
+            sql, args = count_sql(q)
+            exact = await conn.fetchval(sql, *args) <= EXACT_MAX
+        sql, args = search_sql(q, exact=exact)
         rows = await conn.fetch(sql, *args)
-        if len(rows) < q.limit:
+        if not exact and len(rows) < q.limit:
             sql, args = search_sql(q, exact=True)
             rows = await conn.fetch(sql, *args)
     return [{"_id": r["id"], "_score": 1.0 - float(r["distance"])} for r in rows]

@@ -292,3 +292,26 @@ async def test_the_hnsw_iterative_scan_alone_fills_a_one_percent_filter(store: S
         finally:
             await conn.execute(filter_index_sql("vecs", "cat", concurrently=False))
     assert hits / 50 >= 0.9
+
+
+async def test_a_filter_that_correlates_with_location_still_finds_the_exact_nearest(
+    store: Store,
+) -> None:
+    rng = random.Random(11)
+    middles = centres(20, rng)
+    vectors, cats = [], []
+    for i in range(4000):
+        k = i % 20
+        vectors.append([x + rng.gauss(0, 0.35) for x in middles[k]])
+        cats.append(f"c{k}")
+    docs = await insert_vectors(store, vectors, cats)
+    for k in range(5):
+        near_a = clustered(1, [middles[k]], rng)[0]
+        other = f"c{(k + 10) % 20}"  # documents far from the query
+        got = await vector_search(
+            store.engine,
+            "vecs",
+            "by_emb",
+            {"vector": near_a, "limit": 10, "filter": lambda q, c=other: q.eq("cat", c)},
+        )
+        assert [r["_id"] for r in got] == brute_force(docs, near_a, 10, other)
