@@ -303,6 +303,8 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="convect-search-bench-"))
         base = embedded.postgres_url(Settings(data_dir=str(tmp / "data")))
     lines = asyncio.run(run(base))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines += ["", f"Load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores."]
     report = "\n".join(lines) + "\n"
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "search.md").write_text(report)
