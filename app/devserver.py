@@ -173,11 +173,6 @@ async def run_once(settings: Settings, registry: Registry, path: str, args: dict
     await engine.start()
     try:
         outcome = await engine.call(path, decode_value(args), Principal(None, True), None)
-        fn = engine.registry.get(path)
-        if fn is not None and fn.kind != "query":
-            # Commits NOTIFY a few ms later (coalesced): let that reach running servers
-            # now, rather than on their next periodic refresh.
-            await asyncio.sleep(0.05)
     finally:
         await engine.stop()
     for line in outcome.log_lines:

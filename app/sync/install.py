@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any
 
@@ -81,8 +82,7 @@ def install(engine: Engine, *, live: bool) -> None:
         engine.on_reload.append(reload_hub)
 
         async def drain() -> None:
-            for session in list(hub.sessions):
-                session.close(1012, "ServiceRestart")
+            await asyncio.gather(*(session.drain() for session in list(hub.sessions)))
 
         engine.services.setdefault("drain", []).append(drain)
 

@@ -35,6 +35,7 @@ class Notifier:
         self.engine = engine
         self.hub = hub
         self._pending = False
+        self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._conn: asyncpg.Connection | None = None
         self.reconnects = 0
@@ -47,7 +48,11 @@ class Notifier:
         self._tasks.append(asyncio.create_task(self._trim(), name="convect-trim"))
 
     async def stop(self) -> None:
-        """Stop background tasks and close the listening connection."""
+        """Send a pending NOTIFY, stop background tasks and close the listening connection."""
+        if self._pending:
+            if self._timer is not None:
+                self._timer.cancel()
+            await self._send()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -61,7 +66,7 @@ class Notifier:
         if self._pending:
             return
         self._pending = True
-        asyncio.get_running_loop().call_later(
+        self._timer = asyncio.get_running_loop().call_later(
             COALESCE_S, lambda: asyncio.ensure_future(self._send())
         )
 

@@ -61,6 +61,8 @@ class SyncSession:
         self.actions: set[asyncio.Task[None]] = set()
         self.queued_bytes = 0
         self.writer_task: asyncio.Task[None] | None = None
+        self.draining = False
+        self.busy = 0
 
     # ------------------------------------------------------------- output
 
@@ -91,6 +93,14 @@ class SyncSession:
         self.closed = True
         self.close_reason = (code, reason[:120])
         self.out.put_nowait(None)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Finish the mutation in progress (queued ones are resent elsewhere), then close."""
+        self.draining = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.busy and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        self.close(1012, "ServiceRestart")
 
     def abort(self) -> None:
         """Drop a client that does not read: stop writing and let the connection close."""
@@ -227,19 +237,31 @@ class SyncSession:
         """Run this socket's mutations one at a time, in arrival order."""
         while True:
             rid, path, raw_args, identity, admin = await self.mutations.get()
-            outcome = await self._run(
-                path, raw_args, identity, admin, "mutation", (self.session_id, rid)
-            )
-            if outcome.error is None and outcome.wrote:
-                try:
-                    await self.hub.sync_after_commit()
-                except TimeoutError:
-                    self.close(1011, "InternalServerError: live queries are behind")
-                    return
-            self.send(
-                _response("MutationResponse", rid, outcome, self.engine.settings.dev, with_ts=True)
-            )
-            self.emit(self.hub.ts, force=True)
+            if self.draining:
+                continue  # the client resends it to another server after the close
+            self.busy += 1
+            try:
+                await self._mutation(rid, path, raw_args, identity, admin)
+            finally:
+                self.busy -= 1
+
+    async def _mutation(
+        self, rid: int, path: str, raw_args: Any, identity: UserIdentity | None, admin: bool
+    ) -> None:
+        """Run one mutation; answer after the refresh that includes its commit."""
+        outcome = await self._run(
+            path, raw_args, identity, admin, "mutation", (self.session_id, rid)
+        )
+        if outcome.error is None and outcome.wrote:
+            try:
+                await self.hub.sync_after_commit()
+            except TimeoutError:
+                self.close(1011, "InternalServerError: live queries are behind")
+                return
+        self.send(
+            _response("MutationResponse", rid, outcome, self.engine.settings.dev, with_ts=True)
+        )
+        self.emit(self.hub.ts, force=True)
 
     async def action(self, rid: int, path: str, raw_args: Any) -> None:
         """Run an action concurrently with others."""
