@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from app.db.paginate import journal_of, use_journal
 from app.db.readset import ReadSet
 from app.db.transaction import Tx
 from app.server import logs
@@ -83,6 +84,7 @@ class Entry:
     sessions: dict[Any, int] = field(default_factory=dict)  # session -> number of its query ids
     registrations: list[tuple[Any, ...]] = field(default_factory=list)
     _fragment: tuple[int, Any] | None = None
+    journal: str | None = None  # a paginated query's page end, kept across re-runs
 
     def modification(self, query_id: int) -> dict[str, Any]:
         """The QueryUpdated / QueryFailed for a socket."""
@@ -92,14 +94,14 @@ class Entry:
                 "queryId": query_id,
                 "value": self.value,
                 "logLines": self.log_lines,
-                "journal": None,
+                "journal": self.journal,
             }
         mod: dict[str, Any] = {
             "type": "QueryFailed",
             "queryId": query_id,
             "errorMessage": self.failure.message,
             "logLines": self.log_lines,
-            "journal": None,
+            "journal": self.journal,
         }
         if self.failure.is_convex_error:
             mod["errorData"] = encode_value(self.failure.data)
@@ -200,7 +202,13 @@ class Hub:
     # ------------------------------------------------------------- subscriptions
 
     def subscribe(
-        self, session: Any, path: str, args: Any, identity: UserIdentity | None, admin: bool
+        self,
+        session: Any,
+        path: str,
+        args: Any,
+        identity: UserIdentity | None,
+        admin: bool,
+        journal: str | None = None,
     ) -> Entry:
         """The entry for a socket's query (created and queued if new)."""
         path = canonical_path(path)
@@ -208,6 +216,7 @@ class Hub:
         entry = self.entries.get(key)
         if entry is None:
             entry = Entry(path, args, identity, admin, key)
+            entry.journal = journal if isinstance(journal, str) else None
             self.entries[key] = entry
             self.pending.add(entry)
         elif entry.cached_only:
@@ -371,6 +380,7 @@ class Hub:
         engine = self.engine
         self.stats.reruns += 1
         tx = Tx(conn, writable=False)
+        use_journal(tx, entry.journal)
         token = logs.start()
         value: Any = None
         failure: Failure | None = None
@@ -400,11 +410,13 @@ class Hub:
                     failure.message if failure else None,
                     encode_value(failure.data) if failure and failure.data is not UNSET else None,
                     lines,
+                    journal_of(tx),
                 ]
             ),
             digest_size=16,
         ).digest()
         entry.value, entry.failure, entry.log_lines = value, failure, lines
+        entry.journal = journal_of(tx) or entry.journal
         entry.ready = True
         entry.dirty = False
         entry.cached_only = False

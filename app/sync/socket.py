@@ -134,7 +134,7 @@ class SyncSession:
     # ------------------------------------------------------------- queries
 
     def _bind(self, qid: int) -> None:
-        path, args, _journal = self.state.queries[qid]
+        path, args, journal = self.state.queries[qid]
         try:
             wire_args = _args(args)
         except (ValueError, ValueEncodingError) as exc:
@@ -153,7 +153,7 @@ class SyncSession:
             )
             return
         self.state.target[qid] = self.hub.subscribe(
-            self, path, wire_args, self.identity, self.admin
+            self, path, wire_args, self.identity, self.admin, journal
         )
 
     def _unbind(self, qid: int) -> None:

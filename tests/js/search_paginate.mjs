@@ -48,6 +48,12 @@ await http.mutation("messages:update", { id: ids[6], body: "m6 edited" });
 await until(() => bodies().includes("m6 edited"), "an edit on the second page");
 out.edited = bodies();
 
+// A delete inside the first page: the next page must not gain a duplicate, because each
+// live page keeps ending where it ended (the query journal).
+await http.mutation("messages:remove", { id: ids[2] });
+await until(() => !bodies().includes("m2"), "a delete on the first page");
+out.afterDelete = bodies();
+
 out.statuses = [...new Set(snapshots.map((s) => s.status))];
 
 sub();

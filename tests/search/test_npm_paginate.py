@@ -36,4 +36,6 @@ def test_npm_client_loads_pages_to_the_end_and_sees_live_changes(
     assert out["exhausted"] == names[:12]
     assert out["appended"] == names
     assert out["edited"] == [*names[:6], "m6 edited", *names[7:]]
+    after = [*names[:2], *names[3:6], "m6 edited", *names[7:]]
+    assert out["afterDelete"] == after  # no document twice, none lost
     assert "LoadingMore" in out["statuses"] or "CanLoadMore" in out["statuses"]
