@@ -66,6 +66,21 @@ async def _existing_indexes(conn: asyncpg.Connection) -> dict[str, str]:
     return {r["indexname"]: r["tablename"] for r in rows}
 
 
+async def _index_details(conn: asyncpg.Connection) -> dict[str, tuple[bool, str | None]]:
+    """Per index in `docs`: whether it is valid, and the fields we recorded in its comment."""
+    rows = await conn.fetch(
+        "SELECT c.relname AS name, i.indisvalid AS valid, obj_description(c.oid, 'pg_class') AS note "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'docs'"
+    )
+    return {r["name"]: (r["valid"], r["note"]) for r in rows}
+
+
+def _index_note(fields: tuple[str, ...]) -> str:
+    """The comment that records an index's fields (a safe SQL literal body)."""
+    return orjson.dumps({"fields": list(fields)}).decode().replace("'", "''")
+
+
 async def _validate_table(
     conn: asyncpg.Connection, table: str, schema: SchemaDefinition, problems: list[str]
 ) -> None:
@@ -175,11 +190,25 @@ async def _push(
 
     wanted = _wanted_indexes(schema)
     existing = await _existing_indexes(conn)
+    details = await _index_details(conn)
     for sql_name, (table, name, fields) in sorted(wanted.items()):
+        note = _index_note(fields)
         if sql_name in existing:
-            continue
-        say(f"creating index {table}.{name} (concurrently)")
+            valid, recorded = details.get(sql_name, (True, note))
+            if valid and recorded is None:  # built before fields were recorded: adopt it
+                await conn.execute(f"COMMENT ON INDEX docs.\"{sql_name}\" IS '{note}'")
+                continue
+            if valid and recorded == note:
+                continue
+            # Its fields changed under the same name, or a concurrent build failed: rebuild.
+            why = "was left invalid by a failed build" if not valid else "changed its fields"
+            say(f"rebuilding index {table}.{name} ({why})")
+            await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{sql_name}"')
+            report.dropped_indexes.append(sql_name)
+        else:
+            say(f"creating index {table}.{name} (concurrently)")
         await conn.execute(create_index_sql(table, name, fields, concurrently=True))
+        await conn.execute(f"COMMENT ON INDEX docs.\"{sql_name}\" IS '{note}'")
         report.created_indexes.append(f"{table}.{name}")
     await search_schema.apply(
         conn, schema, derived, say, report.created_indexes, report.dropped_indexes

@@ -18,7 +18,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import DEMO, truncate_all
-from tests.support.servers import ROOT, ServerProcess, convect_env, create_database, run_cli, start_server
+from tests.support.servers import (
+    ROOT,
+    ServerProcess,
+    convect_env,
+    create_database,
+    run_cli,
+    start_server,
+)
 from tests.support.ws import SyncClient
 
 ISSUER = "https://auth.convect.test"
@@ -34,18 +41,33 @@ def _jwks() -> str:
     return "data:application/json;base64," + base64.b64encode(payload).decode()
 
 
-def token(sub: str = "user-1", *, key: object = KEY, lifetime: float = 600, **claims: object) -> str:
+def token(
+    sub: str = "user-1", *, key: object = KEY, lifetime: float = 600, **claims: object
+) -> str:
     """A signed RS256 JWT for the test issuer."""
     now = int(time.time())
-    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + int(lifetime), **claims}
+    body = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": now,
+        "exp": now + int(lifetime),
+        **claims,
+    }
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def auth_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
     url = asyncio.run(create_database(services["database_url"], "auth_e2e"))
-    env = convect_env(url, services["redis_url"], DEMO, data_dir / "auth", DEMO_JWT_ISSUER=ISSUER,
-                      DEMO_JWT_JWKS=_jwks())
+    env = convect_env(
+        url,
+        services["redis_url"],
+        DEMO,
+        data_dir / "auth",
+        DEMO_JWT_ISSUER=ISSUER,
+        DEMO_JWT_JWKS=_jwks(),
+    )
     assert run_cli(env, "deploy").returncode == 0
     server = start_server(env, data_dir / "auth.log")
     yield server
@@ -58,7 +80,9 @@ async def http(auth_server: ServerProcess) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=auth_server.url, timeout=30)
 
 
-async def _call(http: httpx.AsyncClient, kind: str, path: str, args: dict, tok: str | None) -> httpx.Response:
+async def _call(
+    http: httpx.AsyncClient, kind: str, path: str, args: dict, tok: str | None
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {tok}"} if tok else {}
     return await http.post(f"/api/{kind}", json={"path": path, "args": args}, headers=headers)
 
@@ -66,8 +90,13 @@ async def _call(http: httpx.AsyncClient, kind: str, path: str, args: dict, tok: 
 async def test_identity_reaches_queries_and_mutations_over_http(http: httpx.AsyncClient) -> None:
     tok = token("alice", name="Alice", role="admin")
     r = await _call(http, "query", "posts:whoami", {}, tok)
-    assert r.json()["value"] == {"subject": "alice", "tokenIdentifier": f"{ISSUER}|alice", "issuer": ISSUER,
-                                 "name": "Alice", "role": "admin"}
+    assert r.json()["value"] == {
+        "subject": "alice",
+        "tokenIdentifier": f"{ISSUER}|alice",
+        "issuer": ISSUER,
+        "name": "Alice",
+        "role": "admin",
+    }
     assert (await _call(http, "query", "posts:whoami", {}, None)).json()["value"] is None
     post = (await _call(http, "mutation", "posts:create", {"title": "t"}, tok)).json()["value"]
     assert (await _call(http, "query", "posts:my_posts", {}, tok)).json()["value"][0]["_id"] == post
@@ -84,11 +113,17 @@ async def test_identity_reaches_queries_and_mutations_over_http(http: httpx.Asyn
         "garbage",
         token(key=OTHER_KEY),
         token(lifetime=-120),
-        jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": int(time.time()) + 60}, key="", algorithm="none"),
+        jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": int(time.time()) + 60},
+            key="",
+            algorithm="none",
+        ),
     ],
     ids=["malformed", "wrong-key", "expired", "alg-none"],
 )
-async def test_bad_tokens_are_rejected_over_http_with_401_and_nothing_written(http: httpx.AsyncClient, bad: str) -> None:
+async def test_bad_tokens_are_rejected_over_http_with_401_and_nothing_written(
+    http: httpx.AsyncClient, bad: str
+) -> None:
     r = await _call(http, "mutation", "posts:create", {"title": "t"}, bad)
     assert r.status_code == 401
     assert set(r.json()) == {"code", "message"}
@@ -102,7 +137,9 @@ async def test_authenticate_over_the_socket_re_runs_queries_with_the_new_identit
     qid = await c.add("posts:whoami")
     await c.wait_query_set()
     assert c.value(qid) is None
-    await c.send({"type": "Authenticate", "tokenType": "User", "value": token("carol"), "baseVersion": 0})
+    await c.send(
+        {"type": "Authenticate", "tokenType": "User", "value": token("carol"), "baseVersion": 0}
+    )
     t = await c.recv_type("Transition")
     assert t["endVersion"]["identity"] == 1
     assert c.value(qid)["subject"] == "carol"
@@ -112,14 +149,25 @@ async def test_authenticate_over_the_socket_re_runs_queries_with_the_new_identit
     await c.close()
 
 
-def test_npm_clients_set_auth_over_http_and_socket_and_refresh_the_token(auth_server: ServerProcess) -> None:
+def test_npm_clients_set_auth_over_http_and_socket_and_refresh_the_token(
+    auth_server: ServerProcess,
+) -> None:
     node = shutil.which("node")
     assert node
     tokens = [token("dave", lifetime=12, role="member", jti=str(i)) for i in range(8)]
     result = subprocess.run(
-        [node, "auth_clients.mjs"], cwd=ROOT / "tests" / "js",
-        env={**os.environ, "CONVECT_URL": auth_server.url, "TOKENS": json.dumps(tokens), "BAD": "garbage"},
-        capture_output=True, text=True, timeout=60, check=False,
+        [node, "auth_clients.mjs"],
+        cwd=ROOT / "tests" / "js",
+        env={
+            **os.environ,
+            "CONVECT_URL": auth_server.url,
+            "TOKENS": json.dumps(tokens),
+            "BAD": "garbage",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     out = json.loads(result.stdout.strip().splitlines()[-1])

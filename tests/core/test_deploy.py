@@ -187,3 +187,46 @@ async def test_two_concurrent_deploys_both_succeed_and_the_second_finds_nothing_
     assert "schema: schema up to date" in stdouts[0] and "created" not in stdouts[0]
     assert "schema: created table notes" in stdouts[1]
     assert {"notes__by_text", "tags__by_name"} <= await indexes(fresh_db)
+
+
+async def test_an_index_whose_fields_change_under_the_same_name_is_rebuilt(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    wide = '    "notes": define_table({"text": v.string(), "n": v.optional(v.number())}).index("by_text", ["text"]),'
+    moved = '    "notes": define_table({"text": v.string(), "n": v.optional(v.number())}).index("by_text", ["n", "text"]),'
+    first = deploy(services, fresh_db, app_folder(tmp_path, "f1", wide), tmp_path)
+    assert first.returncode == 0, first.stderr + first.stdout
+    second = deploy(services, fresh_db, app_folder(tmp_path, "f2", moved), tmp_path)
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert "created index notes.by_text" in second.stdout
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        definition = await conn.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'docs' AND indexname = 'notes__by_text'"
+        )
+    finally:
+        await conn.close()
+    assert definition.index("'n'") < definition.index("'text'")
+    third = deploy(services, fresh_db, app_folder(tmp_path, "f3", moved), tmp_path)
+    assert "schema: schema up to date" in third.stdout
+
+
+async def test_an_index_left_invalid_by_a_failed_build_is_rebuilt(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    folder = app_folder(tmp_path, "inv", NOTES_TEXT)
+    assert deploy(services, fresh_db, folder, tmp_path).returncode == 0
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        await conn.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'docs.notes__by_text'::regclass"
+        )
+        again = deploy(services, fresh_db, folder, tmp_path)
+        assert again.returncode == 0, again.stderr + again.stdout
+        assert "invalid" in again.stdout
+        valid = await conn.fetchval(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'docs.notes__by_text'::regclass"
+        )
+    finally:
+        await conn.close()
+    assert valid is True

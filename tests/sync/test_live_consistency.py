@@ -93,7 +93,7 @@ def _same(a: object, b: object) -> bool:
 async def test_a_mutation_through_one_process_reaches_subscribers_of_the_other(
     pair: tuple[ServerProcess, ServerProcess], clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
-    a, b = pair
+    _a, b = pair
     ca, _ = clients
     sub = await SyncClient.open(b.url)
     qid = await sub.add("messages:get_by_author", {"author": "x"})

@@ -17,7 +17,10 @@ scalars = st.one_of(
     st.booleans(),
     st.floats(allow_nan=False, allow_infinity=False, width=64),
     st.integers(min_value=-(2**40), max_value=2**40),
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), max_size=6),
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"),
+        max_size=6,
+    ),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
 
