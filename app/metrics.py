@@ -147,16 +147,9 @@ class Metrics:
 
 
 def _scheduler_sql() -> str:
-    from app.scheduler.documents import DUE, KIND, TABLE_REF
+    from app.scheduler.documents import STATS_SQL
 
-    # Both counts use the scheduler's partial indexes (pending by due time, in-progress).
-    return (
-        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {TABLE_REF} "
-        f"WHERE {KIND} = 'pending' AND {DUE} <= $1 LIMIT $2) d) AS due, "
-        f"(SELECT min({DUE}) FROM {TABLE_REF} WHERE {KIND} = 'pending' AND {DUE} <= $1) AS oldest, "
-        f"(SELECT count(*) FROM (SELECT 1 FROM {TABLE_REF} "
-        f"WHERE {KIND} = 'inProgress' LIMIT $2) p) AS in_progress"
-    )
+    return STATS_SQL
 
 
 SCHEDULER_SQL = _scheduler_sql()

@@ -215,7 +215,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown BENCH_CASES {sorted(unknown)}; choose from {list(CASES)}")
     wrk = ensure_wrk() if _env("BENCH_LOADER", "wrk") == "wrk" else None
-    loader = f"wrk ({wrk})" if wrk else "bench/pyload.py (Python; wrk unavailable)"
+    loader = f"wrk ({wrk})" if wrk else "bench/pyload.py (Python stand-in for wrk)"
     print(f"bench: load generator {loader}, {conns} connections, {seconds:g} s per case")
 
     from app import embedded
@@ -299,7 +299,15 @@ def main() -> None:
                 "unreliable; compare the app CPU per request and ratios of neighbouring runs.",
                 "",
             ]
-        text = "\n".join(header + table) + "\n"
+        samples = ["", "Every sample (run, call, server: req/s, p50 / p99 ms, app CPU µs/req, load):", ""]
+        for (case, name), cell in cells.items():
+            for i, smp in enumerate(cell.samples):
+                r = smp.result
+                samples.append(
+                    f"- run {i + 1} {case} {name}: {r.rps:,.0f} req/s, {r.p50_ms:.1f} / "
+                    f"{r.p99_ms:.1f} ms, {smp.cpu_us_per_req:.0f} µs, load {smp.load:.1f}"
+                )
+        text = "\n".join(header + table + samples) + "\n"
         print()
         print(text)
         results = HERE / "results"

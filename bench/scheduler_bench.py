@@ -8,7 +8,7 @@ Also measured: Redis commands per job and per idle second (the cost of `poll_del
 
 Run alone with `python -m bench.scheduler_bench` (embedded services);
 `run_scheduler_bench` returns report lines for bench.run. Knobs: BENCH_SCHED_JOBS
-(10000), BENCH_SCHED_RATES (500,1000,2000), BENCH_SCHED_WORKERS (2),
+(10000), BENCH_SCHED_RATES (250,500,1000), BENCH_SCHED_WORKERS (2),
 BENCH_SCHED_POLL (0.01 s), BENCH_SCHED_CONCURRENCY (32).
 """
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import psutil
 from redis.asyncio import Redis
 
 from tests.support.servers import convect_env, create_database, run_cli
@@ -49,7 +50,11 @@ class CaseResult:
     p50: float
     p99: float
     max: float
+    after_commit_p50: float
+    after_commit_p99: float
     redis_per_job: float
+    retries_per_job: float
+    cpu_ms: dict[str, float]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -76,8 +81,49 @@ async def _wait_done(db: asyncpg.Connection, total: int, timeout: float) -> None
         await asyncio.sleep(0.1)
 
 
+class CpuMeter:
+    """CPU seconds used by the workers, PostgreSQL (all its processes), Redis and this process."""
+
+    def __init__(self, workers: list[int], postmaster: int, redis: int) -> None:
+        self.groups = {"workers": workers, "postgres": [postmaster], "redis": [redis]}
+
+    def _group(self, name: str) -> float:
+        total = 0.0
+        for pid in self.groups[name]:
+            try:
+                proc = psutil.Process(pid)
+                procs = [proc, *proc.children(recursive=True)] if name == "postgres" else [proc]
+                for p in procs:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def read(self) -> dict[str, float]:
+        """Cumulative CPU seconds per group."""
+        out = {name: self._group(name) for name in self.groups}
+        t = os.times()
+        out["scheduler"] = t.user + t.system
+        return out
+
+
+async def _rollbacks(db: asyncpg.Connection) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        )
+    )
+
+
 async def _case(
-    engine: object, db: asyncpg.Connection, redis: Redis, name: str, jobs: int, rate: float | None
+    engine: object,
+    db: asyncpg.Connection,
+    redis: Redis,
+    meter: CpuMeter,
+    name: str,
+    jobs: int,
+    rate: float | None,
 ) -> CaseResult:
     """Send jobs/100 scheduling mutations (paced at `rate` jobs/s, or all at once)."""
     from app.auth import Principal
@@ -86,7 +132,10 @@ async def _case(
         await db.execute('TRUNCATE docs."lag"')
     mutations = max(1, jobs // PER_MUTATION)
     before = await _commands(redis)
+    rollbacks, cpu = await _rollbacks(db), meter.read()
     admin = Principal(None, True)
+
+    committed: dict[int, float] = {}
 
     async def one(batch: int) -> None:
         outcome = await engine.call(  # type: ignore[attr-defined]
@@ -94,6 +143,7 @@ async def _case(
         )
         if outcome.error is not None:
             raise RuntimeError(outcome.error.message)
+        committed[batch] = time.time() * 1000
 
     if rate is None:
         sem = asyncio.Semaphore(16)
@@ -116,11 +166,16 @@ async def _case(
     total = mutations * PER_MUTATION
     await _wait_done(db, total, timeout=120 + total / 50)
     rows = await db.fetch(
-        """SELECT (doc->>'due')::float8 AS due, (doc->>'started')::float8 AS started FROM docs."lag" """
+        "SELECT (doc->>'due')::float8 AS due, (doc->>'started')::float8 AS started, "
+        """(doc->>'batch')::float8::int AS batch FROM docs."lag" """
     )
     lags = [r["started"] - r["due"] for r in rows]
+    after_commit = [r["started"] - committed[r["batch"]] for r in rows]
     span_ms = max(r["started"] for r in rows) - min(r["due"] for r in rows)
     used = await _commands(redis) - before
+    retried = await _rollbacks(db) - rollbacks
+    after = meter.read()
+    cpu_ms = {k: (after[k] - cpu[k]) * 1000 / max(1, jobs) for k in after}
     return CaseResult(
         name,
         rate,
@@ -128,7 +183,11 @@ async def _case(
         statistics.median(lags),
         _percentile(lags, 0.99),
         max(lags),
+        statistics.median(after_commit),
+        _percentile(after_commit, 0.99),
         used / total,
+        retried / total,
+        cpu_ms,
     )
 
 
@@ -156,7 +215,7 @@ def _start_workers(
     return procs
 
 
-async def _measure(url: str, redis_url: str) -> tuple[list[CaseResult], float]:
+async def _measure(url: str, redis_url: str, pids: list[int]) -> tuple[list[CaseResult], float]:
     from app.server.engine import Engine
     from app.server.registry import load_registry
     from app.services import install_services
@@ -170,15 +229,18 @@ async def _measure(url: str, redis_url: str) -> tuple[list[CaseResult], float]:
     await engine.start()
     db = await asyncpg.connect(url)
     redis = Redis.from_url(redis_url)
+    backend = await db.fetchval("SELECT pg_backend_pid()")
+    redis_pid = int((await redis.info("server"))["process_id"])
+    meter = CpuMeter(pids, psutil.Process(backend).ppid(), redis_pid)
     jobs = int(_env("BENCH_SCHED_JOBS", "10000"))
-    rates = [float(r) for r in _env("BENCH_SCHED_RATES", "500,1000,2000").split(",") if r]
+    rates = [float(r) for r in _env("BENCH_SCHED_RATES", "250,500,1000").split(",") if r]
     try:
-        await _case(engine, db, redis, "warm-up", 1000, None)
+        await _case(engine, db, redis, meter, "warm-up", 1000, None)
         before, t0 = await _commands(redis), time.monotonic()
         await asyncio.sleep(5)
         idle = (await _commands(redis) - before) / (time.monotonic() - t0)
-        results = [await _case(engine, db, redis, f"paced {r:g}/s", jobs, r) for r in rates]
-        results.append(await _case(engine, db, redis, "burst", jobs, None))
+        results = [await _case(engine, db, redis, meter, f"paced {r:g}/s", jobs, r) for r in rates]
+        results.append(await _case(engine, db, redis, meter, "burst", jobs, None))
     finally:
         await redis.aclose()
         await db.close()
@@ -209,7 +271,7 @@ def run_scheduler_bench(database_base_url: str, redis_url: str, data_dir: Path) 
         raise RuntimeError(deployed.stderr)
     procs = _start_workers(env, data_dir, workers)
     try:
-        results, idle = asyncio.run(_measure(url, redis_url))
+        results, idle = asyncio.run(_measure(url, redis_url, [p.pid for p in procs]))
     finally:
         for proc in procs:
             proc.terminate()
@@ -227,13 +289,20 @@ def run_scheduler_bench(database_base_url: str, redis_url: str, data_dir: Path) 
         f"scheduled by mutations of {PER_MUTATION} each; {workers} workers, "
         f"poll_delay {poll} s, concurrency {concurrency}; lag = due time → start.",
         "",
-        "| case | jobs/s | lag p50 ms | lag p99 ms | lag max ms | Redis cmds/job |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| case | jobs/s | lag p50 ms | lag p99 ms | lag max ms "
+        "| commit → start p50 / p99 ms | Redis cmds/job "
+        "| retries/job | CPU ms/job: workers / PostgreSQL / Redis / scheduling |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.achieved:,.0f} | {r.p50:.1f} | {r.p99:.1f} | {r.max:.0f} | "
-            f"{r.redis_per_job:.1f} |"
+            f"{r.after_commit_p50:.1f} / {r.after_commit_p99:.1f} | "
+            f"{r.redis_per_job:.1f} | {r.retries_per_job:.2f} | "
+            + " / ".join(
+                f"{r.cpu_ms[k]:.2f}" for k in ("workers", "postgres", "redis", "scheduler")
+            )
+            + " |"
         )
     lines += [
         "",

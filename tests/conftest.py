@@ -50,6 +50,7 @@ def services(data_dir: Path) -> Iterator[dict[str, str]]:
     settings = embedded.resolve(Settings(data_dir=str(data_dir)))
     assert settings.database_url and settings.redis_url
     yield {"database_url": settings.database_url, "redis_url": settings.redis_url}
+    embedded.shutdown_redis()
 
 
 def _make_db(services: dict[str, str], name: str) -> str:
@@ -94,7 +95,16 @@ async def truncate_all(database_url: str, server_url: str | None = None) -> None
         names = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables")]
         tables = ", ".join(f'docs."{n}"' for n in names)
         async with conn.transaction():
-            await conn.execute(f"TRUNCATE {tables}, _convect_commits, _convect_mutation_requests")
+            extra = [
+                r["t"]
+                for r in await conn.fetch(
+                    "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' "
+                    "AND table_name IN ('_convect_blobs', '_convect_scheduled_queue')"
+                )
+            ]
+            await conn.execute(
+                f"TRUNCATE {', '.join([tables, '_convect_commits', '_convect_mutation_requests', *extra])}"
+            )
             ts = await conn.fetchval(
                 "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb) "
                 "RETURNING ts",

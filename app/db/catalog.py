@@ -30,9 +30,12 @@ def create_table_sql(table: str, definition: TableDefinition | None = None) -> l
 class Catalog:
     """The tables of the deployment and the schema the process runs with."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: SchemaDefinition | None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, schema: SchemaDefinition | None, url: str | None = None
+    ) -> None:
         self.pool = pool
         self.schema = schema
+        self.url = url  # for a connection of its own when creating tables
         self._by_number: dict[int, str] = {}
         self._lock = asyncio.Lock()
 
@@ -70,24 +73,35 @@ class Catalog:
         if self.exists(table):
             return
         async with self._lock:
-            await self.load()
-            if self.exists(table):
-                return
-            number = ids.table_number(table)
-            clash = self._by_number.get(number)
-            if clash is not None and clash != table:
-                raise ValueError(f"Table name {table!r} clashes with {clash!r}; rename it")
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", number)
-                for stmt in create_table_sql(table, self.definition(table)):
-                    await conn.execute(stmt)
-                await conn.execute(
-                    "INSERT INTO _convect_tables (name, number) VALUES ($1, $2) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    table,
-                    number,
-                )
-            self._by_number[number] = table
+            # The caller (a mutation) holds a pool connection already: with as many first
+            # inserts at once as the pool has connections, taking another from the pool
+            # would wait forever. Table creation is rare; it gets a connection of its own.
+            conn = await asyncpg.connect(self.url) if self.url else await self.pool.acquire()
+            try:
+                rows = await conn.fetch("SELECT name, number FROM _convect_tables")
+                self._by_number = {r["number"]: r["name"] for r in rows}
+                if self.exists(table):
+                    return
+                number = ids.table_number(table)
+                clash = self._by_number.get(number)
+                if clash is not None and clash != table:
+                    raise ValueError(f"Table name {table!r} clashes with {clash!r}; rename it")
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", number)
+                    for stmt in create_table_sql(table, self.definition(table)):
+                        await conn.execute(stmt)
+                    await conn.execute(
+                        "INSERT INTO _convect_tables (name, number) VALUES ($1, $2) "
+                        "ON CONFLICT (name) DO NOTHING",
+                        table,
+                        number,
+                    )
+                self._by_number[number] = table
+            finally:
+                if self.url:
+                    await conn.close()
+                else:
+                    await self.pool.release(conn)
 
     def definition(self, table: str) -> TableDefinition | None:
         """The schema's definition of `table`, if the app has a schema that names it."""

@@ -48,6 +48,25 @@ def new_id(table: str) -> str:
 
 def id_number(value: object) -> int | None:
     """The table number inside an id, or None when `value` is not a well-formed id."""
+    if type(value) is str:
+        known = _KNOWN.get(value)
+        if known is not None:
+            return known
+    number = _parse_id(value)
+    if number is not None and type(value) is str:
+        if len(_KNOWN) >= _MAX_KNOWN:
+            _KNOWN.clear()
+        _KNOWN[value] = number
+    return number
+
+
+# Ids already parsed: one call checks the same id several times (argument validation,
+# ctx.db.get, the catalog), and parsing one costs microseconds. Bounded; cleared when full.
+_KNOWN: dict[str, int] = {}
+_MAX_KNOWN = 8192
+
+
+def _parse_id(value: object) -> int | None:
     if not isinstance(value, str) or len(value) != ID_LENGTH or not _ID_RE.match(value):
         return None
     # The 36 digits as one base-32 integer (int() runs in C; base64.b32decode loops in

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from app.http.limits import BodyTooLarge, BoundedRequest
 from app.http.responses import JSONResponse
 from app.server.context import ActionCtx
 from app.server.engine import Engine
@@ -69,10 +70,15 @@ def create_site_app(engine: Engine) -> Starlette:
                 identity = None
         call = Call(engine, identity, "action", None, request_id)
         try:
-            response = await route.handler(ActionCtx(call), request)
+            bounded = BoundedRequest(request.scope, request.receive)
+            response = await route.handler(ActionCtx(call), bounded)
         except StorageError as exc:
             return JSONResponse(
                 {"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=cors
+            )
+        except BodyTooLarge as exc:
+            return JSONResponse(
+                {"code": "BodyTooLarge", "message": str(exc)}, status_code=413, headers=cors
             )
         except Exception as exc:
             log.exception(

@@ -1,10 +1,13 @@
-"""Rows of `_scheduled_functions`: their document layout, state changes and SQL.
+"""Rows of `_scheduled_functions` and of the run queue: layout, state changes and SQL.
 
-A row is a document like any other (`id`, `creation_time`, `doc`), readable through
-`ctx.db.system`, with Convex's fields: `name` (function path), `args` (`[args]`),
-`scheduledTime` (ms), `state` (`{"kind": ...}`, `"error"` when failed) and
-`completedTime` once it ended. The hidden `worker` column names the worker running an
-in-progress action. Every change is recorded on the Tx so live queries see it.
+A scheduled function is a document like any other (`id`, `creation_time`, `doc`),
+readable through `ctx.db.system`, with Convex's fields: `name` (function path), `args`
+(`[args]`), `scheduledTime` (ms), `state` (`{"kind": ...}`, `"error"` when failed) and
+`completedTime` once it ended. While it is pending or running it also has a row in
+`_convect_scheduled_queue` (due time; the worker running an action). Both change in one
+transaction; removing the queue row is the step that decides who ends a function, so a
+second delivery, a cancel and a finishing run can never both win. Every document change
+is recorded on the Tx so live queries see it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import orjson
 
 from app.db import ids
@@ -22,14 +27,14 @@ from app.db.transaction import Tx
 
 TABLE = "_scheduled_functions"
 TABLE_REF = 'docs."_scheduled_functions"'
+QUEUE = "_convect_scheduled_queue"
 PENDING = "pending"
 IN_PROGRESS = "inProgress"
 SUCCESS = "success"
 FAILED = "failed"
 CANCELED = "canceled"
 TERMINAL = frozenset({SUCCESS, FAILED, CANCELED})
-DUE = "((doc ->> 'scheduledTime')::float8)"
-KIND = "(doc -> 'state' ->> 'kind')"
+ANY_WORKER = "*"
 
 
 def now_ms() -> float:
@@ -64,6 +69,19 @@ def with_state(doc: dict[str, Any], kind: str, error: str | None = None) -> dict
     return new
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A scheduled function as a worker reads it before running it."""
+
+    doc: dict[str, Any]
+    doc_tid: Any
+    queue_tid: Any
+
+
+_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
 def derived_id(*parts: str) -> str:
     """A valid `_scheduled_functions` id computed from `parts` (the same on every worker)."""
     body = hashlib.sha256("\x00".join(parts).encode()).digest()[:16]
@@ -77,64 +95,126 @@ def derived_id(*parts: str) -> str:
     return text.translate(str.maketrans(_STD, _CROCKFORD))
 
 
-_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+# ----------------------------------------------------------------- SQL
 
 
 async def insert(tx: Tx, doc: dict[str, Any], *, if_absent: bool = False) -> bool:
-    """Insert a row in `tx`; with `if_absent`, do nothing (and return False) if the id exists."""
+    """Insert a pending function in `tx`; with `if_absent`, False (no change) if the id exists."""
     sql = f"INSERT INTO {TABLE_REF} (id, creation_time, doc) VALUES ($1, $2, $3::jsonb)"
+    text = orjson.dumps(doc).decode()
     if if_absent:
         sql += " ON CONFLICT (id) DO NOTHING RETURNING id"
-        row = await tx.fetchrow(sql, doc["_id"], doc["_creationTime"], orjson.dumps(doc).decode())
-        if row is None:
+        if await tx.fetchrow(sql, doc["_id"], doc["_creationTime"], text) is None:
             return False
     else:
-        await tx.execute(sql, doc["_id"], doc["_creationTime"], orjson.dumps(doc).decode())
+        await tx.execute(sql, doc["_id"], doc["_creationTime"], text)
+    await tx.execute(
+        f"INSERT INTO {QUEUE} (id, due) VALUES ($1, $2)", doc["_id"], float(doc["scheduledTime"])
+    )
     tx.record_write(TABLE, doc["_id"], None, doc)
     return True
 
 
-async def lock(tx: Tx, doc_id: str) -> tuple[dict[str, Any], str | None] | None:
-    """The row (document, worker) locked for update in `tx`, or None."""
-    row = await tx.fetchrow(f"SELECT doc, worker FROM {TABLE_REF} WHERE id = $1 FOR UPDATE", doc_id)
-    if row is None:
-        return None
-    return orjson.loads(row["doc"]), row["worker"]
+async def read(tx: Tx, doc_id: str) -> dict[str, Any] | None:
+    """The document of a scheduled function, read in `tx`."""
+    row = await tx.fetchrow(f"SELECT doc FROM {TABLE_REF} WHERE id = $1", doc_id)
+    return orjson.loads(row["doc"]) if row is not None else None
 
 
-async def update(
-    tx: Tx, old: dict[str, Any], new: dict[str, Any], worker: str | None = None
-) -> None:
-    """Store `new` over `old` in `tx` (and the worker running it, if any)."""
-    await tx.execute(
-        f"UPDATE {TABLE_REF} SET doc = $2::jsonb, worker = $3 WHERE id = $1",
-        new["_id"],
-        orjson.dumps(new).decode(),
-        worker,
-    )
+async def write(tx: Tx, old: dict[str, Any], new: dict[str, Any], tid: Any = None) -> None:
+    """Store `new` over `old` in `tx` (by physical row address `tid` when the caller has it)."""
+    text = orjson.dumps(new).decode()
+    done = None
+    if tid is not None:  # a TID scan locks the one row, not an index page (see `dequeue`)
+        sql = f"UPDATE {TABLE_REF} SET doc = $3::jsonb WHERE ctid = $1 AND id = $2 RETURNING id"
+        done = await tx.fetchrow(sql, tid, new["_id"], text)
+    if done is None:
+        await tx.execute(f"UPDATE {TABLE_REF} SET doc = $2::jsonb WHERE id = $1", new["_id"], text)
     tx.record_write(TABLE, new["_id"], old, new)
 
 
-async def transition(
+async def dequeue(tx: Tx, doc_id: str, worker: str | None, tid: Any = None) -> bool:
+    """Remove the queue row of a pending function (`worker` None) or of one running on
+    `worker` (`ANY_WORKER`: whoever runs it); False if there was none: not ours to end.
+
+    With `tid` (the row's address, read before the transaction) the row is found by a TID
+    scan: under SERIALIZABLE that takes a lock on the one row instead of on an index
+    page, so concurrent runs and concurrent scheduling do not record conflicts with each
+    other (PostgreSQL's table of them is small and runs out under load).
+    """
+    if tid is not None and worker is None:
+        sql = f"DELETE FROM {QUEUE} WHERE ctid = $1 AND id = $2 AND worker IS NULL RETURNING id"
+        if await tx.fetchrow(sql, tid, doc_id) is not None:
+            return True
+    if worker is None:
+        sql = f"DELETE FROM {QUEUE} WHERE id = $1 AND worker IS NULL RETURNING id"
+        row = await tx.fetchrow(sql, doc_id)
+    elif worker == ANY_WORKER:
+        row = await tx.fetchrow(f"DELETE FROM {QUEUE} WHERE id = $1 RETURNING id", doc_id)
+    else:
+        sql = f"DELETE FROM {QUEUE} WHERE id = $1 AND worker = $2 RETURNING id"
+        row = await tx.fetchrow(sql, doc_id, worker)
+    return row is not None
+
+
+async def end(
     tx: Tx,
     doc_id: str,
-    from_kinds: frozenset[str] | set[str],
     kind: str,
     *,
+    worker: str | None,
     error: str | None = None,
-    worker: str | None = None,
-    only_worker: str | None = None,
+    old: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Move a row from one of `from_kinds` to `kind`; the new document, or None if it was not."""
-    locked = await lock(tx, doc_id)
-    if locked is None:
+    """End a function in state `kind` if its queue row matches `worker` (see `dequeue`).
+
+    `old` is its current document when the caller already has it. Returns the new
+    document, or None when the function was not ours to end (nothing changed).
+    """
+    if not await dequeue(tx, doc_id, worker):
         return None
-    old, current_worker = locked
-    if state_of(old) not in from_kinds:
-        return None
-    if only_worker is not None and current_worker != only_worker:
+    old = old if old is not None else await read(tx, doc_id)
+    if old is None:
         return None
     new = with_state(old, kind, error)
-    await update(tx, old, new, worker)
+    await write(tx, old, new)
     return new
+
+
+async def pending(pool: asyncpg.Pool, doc_id: str) -> Pending | None:
+    """A function's document and the addresses of its rows, read outside any transaction."""
+    row = await pool.fetchrow(
+        f"SELECT d.doc, d.ctid AS doc_tid, q.ctid AS queue_tid FROM {TABLE_REF} d "
+        f"LEFT JOIN {QUEUE} q ON q.id = d.id WHERE d.id = $1",
+        doc_id,
+    )
+    if row is None:
+        return None
+    return Pending(orjson.loads(row["doc"]), row["doc_tid"], row["queue_tid"])
+
+
+async def start_action(
+    tx: Tx, doc_id: str, worker: str, old: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Mark a pending action as running on `worker`; None if it is no longer pending."""
+    row = await tx.fetchrow(
+        f"UPDATE {QUEUE} SET worker = $2 WHERE id = $1 AND worker IS NULL RETURNING id",
+        doc_id,
+        worker,
+    )
+    if row is None:
+        return None
+    new = with_state(old, IN_PROGRESS)
+    await write(tx, old, new)
+    return new
+
+
+# For metrics: $1 = now (ms), $2 = a cap on counts. Columns: due (pending functions due by
+# now, capped), oldest (the earliest due time among them), in_progress (running actions).
+STATS_SQL = (
+    f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {QUEUE} "
+    "WHERE due <= $1 AND worker IS NULL LIMIT $2) d) AS due, "
+    f"(SELECT min(due) FROM {QUEUE} WHERE due <= $1 AND worker IS NULL) AS oldest, "
+    f"(SELECT count(*) FROM (SELECT 1 FROM {QUEUE} WHERE worker IS NOT NULL LIMIT $2) p) "
+    "AS in_progress"
+)

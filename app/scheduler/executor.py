@@ -20,7 +20,6 @@ import random
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from arq.worker import Retry
 
 from app.db.errors import is_connection_error, is_retryable
@@ -77,44 +76,43 @@ class Executor:
 
     async def run(self, scheduled_id: str, job_try: int = 1) -> None:
         """Run the scheduled function `scheduled_id` if it is still pending."""
-        row = await self.engine.pool.fetchrow(
-            f"SELECT doc FROM {rows.TABLE_REF} WHERE id = $1", scheduled_id
-        )
-        if row is None:
-            return  # its mutation rolled back (or the row was removed)
-        doc = orjson.loads(row["doc"])
-        if rows.state_of(doc) != rows.PENDING:
+        pool = self.engine.pool
+        found = await rows.pending(pool, scheduled_id)
+        if found is None:  # never committed, or its table was emptied: drop what is left
+            await pool.execute(f"DELETE FROM {rows.QUEUE} WHERE id = $1", scheduled_id)
+            return
+        doc = found.doc
+        if rows.state_of(doc) != rows.PENDING or found.queue_tid is None:
             return  # done, running, or canceled: a repeated delivery
         path = str(doc.get("name"))
         fn = self.engine.registry.get(path)
         if fn is None or fn.kind == "query":
             message = f"Could not find function for {path!r}"
-            await self.service.finish(scheduled_id, {rows.PENDING}, rows.FAILED, error=message)
-            return
-        if fn.kind == "mutation":
-            await self._mutation(fn, scheduled_id, job_try)
+            await self.service.end(scheduled_id, rows.FAILED, worker=None, error=message, old=doc)
+        elif fn.kind == "mutation":
+            await self._mutation(fn, found, job_try)
         else:
-            await self._action(fn, scheduled_id, decode_value(doc["args"][0]))
+            await self._action(fn, doc)
 
-    async def _mutation(self, fn: RegisteredFunction, scheduled_id: str, job_try: int) -> None:
+    async def _mutation(self, fn: RegisteredFunction, found: rows.Pending, job_try: int) -> None:
         engine = self.engine
+        doc = found.doc
+        scheduled_id = doc["_id"]
         attempt = _Attempt()
 
         async def handler(ctx: Any, _: Any) -> None:
             attempt.reset()
             tx = ctx._call.tx
-            locked = await rows.lock(tx, scheduled_id)
-            if locked is None or rows.state_of(locked[0]) != rows.PENDING:
-                attempt.skipped = True
+            if not await rows.dequeue(tx, scheduled_id, None, found.queue_tid):
+                attempt.skipped = True  # another delivery ran it, or it was canceled
                 return
-            old = locked[0]
             try:
-                args = engine.check_args(fn, decode_value(old["args"][0]))
+                args = engine.check_args(fn, decode_value(doc["args"][0]))
                 engine.check_returns(fn, await fn.handler(ctx, args))
             except BaseException as exc:
                 attempt.error, attempt.doomed = exc, tx.doomed is not None
                 raise
-            await rows.update(tx, old, rows.with_state(old, rows.SUCCESS))
+            await rows.write(tx, doc, rows.with_state(doc, rows.SUCCESS), found.doc_tid)
 
         guarded = replace(fn, handler=handler, args=None, returns=None)
         outcome = await engine.execute(guarded, {}, None)
@@ -132,16 +130,12 @@ class Executor:
                 outcome.error.message,
             )
             raise Retry(defer=delay)
-        await self.service.finish(
-            scheduled_id, {rows.PENDING}, rows.FAILED, error=error_message(exc)
-        )
+        message = error_message(exc)
+        await self.service.end(scheduled_id, rows.FAILED, worker=None, error=message, old=doc)
 
-    async def _action(self, fn: RegisteredFunction, scheduled_id: str, args: Any) -> None:
-        service = self.service
-        claimed = await service.finish(
-            scheduled_id, {rows.PENDING}, rows.IN_PROGRESS, worker=self.worker_id
-        )
-        if not claimed:
+    async def _action(self, fn: RegisteredFunction, doc: dict[str, Any]) -> None:
+        scheduled_id = doc["_id"]
+        if not await self.service.start_action(scheduled_id, self.worker_id, doc):
             return
         failure: list[BaseException] = []
 
@@ -152,6 +146,7 @@ class Executor:
                 failure.append(exc)
                 raise
 
+        args = decode_value(doc["args"][0])
         try:
             outcome = await self.engine.execute(replace(fn, handler=handler), args, None)
         except asyncio.CancelledError:
@@ -161,19 +156,12 @@ class Executor:
         if outcome.error is None:
             await self._end_action(scheduled_id, None)
         else:
-            await self._end_action(
-                scheduled_id, error_message(failure[-1]) if failure else outcome.error.message
-            )
+            error = error_message(failure[-1]) if failure else outcome.error.message
+            await self._end_action(scheduled_id, error)
 
     async def _end_action(self, scheduled_id: str, error: str | None) -> None:
         kind = rows.SUCCESS if error is None else rows.FAILED
-        await self.service.finish(
-            scheduled_id,
-            {rows.IN_PROGRESS},
-            kind,
-            error=error,
-            only_worker=self.worker_id,
-        )
+        await self.service.end(scheduled_id, kind, worker=self.worker_id, error=error)
 
     @staticmethod
     def _log_lines(fn: RegisteredFunction, lines: list[str]) -> None:

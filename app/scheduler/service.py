@@ -112,45 +112,43 @@ class SchedulerService:
         return enqueue
 
     async def cancel_in(self, call: Call, scheduled_id: str) -> None:
-        """Cancel in `call`'s transaction (pending or in progress; anything else: no-op)."""
+        """Cancel in `call`'s transaction (pending or running; anything else: a no-op)."""
         assert call.tx is not None
-        new = await rows.transition(
-            call.tx, scheduled_id, {rows.PENDING, rows.IN_PROGRESS}, rows.CANCELED
-        )
+        new = await rows.end(call.tx, scheduled_id, rows.CANCELED, worker=rows.ANY_WORKER)
         if new is not None:
 
             async def dequeue() -> None:
                 try:
                     await self.queue.remove(scheduled_id)
-                except Exception as exc:  # the worker skips canceled rows anyway
+                except Exception as exc:  # a worker skips canceled functions anyway
                     log.debug("could not remove canceled job %s: %s", scheduled_id, exc)
 
             call.after_commit.append(dequeue)
 
-    async def finish(
+    async def end(
         self,
         scheduled_id: str,
-        from_kinds: frozenset[str] | set[str],
         kind: str,
         *,
+        worker: str | None,
         error: str | None = None,
-        worker: str | None = None,
-        only_worker: str | None = None,
+        old: dict[str, Any] | None = None,
     ) -> bool:
-        """Move a row to state `kind` in a transaction of its own; False if it was not."""
+        """End a function in a transaction of its own (see `documents.end`); False if not ours."""
 
         async def body(call: Call) -> bool:
             assert call.tx is not None
-            new = await rows.transition(
-                call.tx,
-                scheduled_id,
-                from_kinds,
-                kind,
-                error=error,
-                worker=worker,
-                only_worker=only_worker,
-            )
+            new = await rows.end(call.tx, scheduled_id, kind, worker=worker, error=error, old=old)
             return new is not None
+
+        return await self.system_tx(body)
+
+    async def start_action(self, scheduled_id: str, worker: str, old: dict[str, Any]) -> bool:
+        """Commit that `worker` runs a pending action; False if it is no longer pending."""
+
+        async def body(call: Call) -> bool:
+            assert call.tx is not None
+            return await rows.start_action(call.tx, scheduled_id, worker, old) is not None
 
         return await self.system_tx(body)
 

@@ -1,8 +1,8 @@
 """The sweeper and worker leases: what keeps Redis a replaceable transport.
 
-Every second (an arq cron, so once across all workers) the sweeper puts pending rows
-due soon back on the queue (a no-op for jobs Redis still has) and fails in-progress
-actions whose worker's lease ran out. Workers renew their lease in PostgreSQL.
+Every second (an arq cron, so once across all workers) the sweeper puts pending
+functions due soon back on the arq queue (a no-op for jobs Redis still has) and fails
+running actions whose worker's lease ran out. Workers renew their lease in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -45,24 +45,42 @@ async def end_lease(pool: asyncpg.Pool, worker_id: str) -> None:
 
 
 async def requeue_due(service: SchedulerService, now: float) -> int:
-    """Put pending rows due within the lookahead on the queue; how many were sent."""
-    found = await service.engine.pool.fetch(
-        f"SELECT id, {rows.DUE} AS due FROM {rows.TABLE_REF} "
-        f"WHERE {rows.KIND} = 'pending' AND {rows.DUE} <= $1 "
-        f"ORDER BY {rows.DUE} LIMIT $2",
-        now + LOOKAHEAD_MS,
+    """Put pending functions due within the lookahead back on the arq queue; how many.
+
+    Skipped while Redis holds at least as many jobs due by then (the sweeper's own cron
+    jobs aside) as PostgreSQL has functions (pending or running) due by then: nothing was
+    lost, and a backlog is not re-sent every second.
+    """
+    horizon = now + LOOKAHEAD_MS
+    pool = service.engine.pool
+    expected = await pool.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM {rows.QUEUE} WHERE due <= $1 LIMIT $2) q",
+        horizon,
         BATCH,
     )
-    await service.queue.enqueue([(r["id"], r["due"]) for r in found])
+    if not expected:
+        return 0
+    queue = service.queue
+    held = await queue.redis.zrangebyscore(queue.name, "-inf", horizon, start=0, num=2 * BATCH)
+    tick = queue.key("tick").encode()
+    if sum(not member.startswith(tick) for member in held) >= expected:
+        return 0
+    found = await pool.fetch(
+        f"SELECT id, due FROM {rows.QUEUE} WHERE due <= $1 AND worker IS NULL "
+        "ORDER BY due LIMIT $2",
+        horizon,
+        BATCH,
+    )
+    await queue.enqueue([(r["id"], r["due"]) for r in found])
     return len(found)
 
 
 async def fail_orphans(service: SchedulerService) -> int:
-    """Fail in-progress actions whose worker is gone; how many there were."""
+    """Fail running actions whose worker is gone; how many there were."""
     found = await service.engine.pool.fetch(
-        f"SELECT s.id, s.worker FROM {rows.TABLE_REF} s "
-        f"WHERE {rows.KIND} = 'inProgress' AND NOT EXISTS ("
-        "  SELECT 1 FROM _convect_workers w WHERE w.id = s.worker AND w.lease_until > now()"
+        f"SELECT q.id, q.worker FROM {rows.QUEUE} q "
+        "WHERE q.worker IS NOT NULL AND NOT EXISTS ("
+        "  SELECT 1 FROM _convect_workers w WHERE w.id = q.worker AND w.lease_until > now()"
         f") LIMIT {BATCH}"
     )
     if not found:
@@ -72,14 +90,8 @@ async def fail_orphans(service: SchedulerService) -> int:
         assert call.tx is not None
         failed = 0
         for r in found:
-            new = await rows.transition(
-                call.tx,
-                r["id"],
-                {rows.IN_PROGRESS},
-                rows.FAILED,
-                error=WORKER_GONE.format(r["worker"]),
-                only_worker=r["worker"],
-            )
+            error = WORKER_GONE.format(r["worker"])
+            new = await rows.end(call.tx, r["id"], rows.FAILED, worker=r["worker"], error=error)
             failed += new is not None
         return failed
 

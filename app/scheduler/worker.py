@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker, async_check_health, func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.scheduler import sweeper
+from app.scheduler.batching import BatchingWorker
 from app.scheduler.crons import CronTicker
 from app.scheduler.documents import now_ms
 from app.scheduler.executor import Executor
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("convect.worker")
 HEALTH_FILE = "worker-health.json"
+REDIS_RETRY_S = (0.5, 5.0)  # first and longest wait before resuming after a Redis error
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class SchedulerWorker:
         queue = self.service.queue
         settings = self.engine.settings
         assert settings.redis_url is not None
-        worker = Worker(
+        worker = BatchingWorker(
             functions=[
                 func(
                     self._job,
@@ -145,7 +149,7 @@ class SchedulerWorker:
         self.arq = worker = self._make_arq()
         self._write_health_file(worker.health_check_key)
         await self.tick()
-        main = asyncio.create_task(worker.async_run(), name="convect-worker")
+        main = asyncio.create_task(self._run_arq(worker), name="convect-worker")
         stopping = asyncio.create_task(stop.wait())
         log.info(
             "convect worker %s ready (queue %s, concurrency %d, poll %.3fs)",
@@ -165,6 +169,25 @@ class SchedulerWorker:
             await self._retire()
         if main.done() and not main.cancelled() and main.exception() is not None:
             raise main.exception()  # type: ignore[misc]
+
+    async def _run_arq(self, worker: Worker) -> None:
+        """arq's job loop, resumed (same worker, same running jobs) after Redis comes back.
+
+        arq's loop ends with the first Redis error; Redis holds no durable fact, so the
+        worker waits for it instead of exiting, and the sweeper re-adds what it lost.
+        """
+        delay = REDIS_RETRY_S[0]
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                await worker.async_run()
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if asyncio.get_running_loop().time() - started > REDIS_RETRY_S[1]:
+                    delay = REDIS_RETRY_S[0]
+                log.warning("lost Redis (%s); resuming the job loop in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_S[1])
 
     async def _shutdown(self, worker: Worker, main: asyncio.Task[None]) -> None:
         """Stop taking jobs, let running ones finish for the grace period, then cancel them."""

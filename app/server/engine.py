@@ -65,7 +65,7 @@ class Engine:
         if not self.settings.database_url:
             raise RuntimeError("Engine.start needs a database URL (see app.embedded.resolve)")
         self.pool = await create_pool(self.settings.database_url, size=self.settings.pool_size)
-        self.catalog = Catalog(self.pool, self.registry.schema)
+        self.catalog = Catalog(self.pool, self.registry.schema, self.settings.database_url)
         await self.catalog.load()
         self._ts = int(await self.pool.fetchval("SELECT last_value FROM _convect_ts"))
         self._install_registry(self.registry)

@@ -49,6 +49,7 @@ SCAN_SQL = (
     "ORDER BY ts"
 )
 MAX_CACHED = 10_000
+MIN_REFRESH_INTERVAL_S = 0.005
 
 
 def identity_key(identity: UserIdentity | None, admin: bool = False) -> str:
@@ -301,9 +302,17 @@ class Hub:
 
     async def _loop(self) -> None:
         backoff = 0.05
+        loop = asyncio.get_running_loop()
+        last_start = 0.0
         while True:
             await self._wake.wait()
+            # Under a stream of commits, start at most one refresh per MIN_REFRESH_INTERVAL_S:
+            # requests that arrive meanwhile are served by the same refresh.
+            wait = last_start + MIN_REFRESH_INTERVAL_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             self._wake.clear()
+            last_start = loop.time()
             try:
                 await self._refresh()
                 backoff = 0.05
@@ -376,8 +385,13 @@ class Hub:
             self._done.notify_all()
 
     async def _run_entry(self, conn: Any, entry: Entry) -> bool:
-        """Run an entry's query in the refresh transaction; True if its result changed."""
+        """Run an entry's query in the refresh transaction.
+
+        True when its sessions must hear about it: the result changed, or the entry was
+        waiting for a result (sessions that subscribed meanwhile wait for it to be ready).
+        """
         engine = self.engine
+        was_ready = entry.ready
         self.stats.reruns += 1
         tx = Tx(conn, writable=False)
         use_journal(tx, entry.journal)
@@ -426,7 +440,7 @@ class Hub:
             entry.digest = digest
             entry.version += 1
             return True
-        return False
+        return not was_ready
 
 
 def _connection_lost(exc: BaseException) -> bool:

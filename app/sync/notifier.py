@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("convect.sync")
 CHANNEL = "convect_commits"
-COALESCE_S = 0.002
+COALESCE_S = 0.005
 SAFETY_REFRESH_S = 1.0
 TRIM_EVERY_S = 60.0
 KEEP_COMMITS = "10 minutes"

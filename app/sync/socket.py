@@ -25,6 +25,7 @@ log = logging.getLogger("convect.sync")
 PING_INTERVAL = 15.0
 MAX_QUEUED_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped; it reconnects
 MAX_ACTIONS_IN_FLIGHT = 64
+MAX_ARGS_BYTES = 8 * 1024 * 1024  # a function's arguments, as on the HTTP API (DESIGN §2)
 
 
 def _args(raw: Any) -> Any:
@@ -37,6 +38,8 @@ def _args(raw: Any) -> Any:
         raw = raw[0] if raw else {}
     if not isinstance(raw, dict):
         raise ValueError(f"Function arguments must be an object, got {type(raw).__name__}")
+    if len(orjson.dumps(raw)) > MAX_ARGS_BYTES:
+        raise ValueError(f"Arguments exceed {MAX_ARGS_BYTES} bytes")
     decode_value(raw)  # validates the encoding
     return raw
 

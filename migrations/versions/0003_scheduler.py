@@ -1,4 +1,4 @@
-"""Scheduler: due-time and in-progress indexes, worker leases, the deployment's queue namespace.
+"""Scheduler: the queue of what is left to run, worker leases, the Redis namespace.
 
 Revision ID: 0003
 Revises: 0002
@@ -12,23 +12,24 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLE = 'docs."_scheduled_functions"'
 
 
 def upgrade() -> None:
-    # The worker that claimed an in-progress action (never part of the document users see).
-    op.execute(f"ALTER TABLE {TABLE} ADD COLUMN worker text")
-    # The sweeper's scans: pending rows by due time, in-progress actions by worker.
+    # What is left to run: one row per pending (worker NULL) or running (worker set)
+    # scheduled function, deleted in the transaction that ends it. `_scheduled_functions`
+    # documents get no extra index, so their state changes stay HOT updates that do not
+    # touch index pages (no false serialization conflicts between concurrent runs).
     op.execute(
-        f'CREATE INDEX "_scheduled_functions__pending" ON {TABLE} '
-        "(((doc ->> 'scheduledTime')::float8)) "
-        "WHERE (doc -> 'state' ->> 'kind') = 'pending'"
+        """
+        CREATE TABLE _convect_scheduled_queue (
+            id text PRIMARY KEY,
+            due double precision NOT NULL,
+            worker text
+        ) WITH (fillfactor = 80)
+        """
     )
-    op.execute(
-        f'CREATE INDEX "_scheduled_functions__in_progress" ON {TABLE} (worker) '
-        "WHERE (doc -> 'state' ->> 'kind') = 'inProgress'"
-    )
-    # Live workers: a worker whose lease ran out is dead; its in-progress actions fail.
+    op.execute("CREATE INDEX _convect_scheduled_queue_due ON _convect_scheduled_queue (due)")
+    # Live workers: a worker whose lease ran out is dead; its running actions fail.
     op.execute(
         """
         CREATE TABLE _convect_workers (
@@ -58,6 +59,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS _convect_scheduler")
     op.execute("DROP TABLE IF EXISTS _convect_workers")
-    op.execute('DROP INDEX IF EXISTS docs."_scheduled_functions__in_progress"')
-    op.execute('DROP INDEX IF EXISTS docs."_scheduled_functions__pending"')
-    op.execute(f"ALTER TABLE {TABLE} DROP COLUMN IF EXISTS worker")
+    op.execute("DROP TABLE IF EXISTS _convect_scheduled_queue")

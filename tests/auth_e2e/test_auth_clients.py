@@ -171,6 +171,7 @@ def test_npm_clients_set_auth_over_http_and_socket_and_refresh_the_token(
     )
     assert result.returncode == 0, result.stderr + result.stdout
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["timedOut"] == [], out
     assert out["httpWhoami"]["subject"] == "dave"
     assert out["socketWhoami"]["subject"] == "dave"
     assert out["authChanges"][0] is True

@@ -114,3 +114,29 @@ async def test_a_failed_first_insert_leaves_no_document(
     assert info.value.data == "rolled back"
     assert await table_docs(free_server.env["DATABASE_URL"], "gizmos") == []
     assert await query(free, "free:scan", {"table": "gizmos"}) == []
+
+
+async def test_more_first_inserts_at_once_than_pool_connections_do_not_deadlock(
+    services: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("tinypool")
+    folder = root / "functions"
+    folder.mkdir()
+    (folder / "free.py").write_text(FREE)
+    url = await create_database(services["database_url"], "core_tinypool")
+    env = convect_env(url, services["redis_url"], folder, root / "data", CONVECT_POOL_SIZE="2")
+    server = await asyncio.to_thread(start_server, env, Path(root / "server.log"))
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            replies = await asyncio.gather(
+                *(
+                    client.post(
+                        "/api/mutation",
+                        json={"path": "free:insert", "args": {"table": f"t{i}", "doc": {"i": i}}},
+                    )
+                    for i in range(8)
+                )
+            )
+        assert [r.json()["status"] for r in replies] == ["success"] * 8
+    finally:
+        server.stop()

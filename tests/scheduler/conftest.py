@@ -63,13 +63,13 @@ class Deployment:
         """The deployment's database."""
         return self.env["DATABASE_URL"]
 
-    def start_workers(self, *names: str) -> list[subprocess.Popen[bytes]]:
+    def start_workers(self, *names: str, **extra: str) -> list[subprocess.Popen[bytes]]:
         """Start fresh `python -m app worker` processes and wait until each reports ready."""
         for name in names:
             self.stop_worker(name)
         started = []
         for name in names:
-            env = {**self.env, "CONVECT_DATA_DIR": str(self.logs / name), **WORKER_ENV}
+            env = {**self.env, "CONVECT_DATA_DIR": str(self.logs / name), **WORKER_ENV, **extra}
             with open(self.logs / f"{name}.log", "ab") as log_file:
                 self.workers[name] = subprocess.Popen(
                     [sys.executable, "-m", "app", "worker"],
@@ -185,6 +185,7 @@ async def app(deployment: Deployment, sched_redis: str) -> AsyncIterator[httpx.A
     """An admin client for the module's server, on empty tables and an empty Redis."""
     assert deployment.server is not None
     await truncate_all(deployment.database_url, deployment.server.url)
+    await sql(deployment.database_url, "TRUNCATE _convect_scheduled_queue")
     redis = Redis.from_url(sched_redis)
     await redis.flushall()
     await redis.aclose()

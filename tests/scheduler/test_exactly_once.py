@@ -10,12 +10,13 @@ import httpx
 from tests.scheduler.conftest import Deployment, eventually, run, sql
 
 N = 1000
+CONCURRENCY = "8"  # one hot row: more concurrent attempts only add conflicts
 
 
 async def test_two_workers_run_a_thousand_scheduled_increments_exactly_once_each(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
-    deployment.ensure_workers("w1", "w2")
+    deployment.start_workers("w1", "w2", CONVECT_WORKER_CONCURRENCY=CONCURRENCY)
     await run(app, "mutation", "create_counter", {"name": "n"})
     started = time.monotonic()
     await asyncio.gather(

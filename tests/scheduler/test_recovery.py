@@ -17,7 +17,7 @@ async def running_worker(deployment: Deployment, scheduled_id: str) -> subproces
     """The worker process that claimed an in-progress action."""
     (row,) = await sql(
         deployment.database_url,
-        'SELECT worker FROM docs."_scheduled_functions" WHERE id = $1',
+        "SELECT worker FROM _convect_scheduled_queue WHERE id = $1",
         scheduled_id,
     )
     (proc,) = [

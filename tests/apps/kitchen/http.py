@@ -58,3 +58,10 @@ async def _deeper(ctx, request):
 
 
 http.route(path_prefix="/kitchen/prefix/deeper/", method="GET", handler=http_action(_deeper))
+
+
+@http.route(path="/kitchen/buffered", method="POST")
+async def buffered(ctx, request):
+    """Read the whole body into memory (bounded by the engine: tests/reliability)."""
+    body = await request.body()
+    return JSONResponse({"size": len(body)})

@@ -1,0 +1,394 @@
+"""Access: who may reach what, and how much any request can make a listener hold.
+
+The demo app on a database of its own with a JWT provider (an RSA key of this test's):
+internal functions, the admin-only stats path and other users' posts are unreachable
+without the right identity on every entry point (HTTP API, REST, sync protocol); storage
+ids carry 128 random bits; the admin key is compared in constant time; and every
+listener bounds request heads, bodies and frames.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import base64
+import hmac
+import json
+import re
+import socket
+import time
+import types
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from websockets.exceptions import ConnectionClosed
+
+from app.auth import AuthenticationError
+from app.auth.header import parse_authorization
+from app.db import ids
+from app.server.registry import load_registry
+from app.sync.socket import SyncSession
+from tests.conftest import DEMO, truncate_all
+from tests.reliability.hostile import Fingerprint
+from tests.support.calls import mutation, query
+from tests.support.servers import (
+    ADMIN_KEY,
+    ROOT,
+    ServerProcess,
+    convect_env,
+    create_database,
+    run_cli,
+    start_server,
+)
+from tests.support.ws import SyncClient
+
+ISSUER = "https://auth.reliability.test"
+AUDIENCE = "convect-demo"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}
+NOT_FOUND = "Could not find public function for"
+
+
+def token(sub: str, *, key: Any = KEY, lifetime: float = 600, **claims: Any) -> str:
+    """A signed RS256 JWT of the test issuer (or of `key`)."""
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + int(lifetime)}
+    return jwt.encode({**body, **claims}, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def bearer(tok: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"} if tok else {}
+
+
+def _jwks() -> str:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
+    jwk.update(kid="k1", alg="RS256", use="sig")
+    return "data:application/json;base64," + base64.b64encode(
+        json.dumps({"keys": [jwk]}).encode()
+    ).decode()
+
+
+@pytest.fixture(scope="module")
+def server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
+    """`convect serve` of the demo app with a JWT provider, on its own database."""
+    url = asyncio.run(create_database(services["database_url"], "rel_access"))
+    env = convect_env(url, services["redis_url"], DEMO, data_dir / "rel-access",
+                      DEMO_JWT_ISSUER=ISSUER, DEMO_JWT_JWKS=_jwks())  # fmt: skip
+    assert run_cli(env, "deploy").returncode == 0
+    srv = start_server(env, data_dir / "rel-access.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    await truncate_all(server.env["DATABASE_URL"], server.url)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+async def _socket(server: ServerProcess, tok: str | None) -> SyncClient:
+    c = await SyncClient.open(server.url)
+    if tok:
+        await c.send({"type": "Authenticate", "tokenType": "User", "value": tok, "baseVersion": 0})
+        await c.recv_type("Transition")
+    return c
+
+
+# ----------------------------------------------------------------- internal functions
+
+
+async def test_internal_functions_are_unreachable_without_the_admin_key_on_every_entry_point(
+    http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    internal = [f for f in load_registry(DEMO).functions.values() if not f.is_public]
+    assert len(internal) >= 5, [f.path for f in internal]
+    secret = await mutation(http, "secrets:store", {"value": "s3cr3t"})
+    fp = await Fingerprint.open(server.env["DATABASE_URL"])
+    before = await fp.take()
+    callers = {
+        "anonymous": None,
+        "user": token("mallory"),
+        "user with role admin": token("mallory", role="admin"),
+    }
+    args = {"id": secret, "event": "x", "olderThan": 1e15, "name": "n", "storageId": "x",
+            "type": "t"}  # fmt: skip
+    for who, tok in callers.items():
+        c = await _socket(server, tok)
+        for fn in internal:
+            path, kind = fn.path or "", fn.kind
+            module, name = path.split(":")
+            for endpoint in (f"/api/{kind}", "/api/function"):
+                r = await http.post(endpoint, json={"path": path, "args": args}, headers=bearer(tok))
+                assert r.status_code == 200, (who, path, r.text)
+                assert r.json()["status"] == "error", (who, path, r.json())
+                assert r.json()["errorMessage"] == f"{NOT_FOUND} '{path}'", (who, r.json())
+            r = await http.post(f"/api/run/{module}/{name}", json={"args": args},
+                                headers=bearer(tok))  # fmt: skip
+            assert r.status_code == 404, (who, path, r.text)
+            if kind == "query":
+                qid = await c.add(path, args)
+                await c.wait_query_set()
+                assert c.results[qid]["type"] == "QueryFailed", (who, path)
+                assert NOT_FOUND in c.results[qid]["errorMessage"]
+            else:
+                rid = c.next_request
+                c.next_request += 1
+                kind_msg = "Mutation" if kind == "mutation" else "Action"
+                await c.send({"type": kind_msg, "requestId": rid, "udfPath": path, "args": [args]})
+                response = await c.recv_type(f"{kind_msg}Response")
+                assert response["success"] is False and NOT_FOUND in response["result"], (who, path)
+        await c.close()
+    # Wrong admin keys are refused outright; nothing above wrote anything.
+    for bad in ("Convex wrong", f"Convex {ADMIN_KEY[:-1]}", f"Convex {ADMIN_KEY}x",
+                f"Convex {ADMIN_KEY.upper()}", f"Convex x:{ADMIN_KEY}"):  # fmt: skip
+        r = await http.post("/api/query", json={"path": "secrets:_get_secret", "args": args},
+                            headers={"Authorization": bad})  # fmt: skip
+        assert r.status_code == 401, (bad, r.text)
+    assert await fp.take() == before
+    await fp.close()
+    # With the admin key, the same internal query answers (over HTTP and the socket).
+    assert (await query(http, "secrets:_get_secret", {"id": secret}, headers=ADMIN))["value"] == (
+        "s3cr3t"
+    )
+    c = await SyncClient.open(server.url)
+    await c.send({"type": "Authenticate", "tokenType": "Admin", "value": ADMIN_KEY, "baseVersion": 0})
+    qid = await c.add("secrets:_get_secret", {"id": secret})
+    await c.wait_query_set()
+    assert c.value(qid)["value"] == "s3cr3t"
+    await c.close()
+
+
+async def test_the_sync_stats_path_answers_only_the_admin_key(http: httpx.AsyncClient) -> None:
+    path = "/api/debug/sync_stats"
+    assert (await http.get(path)).status_code == 403
+    assert (await http.get(path, headers=bearer(token("alice", role="admin")))).status_code == 403
+    for bad in ("Convex wrong", f"Convex {ADMIN_KEY[:-1]}", f"Convex {ADMIN_KEY} x",
+                f"Convex {ADMIN_KEY}:e30", "Basic YWRtaW46YWRtaW4="):  # fmt: skip
+        assert (await http.get(path, headers={"Authorization": bad})).status_code == 401, bad
+    ok = await http.get(path, headers=ADMIN)
+    assert ok.status_code == 200 and "sessions" in ok.json()
+
+
+# ----------------------------------------------------------------- other users' data
+
+
+async def test_each_user_reads_only_their_own_posts_over_http_and_sockets(
+    http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    users = {"alice": 2, "bob": 1, "carol": 0}
+    posts: dict[str, set[str]] = {u: set() for u in users}
+    for user, n in users.items():
+        for i in range(n):
+            title = {"title": f"{user}-{i}"}
+            posts[user].add(await mutation(http, "posts:create", title, headers=bearer(token(user))))
+    for _ in range(2):  # the second round may come from the HTTP query cache: still per user
+        for user in users:
+            mine = await query(http, "posts:my_posts", headers=bearer(token(user)))
+            assert {p["_id"] for p in mine} == posts[user], user
+            assert {p["author"] for p in mine} <= {user}
+        assert await query(http, "posts:my_posts") == []
+    # A socket signed in as bob sees bob's posts only, also after alice writes.
+    c = await _socket(server, token("bob"))
+    qid = await c.add("posts:my_posts")
+    await c.wait_query_set()
+    assert {p["_id"] for p in c.value(qid)} == posts["bob"]
+    await mutation(http, "posts:create", {"title": "alice-late"}, headers=bearer(token("alice")))
+    r = await c.mutation("posts:create", {"title": "bob-late"})
+    assert {p["title"] for p in c.value(qid)} == {"bob-0", "bob-late"}, r
+    # Re-authenticated as carol, the same subscription holds carol's (none).
+    await c.send({"type": "Authenticate", "tokenType": "User", "value": token("carol"),
+                  "baseVersion": 1})  # fmt: skip
+    while c.version["identity"] < 2:
+        await c.recv()
+    await c.wait_query_set()
+    assert c.value(qid) == []
+    await c.close()
+
+
+async def test_only_a_verified_admin_role_removes_another_users_post(
+    http: httpx.AsyncClient,
+) -> None:
+    post = await mutation(http, "posts:create", {"title": "keep"}, headers=bearer(token("alice")))
+
+    async def remove_as(headers: dict[str, str]) -> httpx.Response:
+        return await http.post("/api/mutation", json={"path": "posts:remove_any",
+                                                      "args": {"id": post}}, headers=headers)  # fmt: skip
+
+    r = await remove_as({})
+    assert r.json()["errorData"] == "Not authenticated"
+    for role in (None, "user", "Admin", ["admin"], "admin ", {"admin": True}):
+        claims = {} if role is None else {"role": role}
+        r = await remove_as(bearer(token("bob", **claims)))
+        assert r.json().get("errorData") == "Not authorized", (role, r.json())
+    forged = [
+        token("bob", key=OTHER_KEY, role="admin"),
+        token("bob", lifetime=-120, role="admin"),
+        token("bob", role="admin", aud="another-app"),
+        token("bob", role="admin", iss="https://evil.example"),
+        jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "sub": "bob", "role": "admin", "exp": 2**31},
+            key="",
+            algorithm="none",
+        ),
+    ]
+    for tok in forged:
+        assert (await remove_as(bearer(tok))).status_code == 401
+    mine = await query(http, "posts:my_posts", headers=bearer(token("alice")))
+    assert [p["_id"] for p in mine] == [post]
+    assert (await remove_as(bearer(token("root", role="admin")))).json()["status"] == "success"
+    assert await query(http, "posts:my_posts", headers=bearer(token("alice"))) == []
+
+
+# ----------------------------------------------------------------- storage ids
+
+
+def _random_part(storage_id: str) -> int:
+    n = int(storage_id.translate(ids._INT32), 32) >> 4  # 176 bits: random, table, checksum
+    return n >> 48
+
+
+def test_storage_ids_carry_128_random_bits() -> None:
+    made = [ids.new_id("_storage") for _ in range(4096)]
+    assert len(set(made)) == len(made)
+    assert all(re.fullmatch(r"[0-9a-hjkmnp-tv-z]{35}[0g]", i) for i in made)
+    assert all(ids.id_number(i) == ids.table_number("_storage") for i in made)
+    parts = [_random_part(i) for i in made]
+    assert all(p < 2**128 for p in parts) and max(parts).bit_length() == 128
+    for bit in range(128):  # every bit is a fair coin (0.45..0.55 is over 6 sigma wide)
+        ones = sum(p >> bit & 1 for p in parts)
+        assert 0.45 < ones / len(parts) < 0.55, (bit, ones)
+    assert parts != sorted(parts)  # not a counter or a clock
+
+
+async def test_stored_file_ids_cannot_be_guessed_from_one_another(http: httpx.AsyncClient) -> None:
+    stored = []
+    for i in range(12):
+        url = await mutation(http, "files:generate_upload_url")
+        r = await http.post(url, content=f"file {i}".encode(), headers={"content-type": "text/plain"})
+        stored.append(r.json()["storageId"])
+    assert len({_random_part(s) for s in stored}) == 12
+    assert all(ids.id_number(s) == ids.table_number("_storage") for s in stored)
+    known = set(stored)
+    for s in stored:
+        for pos in range(0, 34, 5):  # change one character of the random part
+            digit = "0" if s[pos] != "0" else "1"
+            guess = s[:pos] + digit + s[pos + 1 :]
+            assert guess not in known
+            r = await http.get(f"/api/storage/{guess}")
+            assert r.status_code in (400, 404), (guess, r.status_code)
+
+
+# ----------------------------------------------------------------- the admin key
+
+
+def test_admin_keys_are_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    key = "k" * 32
+    with pytest.raises(AuthenticationError):
+        asyncio.run(parse_authorization("Convex " + "x" * 32, admin_key=key, verifier=None))
+    assert seen == [(b"x" * 32, key.encode())]
+    seen.clear()
+    engine = types.SimpleNamespace(settings=types.SimpleNamespace(admin_key=key))
+    session = SyncSession(engine, None, None)  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationError):
+        session._admin({"value": "y" * 32})
+    assert seen == [(b"y" * 32, key.encode())]
+
+
+def test_no_code_compares_the_admin_key_with_an_operator() -> None:
+    found = []
+    for path in (ROOT / "app").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                text = ast.unparse(node)
+                if "admin_key" in text and not re.search(r"\bis (not )?None\b", text):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
+    assert found == [], found
+
+
+# ----------------------------------------------------------------- request size limits
+
+
+def _send_head(port: int, header_bytes: int) -> bytes:
+    """Send a request head with one huge header, 64 KiB at a time; what came back."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        sent = 0
+        while sent < header_bytes:
+            s.sendall(b"a" * 65536)
+            sent += 65536
+        s.sendall(b"\r\n\r\n")
+        return s.recv(200)
+    except (ConnectionResetError, BrokenPipeError):
+        return b"<reset>"
+    finally:
+        s.close()
+
+
+async def test_every_listener_bounds_request_heads_bodies_and_frames(
+    kitchen_target: ServerProcess,
+) -> None:
+    server = kitchen_target
+    fp = await Fingerprint.open(server.env["DATABASE_URL"])
+    before = await fp.take()
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=60) as api,
+        httpx.AsyncClient(base_url=server.site_url, timeout=60) as site,
+    ):
+        # Request heads: 1 MiB (plus at most one read) on both listeners.
+        for port in (server.port, server.site_port):
+            small = await asyncio.to_thread(_send_head, port, 64 * 1024)
+            assert small.startswith(b"HTTP/1.1 ") and not small.startswith(b"HTTP/1.1 431")
+            big = await asyncio.to_thread(_send_head, port, 4 * 1024 * 1024)
+            assert big.startswith(b"HTTP/1.1 431") or big in (b"<reset>", b""), big
+        # API: 8 MiB of arguments (every endpoint: tests/core/test_hostile_input.py).
+        r = await api.post("/api/mutation", json={"path": "core_db:insert", "args": {
+            "table": "core_things", "doc": {"a": "x" * (8 * 1024 * 1024)}}})  # fmt: skip
+        assert r.status_code == 413 and r.json()["code"] == "ArgumentsTooLarge"
+        # Site: a buffered body stops at 20 MiB; a streamed one is the handler's to bound.
+        ok = await site.post("/kitchen/buffered", content=b"x" * (1024 * 1024))
+        assert ok.json() == {"size": 1024 * 1024}
+        r = await site.post("/kitchen/buffered", content=b"x" * (21 * 1024 * 1024))
+        assert r.status_code == 413 and r.json()["code"] == "BodyTooLarge", r.text
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(21):
+                yield b"x" * (1024 * 1024)
+
+        r = await site.post("/kitchen/buffered", content=chunks())  # no Content-Length
+        assert r.status_code == 413
+        streamed = await site.post("/kitchen/digest", content=chunks())
+        assert streamed.json()["size"] == 21 * 1024 * 1024
+        # Sockets: arguments over 8 MiB fail the call; frames over 16 MiB close the socket.
+        c = await SyncClient.open(server.url)
+        big_args = {"table": "core_things", "doc": {"a": "x" * (9 * 1024 * 1024)}}
+        await c.send({"type": "Mutation", "requestId": 0, "udfPath": "core_db:insert",
+                      "args": [big_args]})  # fmt: skip
+        r = await c.recv_type("MutationResponse", timeout=30)
+        assert r["success"] is False and "Arguments exceed 8388608 bytes" in r["result"]
+        qid = await c.add("core_tx:echo", {"value": "y" * (9 * 1024 * 1024)})
+        await c.wait_query_set(timeout=30)
+        assert "Arguments exceed" in c.results[qid]["errorMessage"]
+        with pytest.raises(ConnectionClosed) as closed:
+            await c.conn.send("z" * (17 * 1024 * 1024))
+            await c.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        assert await fp.take() == before  # nothing refused above wrote anything
+        await fp.close()
+        assert server.proc.poll() is None

@@ -1,0 +1,134 @@
+"""Fuzzing the HTTP API and the sync protocol with seeded hostile input (tests/reliability/
+fuzz.py, hostile.py) against the kitchen app on a server and database of their own.
+
+Random and mutated bodies, wrong types, huge and deeply nested values, invalid UTF-8,
+`$`-fields and injection strings in every name and value; over the socket also random
+and mutated messages, wrong versions, binary and oversized frames. Expectations: no
+status of 500 or more (the API documents none), the process never dies, a rejected call
+writes nothing, and a normal call still works afterwards. The short runs are part of
+`make test`; the long ones (more cases, other seeds) of `make reliability`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.reliability.hostile import (
+    Fingerprint,
+    Report,
+    http_bases,
+    http_case,
+    run_http,
+    run_sync,
+    sync_case,
+)
+from tests.support.calls import mutation, query
+from tests.support.servers import ADMIN_KEY, ServerProcess
+from tests.support.ws import SyncClient
+
+
+@pytest.fixture
+def target(kitchen_target: ServerProcess) -> ServerProcess:
+    """The kitchen app on the fuzzer's own database (tests/reliability/conftest.py)."""
+    return kitchen_target
+
+
+@pytest.fixture
+async def client(target: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=target.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+async def fingerprint(target: ServerProcess) -> AsyncIterator[Fingerprint]:
+    fp = await Fingerprint.open(target.env["DATABASE_URL"])
+    yield fp
+    await fp.close()
+
+
+async def _still_serving(client: httpx.AsyncClient, target: ServerProcess) -> None:
+    """The process is the one we started, and ordinary calls over HTTP and a socket work."""
+    assert target.proc.poll() is None, target.log()[-3000:]
+    assert (await client.get("/healthz")).status_code == 200
+    doc_id = await mutation(client, "core_db:insert", {"table": "core_events", "doc": {"event": "ok"}})
+    assert (await query(client, "core_db:get", {"id": doc_id}))["event"] == "ok"
+    c = await SyncClient.open(target.url)
+    qid = await c.add("core_db:get", {"id": doc_id})
+    await c.wait_query_set()
+    assert c.value(qid)["event"] == "ok"
+    await c.close()
+
+
+def _summary(kind: str, seed: int, report: Report) -> str:
+    return (
+        f"{kind} seed {seed}: {report.cases} cases in {report.seconds:.1f}s, "
+        f"{report.accepted} accepted, outcomes {dict(sorted(report.statuses.items(), key=str))}; "
+        f"slowest {report.slowest}"
+    )
+
+
+async def _http_fuzz(
+    client: httpx.AsyncClient, target: ServerProcess, fp: Fingerprint, seed: int, n: int, budget: float
+) -> Report:
+    doc_id = await mutation(client, "core_db:insert", {"table": "core_things", "doc": {"n": 1}})
+    rng = random.Random(seed)
+    bases = http_bases(doc_id)
+    cases = [http_case(rng, bases, i) for i in range(n)]
+    report = await run_http(client, fp, cases, budget)
+    print(_summary("HTTP", seed, report))
+    assert report.problems == [], "\n".join(report.problems[:10])
+    await _still_serving(client, target)
+    return report
+
+
+async def _sync_fuzz(
+    client: httpx.AsyncClient, target: ServerProcess, fp: Fingerprint, seed: int, n: int, budget: float
+) -> Report:
+    doc_id = await mutation(client, "core_db:insert", {"table": "core_things", "doc": {"n": 1}})
+    rng = random.Random(seed)
+    cases = [sync_case(rng, doc_id, i) for i in range(n)]
+    report = await run_sync(target.url, fp, cases, budget)
+    print(_summary("sync", seed, report))
+    assert report.problems == [], "\n".join(report.problems[:10])
+    await _still_serving(client, target)
+    stats = await client.get(
+        "/api/debug/sync_stats", headers={"Authorization": f"Convex {ADMIN_KEY}"}
+    )
+    assert stats.json()["sessions"] <= 1  # every fuzz socket is gone
+    return report
+
+
+async def test_five_hundred_hostile_http_requests_get_no_5xx_and_write_nothing_when_refused(
+    client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint
+) -> None:
+    report = await _http_fuzz(client, target, fingerprint, seed=1, n=500, budget=60)
+    assert report.cases == 500
+
+
+async def test_three_hundred_hostile_sync_sessions_never_crash_or_write_when_refused(
+    client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint
+) -> None:
+    report = await _sync_fuzz(client, target, fingerprint, seed=1, n=300, budget=60)
+    assert report.cases == 300
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("seed", [2, 3, 4])
+async def test_three_thousand_hostile_http_requests_per_seed_get_no_5xx(
+    client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint, seed: int
+) -> None:
+    report = await _http_fuzz(client, target, fingerprint, seed=seed, n=3000, budget=100)
+    assert report.cases >= 1000
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("seed", [2, 3, 4])
+async def test_a_thousand_hostile_sync_sessions_per_seed_never_crash(
+    client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint, seed: int
+) -> None:
+    report = await _sync_fuzz(client, target, fingerprint, seed=seed, n=1000, budget=100)
+    assert report.cases >= 500
