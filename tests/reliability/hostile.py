@@ -10,7 +10,6 @@ is then taken afresh.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import asyncpg
 import httpx
+import orjson
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from tests.reliability.fuzz import (
@@ -360,9 +360,10 @@ class Played:
 
 
 def _parse(frame: Any) -> Any:
+    """A text frame as the server reads it (orjson: lone surrogates are refused)."""
     try:
-        return json.loads(frame) if isinstance(frame, str) else None
-    except ValueError:
+        return orjson.loads(frame) if isinstance(frame, str) else None
+    except orjson.JSONDecodeError:
         return None
 
 
