@@ -39,8 +39,9 @@ bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.search_bench
 
+# The long load, fault and fuzz runs (docs/reliability.md); -s prints each run's figures.
 reliability: setup
-	$(BIN)/pytest tests/reliability -m reliability
+	$(BIN)/pytest tests/reliability -m reliability -s
 
 clean:
 	rm -rf $(VENV) .convect tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

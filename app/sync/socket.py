@@ -38,9 +38,9 @@ def _args(raw: Any) -> Any:
         raw = raw[0] if raw else {}
     if not isinstance(raw, dict):
         raise ValueError(f"Function arguments must be an object, got {type(raw).__name__}")
+    decode_value(raw)  # validates the encoding and the nesting depth
     if len(orjson.dumps(raw)) > MAX_ARGS_BYTES:
         raise ValueError(f"Arguments exceed {MAX_ARGS_BYTES} bytes")
-    decode_value(raw)  # validates the encoding
     return raw
 
 
@@ -339,7 +339,10 @@ async def serve_socket(engine: Engine, hub: Hub, ws: WebSocket) -> None:
     reader = asyncio.create_task(_read(session))
     try:
         await asyncio.wait({writer, reader, mutator}, return_when=asyncio.FIRST_COMPLETED)
-        if not session.closed and not reader.done():
+        for task in (reader, mutator):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("sync session failed", exc_info=task.exception())
+        if not session.closed:  # a task failed: tell the client instead of going silent
             session.close(1011, "InternalServerError")
         if not writer.done():
             await asyncio.wait({writer}, timeout=5)
@@ -383,7 +386,7 @@ async def _handle(session: SyncSession, msg: dict[str, Any]) -> None:
     kind = msg.get("type")
     if kind == "Connect":
         sid = msg.get("sessionId")
-        if not isinstance(sid, str) or not sid or len(sid) > 128:
+        if not isinstance(sid, str) or not sid or len(sid) > 128 or not sid.isprintable():
             raise ProtocolViolation("Connect needs a sessionId string")
         session.session_id = sid
         seen = msg.get("maxObservedTimestamp")

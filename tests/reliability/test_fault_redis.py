@@ -116,6 +116,7 @@ async def test_redis_killed_and_restarted_empty_loses_no_scheduled_function(
     assert len(rows) == total
     assert {r["state"]["kind"] for r in rows} == {"success"}
     assert all(w.poll() is None for w in dep.workers.values()), "a worker died with Redis"
+    assert any("lost Redis" in dep.worker_log(n) for n in dep.workers)  # and waited for it
     assert dep.server is not None and dep.server.proc.poll() is None
     print(
         f"{len(acked)} scheduling mutations ({total} functions) in {LOAD_S:.0f}s, "

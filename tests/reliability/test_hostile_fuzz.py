@@ -11,21 +11,19 @@ writes nothing, and a normal call still works afterwards. The short runs are par
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from tests.reliability.hostile import (
-    Fingerprint,
-    Report,
-    http_bases,
-    http_case,
-    run_http,
-    run_sync,
-    sync_case,
-)
+from tests.reliability.fuzz import deep
+from tests.reliability.hostile import Fingerprint, Report
+from tests.reliability.hostile_http import http_bases, http_case, run_http
+from tests.reliability.hostile_sync import run_sync, sync_case
 from tests.support.calls import mutation, query
 from tests.support.servers import ADMIN_KEY, ServerProcess
 from tests.support.ws import SyncClient
@@ -132,3 +130,36 @@ async def test_a_thousand_hostile_sync_sessions_per_seed_never_crash(
 ) -> None:
     report = await _sync_fuzz(client, target, fingerprint, seed=seed, n=1000, budget=100)
     assert report.cases >= 500
+
+
+# ----------------------------------------------------------------- cases the fuzzer found
+
+
+async def test_arguments_nested_three_hundred_deep_fail_the_query_and_the_socket_answers_on(
+    target: ServerProcess,
+) -> None:
+    c = await SyncClient.open(target.url)
+    started = asyncio.get_running_loop().time()
+    add = {"type": "Add", "queryId": 0, "udfPath": "core_tx:echo", "args": [{"value": deep(300)}]}
+    msg = {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [add]}
+    await c.conn.send(json.dumps(msg))  # orjson refuses to write 300 levels; the server reads them
+    c.query_set, qid = 1, 0
+    await c.wait_query_set()
+    assert c.results[qid]["type"] == "QueryFailed"
+    assert "nesting depth exceeds 64" in c.results[qid]["errorMessage"]
+    r = await c.mutation("rest_types:refuse", {"reason": "still answering"})
+    assert r["errorData"] == {"code": "REFUSED", "reason": "still answering"}
+    assert asyncio.get_running_loop().time() - started < 2
+    await c.close()
+
+
+async def test_a_session_id_with_a_nul_character_is_refused_at_connect(
+    target: ServerProcess,
+) -> None:
+    c = await SyncClient.open(target.url, connect_msg=False)
+    await c.send({"type": "Connect", "sessionId": "a\x00b", "connectionCount": 0,
+                  "lastCloseReason": "InitialConnect", "clientTs": 0})  # fmt: skip
+    msg = await c.recv_type("FatalError")
+    assert "sessionId" in msg["error"]
+    with pytest.raises(ConnectionClosed):
+        await c.recv(timeout=5)
