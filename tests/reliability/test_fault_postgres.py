@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import DEMO
 from tests.reliability.bank import Mix, Run, open_accounts
+from tests.reliability.bank_clients import CONFLICT
 from tests.reliability.faults import PrivatePostgres
 from tests.support.servers import (
     ServerProcess,
@@ -112,7 +113,12 @@ async def test_postgres_restarted_under_load_fails_calls_cleanly_and_recovers_wi
         ledger = run.ledger
         # The outage was felt, only while it lasted, and every error came back promptly.
         assert ledger.failed, "no call failed while PostgreSQL was down"
-        assert all(marks["down"] <= t <= marks["up"] + RECOVER_WITHIN_S for t in ledger.failed_at)
+        outside = [
+            (round(t - marks["down"], 2), m)
+            for m, t in zip(ledger.failed, ledger.failed_at, strict=True)
+            if not marks["down"] <= t <= marks["up"] + RECOVER_WITHIN_S and CONFLICT not in m
+        ]
+        assert outside == [], outside[:5]  # (contention give-ups may come at any time)
         assert ledger.slowest_failure_s < 10, ledger.slowest_failure_s
         assert marks["probe_s"] < 5, marks
         # Calls succeed again soon after the restart, without restarting Convect.

@@ -12,7 +12,9 @@ writes nothing, and a normal call still works afterwards. The short runs are par
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import random
 from collections.abc import AsyncIterator
 
@@ -163,3 +165,27 @@ async def test_a_session_id_with_a_nul_character_is_refused_at_connect(
     assert "sessionId" in msg["error"]
     with pytest.raises(ConnectionClosed):
         await c.recv(timeout=5)
+
+
+async def test_text_frames_of_invalid_utf8_close_only_that_socket(target: ServerProcess) -> None:
+    for payload in (b"\xff\xfe", b'{"type": "Connect", "sessionId": "\xc0\xaf"}', b"\xed\xa0\x80"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /api/1.48.0/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)  # FIN + text, masked
+        await writer.drain()
+        close = await asyncio.wait_for(reader.read(64), 10)
+        assert close[:1] == b"\x88" and int.from_bytes(close[2:4], "big") == 1007, close
+        writer.close()
+    c = await SyncClient.open(target.url)
+    qid = await c.add("core_tx:echo", {"value": "fine"})
+    await c.wait_query_set()
+    assert c.value(qid) == "fine"
+    await c.close()
