@@ -44,7 +44,8 @@ def install(engine: Engine, *, live: bool) -> None:
                         **asdict(hub.stats),
                         "entries": len(hub.entries),
                         "sessions": len(hub.sessions),
-                        "queued_bytes": sum(getattr(s, "queued_bytes", 0) for s in hub.sessions), "pending": len(hub.pending), "qs0": sum(1 for s in hub.sessions if s.state.query_set == 0), "unsent": sum(1 for s in hub.sessions if s.state.sent_query_set < s.state.query_set), "nosid": sum(1 for s in hub.sessions if s.session_id is None), "dirty": len(hub.dirty_sessions), "requested": hub._requested, "scan_gen": hub.scan_gen, "done_gen": hub.done_gen,
+                        "pending": len(hub.pending),
+                        "queued_bytes": sum(s.queued_bytes for s in hub.sessions),
                         "ts": hub.ts,
                     }
                 )

@@ -184,7 +184,7 @@ def test_pypi_client_set_auth(auth_server: ServerProcess) -> None:
     from convex import ConvexClient
     from convex.http_client import ConvexHttpClient
 
-    from tests.sync.test_official_clients import deadline
+    from tests.support.deadline import deadline
 
     with deadline(30):
         h = ConvexHttpClient(auth_server.url)

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 from websockets.protocol import State
 
 from tests.dx.conftest import DevServer, original
+from tests.support.deadline import deadline
 from tests.support.ws import SyncClient
-
-
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging: the PyPI client's blocking calls hold the GIL."""
-
-    def boom(signum: int, frame: object) -> None:
-        raise TimeoutError(f"no answer within {seconds}s")
-
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def notes_version(version: int) -> str:

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.support.deadline import deadline
 from tests.support.servers import ROOT, ServerProcess
 
 JS = ROOT / "tests" / "js"
-
-
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging: the PyPI client's blocking calls hold the GIL."""
-
-    def boom(signum: int, frame: object) -> None:
-        raise TimeoutError(f"no answer within {seconds}s")
-
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def test_npm_convex_client_subscribes_mutates_and_sees_other_clients(
