@@ -35,8 +35,8 @@ POOL_SIZE = 16
 ATTEMPTS = 16
 GET_SQL = 'SELECT doc FROM docs."{table}" WHERE id = $1'
 NEWEST_SQL = (
-    'SELECT doc FROM docs."messages" WHERE (doc -> \'author\') = $1::jsonb '
-    "ORDER BY (doc -> 'author') DESC NULLS LAST, creation_time DESC, id DESC LIMIT $2"
+    'SELECT doc FROM docs."messages" WHERE "k:author" = $1::jsonb '
+    'ORDER BY "k:author" DESC NULLS LAST, creation_time DESC, id DESC LIMIT $2'
 )
 INSERT_SQL = 'INSERT INTO docs."messages" (id, creation_time, doc) VALUES ($1, $2, $3::jsonb)'
 UPDATE_SQL = 'UPDATE docs."accounts" SET doc = $2::jsonb WHERE id = $1'

@@ -317,6 +317,9 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+            if server.log_path.exists():  # kept for reading after the run
+                (HERE / "results").mkdir(exist_ok=True)
+                shutil.copy(server.log_path, HERE / "results" / f"{server.name}-server.log")
         _stop_embedded()
         shutil.rmtree(tmp, ignore_errors=True)
 

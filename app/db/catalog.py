@@ -8,20 +8,36 @@ import asyncpg
 
 from app.db import ids
 from app.db.query import BUILTIN_INDEXES, QueryDefinitionError
-from app.db.sql import table_ref
+from app.db.sql import key_column_sql, table_ref
 from app.schema import SchemaDefinition, TableDefinition
 
 
+def key_fields(definition: TableDefinition | None) -> tuple[str, ...]:
+    """Document fields a table keeps a generated key column for: every field of its
+    indexes, and the filter fields of its search and vector indexes."""
+    fields: set[str] = set()
+    if definition is not None:
+        for index_fields in definition.indexes.values():
+            fields.update(index_fields)
+        for s in definition.search_indexes.values():
+            fields.update(s.filter_fields)
+        for vec in definition.vector_indexes.values():
+            fields.update(vec.filter_fields)
+    fields.difference_update(("_creationTime", "_id"))
+    return tuple(sorted(fields))
+
+
 def create_table_sql(table: str, definition: TableDefinition | None = None) -> list[str]:
-    """Statements that create a document table, its built-in index, and the derived
-    columns and indexes of the definition's search and vector indexes."""
+    """Statements that create a document table with its key columns and built-in index,
+    and the derived columns and indexes of the definition's search and vector indexes."""
     from app.db.search_schema import table_ddl
 
     ref = table_ref(table)
+    keys = "".join(f", {key_column_sql(f)}" for f in key_fields(definition))
     return [
         f"CREATE TABLE IF NOT EXISTS {ref} ("
         "id text PRIMARY KEY, creation_time double precision NOT NULL, doc jsonb NOT NULL"
-        ") WITH (fillfactor = 80)",
+        f"{keys}) WITH (fillfactor = 80)",
         f'CREATE INDEX IF NOT EXISTS "{table}__by_creation_time" ON {ref} (creation_time, id)',
         *table_ddl(table, definition),
     ]
@@ -124,13 +140,7 @@ class Catalog:
     def tracked_fields(self, table: str) -> tuple[str, ...]:
         """Fields whose old and new values the commit log keeps (all indexed fields)."""
         table_def = self.definition(table)
-        fields: set[str] = set()
-        if table_def is not None:
-            for index_fields in table_def.indexes.values():
-                fields.update(index_fields)
-            for s in table_def.search_indexes.values():
-                fields.update(s.filter_fields)
-            for vec in table_def.vector_indexes.values():
-                fields.update(vec.filter_fields)
-        fields.discard("_creationTime")
+        fields = set(key_fields(table_def))
+        if table_def is not None and any("_id" in f for f in table_def.indexes.values()):
+            fields.add("_id")
         return tuple(sorted(fields))

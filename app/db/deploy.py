@@ -11,8 +11,8 @@ import asyncpg
 import orjson
 
 from app.db import ids, search_schema
-from app.db.catalog import create_table_sql
-from app.db.sql import create_index_sql, index_sql_name, table_ref
+from app.db.catalog import create_table_sql, key_fields
+from app.db.sql import KEY_PREFIX, create_index_sql, index_sql_name, key_column, key_column_sql, table_ref
 from app.schema import SchemaDefinition
 from app.values import decode_value
 
@@ -74,6 +74,62 @@ async def _index_details(conn: asyncpg.Connection) -> dict[str, tuple[bool, str 
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'docs'"
     )
     return {r["name"]: (r["valid"], r["note"]) for r in rows}
+
+
+async def _drop_expression_indexes(
+    conn: asyncpg.Connection, say: Callable[[str], Any], report: DeployReport
+) -> None:
+    """Drop indexes built on expressions over `doc` (before key columns existed); the rest
+    of the push recreates them on the generated key columns."""
+    rows = await conn.fetch(
+        "SELECT indexname, tablename FROM pg_indexes "
+        "WHERE schemaname = 'docs' AND indexdef LIKE '%(doc -> %'"
+    )
+    for r in rows:
+        if ids.is_system_table(r["tablename"]):
+            continue
+        say(f"rebuilding index {r['indexname']} on key columns")
+        await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{r["indexname"]}"')
+        report.dropped_indexes.append(r["indexname"])
+
+
+async def _key_columns(conn: asyncpg.Connection, table: str) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND starts_with(attname, $2)",
+        table_ref(table),
+        KEY_PREFIX,
+    )
+    return {r["attname"] for r in rows}
+
+
+async def _add_key_columns(
+    conn: asyncpg.Connection, schema: SchemaDefinition, tables: set[str], say: Callable[[str], Any]
+) -> dict[str, set[str]]:
+    """Add the generated key columns that existing tables lack (one table rewrite each);
+    return the key columns each table has that the schema no longer needs."""
+    unused: dict[str, set[str]] = {}
+    for table in sorted(tables):
+        have = await _key_columns(conn, table)
+        wanted = {key_column(f): f for f in key_fields(schema.tables[table])}
+        missing = [f for col, f in sorted(wanted.items()) if col not in have]
+        if missing:
+            say(f"adding key columns {', '.join(missing)} to {table} (rewrites the table)")
+            adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {key_column_sql(f)}" for f in missing)
+            await conn.execute(f"ALTER TABLE {table_ref(table)} {adds}")
+        unused[table] = have - set(wanted)
+    return unused
+
+
+async def _drop_key_columns(
+    conn: asyncpg.Connection, unused: dict[str, set[str]], say: Callable[[str], Any]
+) -> None:
+    for table, cols in sorted(unused.items()):
+        if not cols:
+            continue
+        say(f"dropping unused key columns of {table}")
+        drops = ", ".join(f'DROP COLUMN IF EXISTS "{c}"' for c in sorted(cols))
+        await conn.execute(f"ALTER TABLE {table_ref(table)} {drops}")
 
 
 def _index_note(fields: tuple[str, ...]) -> str:
@@ -188,6 +244,10 @@ async def _push(
             )
         report.created_tables.append(table)
 
+    await _drop_expression_indexes(conn, say, report)
+    unused_keys: dict[str, set[str]] = {}
+    if schema is not None:
+        unused_keys = await _add_key_columns(conn, schema, wanted_tables & user_tables, say)
     wanted = _wanted_indexes(schema)
     existing = await _existing_indexes(conn)
     details = await _index_details(conn)
@@ -225,6 +285,7 @@ async def _push(
         say(f"dropping index {sql_name}")
         await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{sql_name}"')
         report.dropped_indexes.append(sql_name)
+    await _drop_key_columns(conn, unused_keys, say)
     for table in to_drop:
         say(f"dropping table {table}")
         async with conn.transaction():

@@ -1,8 +1,11 @@
 """Compile query descriptions to SQL. Every value is a bind parameter; names are checked.
 
-Documents live in `docs."<table>"` as (`id`, `creation_time`, `doc jsonb`). An index
-field is the expression `(doc -> 'a' -> 'b')`, ordered as jsonb with a missing field
-first; `_creationTime` and `_id` are the columns. Filter field names are parameters.
+Documents live in `docs."<table>"` as (`id`, `creation_time`, `doc jsonb`). An indexed
+field `a.b` is the stored generated column `"k:a.b"` = `(doc -> 'a' -> 'b')`, ordered as
+jsonb with a missing field first; `_creationTime` and `_id` are the columns. Indexes are
+built on those columns rather than on expressions over `doc`, so that an update that
+leaves every indexed value unchanged stays HOT (no new index entries, and no false
+serialization conflicts on index pages). Filter field names are parameters.
 """
 
 from __future__ import annotations
@@ -43,14 +46,39 @@ def check_field_path(path: str) -> tuple[str, ...]:
     return segments
 
 
+KEY_PREFIX = "k:"
+
+
+def key_expr(field: str) -> str:
+    """The jsonb expression over `doc` that an indexed field's column is generated from."""
+    segments = check_field_path(field)
+    return "(doc" + "".join(f" -> '{seg}'" for seg in segments) + ")"
+
+
+def key_column(field: str) -> str:
+    """The (unquoted) name of an indexed field's generated column, at most 63 bytes."""
+    check_field_path(field)
+    name = KEY_PREFIX + field
+    if len(name) <= MAX_INDEX_NAME:
+        return name
+    import hashlib
+
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[: MAX_INDEX_NAME - 11]}~{digest}"
+
+
+def key_column_sql(field: str) -> str:
+    """The column definition of an indexed field (for CREATE / ALTER TABLE)."""
+    return f'"{key_column(field)}" jsonb GENERATED ALWAYS AS {key_expr(field)} STORED'
+
+
 def key_sql(field: str) -> str:
-    """The SQL expression of an index field."""
+    """The SQL of an index field: a built-in column or the field's generated column."""
     if field == "_creationTime":
         return "creation_time"
     if field == "_id":
         return "id"
-    segments = check_field_path(field)
-    return "(doc" + "".join(f" -> '{seg}'" for seg in segments) + ")"
+    return f'"{key_column(field)}"'
 
 
 def index_sql_name(table: str, index: str) -> str:

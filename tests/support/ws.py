@@ -43,8 +43,10 @@ class SyncClient:
 
     async def recv(self, timeout: float = 10) -> dict[str, Any]:
         """The next message (Pings skipped); applies Transitions, checking the version chain."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout  # Pings do not extend it
         while True:
-            raw = await asyncio.wait_for(self.conn.recv(), timeout)
+            raw = await asyncio.wait_for(self.conn.recv(), max(0.0, deadline - loop.time()))
             msg: dict[str, Any] = orjson.loads(raw)
             if msg["type"] == "Ping":
                 continue
@@ -63,9 +65,17 @@ class SyncClient:
             return msg
 
     async def recv_type(self, kind: str, timeout: float = 10) -> dict[str, Any]:
-        """Receive until a message of `kind` arrives."""
+        """Receive until a message of `kind` arrives (within `timeout` seconds in all)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            msg = await self.recv(timeout)
+            try:
+                msg = await self.recv(max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no {kind} within {timeout} s; last messages: {self.other[-3:]}, "
+                    f"{self.transitions[-2:]}"
+                ) from None
             if msg["type"] == kind:
                 return msg
 
