@@ -264,9 +264,7 @@ def codegen(
     settings = _settings(functions)
     try:
         registry = load_registry(settings.functions)
-        written = generate(
-            registry, out or Path(settings.functions) / "_generated", python=python
-        )
+        written = generate(registry, out or Path(settings.functions) / "_generated", python=python)
     except (RegistryError, CodegenError) as exc:
         _fail(str(exc))
     for path in written:
@@ -297,7 +295,9 @@ def _data_command(name: str, *args: Any) -> None:
 def data(
     table: str = typer.Argument(None, help="A table to print (omit to list the tables)"),
     limit: int = typer.Option(100, "--limit", min=1, help="Documents to print"),
-    order: str = typer.Option("desc", "--order", help="By creation time: desc (newest first) or asc"),
+    order: str = typer.Option(
+        "desc", "--order", help="By creation time: desc (newest first) or asc"
+    ),
     data_dir: str = DataDirOpt,
 ) -> None:
     """List the tables with their document counts, or print a table's documents as JSON lines."""

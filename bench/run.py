@@ -140,7 +140,7 @@ def _check_same_answers(convect: Server, baseline: Server, seeded: seeding.Seede
 async def _balance_sum(url: str) -> float:
     conn = await asyncpg.connect(url)
     try:
-        sql = 'SELECT sum((doc->>\'balance\')::float8) FROM docs."accounts"'
+        sql = "SELECT sum((doc->>'balance')::float8) FROM docs.\"accounts\""
         return float(await conn.fetchval(sql))
     finally:
         await conn.close()
@@ -299,7 +299,11 @@ def main() -> None:
                 "unreliable; compare the app CPU per request and ratios of neighbouring runs.",
                 "",
             ]
-        samples = ["", "Every sample (run, call, server: req/s, p50 / p99 ms, app CPU µs/req, load):", ""]
+        samples = [
+            "",
+            "Every sample (run, call, server: req/s, p50 / p99 ms, app CPU µs/req, load):",
+            "",
+        ]
         for (case, name), cell in cells.items():
             for i, smp in enumerate(cell.samples):
                 r = smp.result

@@ -94,8 +94,9 @@ def _account_rows(n: int) -> tuple[list[tuple], list[str]]:
     return rows, ids
 
 
-async def seed(url: str, *, messages: int = MESSAGES, authors: int = AUTHORS,
-               accounts: int = ACCOUNTS) -> Seeded:
+async def seed(
+    url: str, *, messages: int = MESSAGES, authors: int = AUTHORS, accounts: int = ACCOUNTS
+) -> Seeded:
     """COPY the documents in, then VACUUM ANALYZE and CHECKPOINT so runs start settled."""
     rng = random.Random(2)
     message_rows, message_ids = _message_rows(messages, authors, rng)

@@ -23,12 +23,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _stats(url: str) -> dict:
-    return httpx.get(f"{url}/api/debug/sync_stats", headers={"Authorization": f"Convex {ADMIN_KEY}"}).json()
+    return httpx.get(
+        f"{url}/api/debug/sync_stats", headers={"Authorization": f"Convex {ADMIN_KEY}"}
+    ).json()
 
 
 def _load(url: str, which: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.sync_load", url, which], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.sync_load", url, which],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     result: dict = json.loads(out.stdout.strip().splitlines()[-1])

@@ -51,7 +51,13 @@ async def connect(url: str) -> asyncpg.Connection:
     """Open a connection, or raise DatabaseUnreachable with an actionable message."""
     try:
         return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ValueError) as exc:
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        TimeoutError,
+        ValueError,
+    ) as exc:
         raise DatabaseUnreachable(
             f"cannot reach the database at {redact_url(url)}: {explain(exc)}. "
             "Check DATABASE_URL (unset it to use the embedded PostgreSQL)."

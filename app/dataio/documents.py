@@ -45,6 +45,7 @@ def read_lines(f: IO[bytes], entry: str) -> Iterator[tuple[int, bytes]]:
     if rest:
         yield number + 1, rest.rstrip(b"\r")
 
+
 def check_line(table: str, line: bytes, validator: Any = None) -> tuple[str, float, Any]:
     """(id, creation time, parsed document) of a document line of `table`; ValueError
     naming the problem when it is not a valid document of that table (or of `validator`)."""

@@ -26,8 +26,8 @@ BATCH_ROWS = 2000
 BLOB_BATCH = 8  # chunks of at most 1 MiB each
 STORAGE = "_storage"
 _FILES_SQL = (
-    'SELECT s.id, s.doc ->> \'sha256\' AS sha256, (s.doc ->> \'size\')::float8 AS size, '
-    "b.data FROM docs.\"_storage\" s LEFT JOIN _convect_blobs b ON b.storage_id = s.id "
+    "SELECT s.id, s.doc ->> 'sha256' AS sha256, (s.doc ->> 'size')::float8 AS size, "
+    'b.data FROM docs."_storage" s LEFT JOIN _convect_blobs b ON b.storage_id = s.id '
     "ORDER BY s.id, b.seq"
 )
 
@@ -123,7 +123,9 @@ class _FileCopy:
         self.storage_id = storage_id
         self.expected = (sha256, size)
         # Stored, not deflated: files are mostly compressed already.
-        self.out = zf.open(_entry(file_entry(storage_id), zipfile.ZIP_STORED), "w", force_zip64=True)
+        self.out = zf.open(
+            _entry(file_entry(storage_id), zipfile.ZIP_STORED), "w", force_zip64=True
+        )
         self.digest = hashlib.sha256()
         self.size = 0
 

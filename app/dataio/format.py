@@ -119,9 +119,7 @@ def read_manifest(zf: zipfile.ZipFile) -> Manifest:
     manifest.file_bytes = int(files.get("bytes") or 0)
     stored = [n for n in names if n.startswith(FILES_DIR) and n != FILES_DIR]
     if len(stored) != count:
-        raise ExportFormatError(
-            f"{MANIFEST} counts {count} files but the zip holds {len(stored)}"
-        )
+        raise ExportFormatError(f"{MANIFEST} counts {count} files but the zip holds {len(stored)}")
     for name in stored:
         if not ids.is_id_for(name[len(FILES_DIR) :], "_storage"):
             raise ExportFormatError(f"{name} is not named by a storage id")

@@ -130,7 +130,8 @@ class _Loader:
         conn = self.conn
         tables = sorted(self.manifest.tables)
         existing = {
-            r["name"]: r["number"] for r in await conn.fetch("SELECT name, number FROM _convect_tables")
+            r["name"]: r["number"]
+            for r in await conn.fetch("SELECT name, number FROM _convect_tables")
         }
         target_schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
         governing = orjson.loads(target_schema) if target_schema else self.exported_schema
@@ -184,9 +185,7 @@ class _Loader:
             orjson.dumps([[t, None, None, None] for t in tables]).decode(),
         )
 
-    def _definition(
-        self, table: str, exported: SchemaDefinition | None
-    ) -> TableDefinition | None:
+    def _definition(self, table: str, exported: SchemaDefinition | None) -> TableDefinition | None:
         for schema in (self.schema, exported):
             if schema is not None and table in schema.tables:
                 return schema.tables[table]

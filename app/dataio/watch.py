@@ -108,8 +108,12 @@ class Watcher:
         )
         if self.admin_key:
             await send(
-                {"type": "Authenticate", "baseVersion": 0, "tokenType": "Admin",
-                 "value": self.admin_key}
+                {
+                    "type": "Authenticate",
+                    "baseVersion": 0,
+                    "tokenType": "Admin",
+                    "value": self.admin_key,
+                }
             )
         await send(
             {

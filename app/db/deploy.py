@@ -12,7 +12,14 @@ import orjson
 
 from app.db import ids, search_schema
 from app.db.catalog import create_table_sql, key_fields
-from app.db.sql import KEY_PREFIX, create_index_sql, index_sql_name, key_column, key_column_sql, table_ref
+from app.db.sql import (
+    KEY_PREFIX,
+    create_index_sql,
+    index_sql_name,
+    key_column,
+    key_column_sql,
+    table_ref,
+)
 from app.schema import SchemaDefinition
 from app.values import decode_value
 

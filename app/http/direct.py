@@ -63,9 +63,7 @@ class DirectCallApp(FastAPI):
             await response(scope, receive, tracked)
         except Exception as exc:
             if not started:
-                handler = self.exception_handlers.get(500) or self.exception_handlers.get(
-                    Exception
-                )
+                handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
                 error: Any
                 if handler is None:
                     error = PlainTextResponse("Internal Server Error", status_code=500)

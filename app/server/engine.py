@@ -146,7 +146,12 @@ class Engine:
         return await self._cached_query(hub, fn, args, principal, request_id)
 
     async def _cached_query(
-        self, hub: Any, fn: RegisteredFunction, args: Any, principal: Principal, request_id: str | None
+        self,
+        hub: Any,
+        fn: RegisteredFunction,
+        args: Any,
+        principal: Principal,
+        request_id: str | None,
     ) -> Outcome:
         """A query served from the live-query hub's still-valid results when it has one."""
         try:
@@ -160,8 +165,16 @@ class Engine:
         gen = hub.scan_gen
         outcome = await self.execute(fn, args, principal.identity, request_id=request_id)
         if outcome.read_set is not None:
-            hub.store(fn.path, wire_args, principal.identity, principal.is_admin, gen,
-                      outcome.value, outcome.error, outcome.read_set)
+            hub.store(
+                fn.path,
+                wire_args,
+                principal.identity,
+                principal.is_admin,
+                gen,
+                outcome.value,
+                outcome.error,
+                outcome.read_set,
+            )
         return outcome
 
     async def execute(

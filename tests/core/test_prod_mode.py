@@ -17,7 +17,7 @@ from tests.support.servers import (
     start_server,
 )
 
-APP = '''
+APP = """
 from app.server import query
 from app.values import ConvexError, v
 
@@ -36,7 +36,7 @@ async def leaky(ctx, args):
 @query(args={"n": v.number()})
 async def refuse(ctx, args):
     raise ConvexError({"code": "NOPE", "n": args["n"]})
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,9 @@ class DevServer:
 def dev(services: dict[str, str], data_dir: Path) -> Iterator[DevServer]:
     """`python -m app dev` on a fresh database and a copy of the test app."""
     folder = Path(tempfile.mkdtemp(prefix="convect-dx-app-"))
-    shutil.copytree(DEVAPP, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        DEVAPP, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     url = asyncio.run(create_database(services["database_url"], "dx_dev"))
     env = convect_env(url, services["redis_url"], folder, data_dir / "dx_dev")
     server = start_server(env, data_dir / "dx_dev.log", role="dev")

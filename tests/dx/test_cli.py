@@ -44,7 +44,10 @@ def watch(dev: DevServer) -> Iterator[object]:
     def start(*args: str) -> tuple[subprocess.Popen[str], Lines]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "run", *args, "--watch", "--url", dev.url],
-            env=dev.server.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dev.server.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         procs.append(proc)
@@ -109,8 +112,10 @@ def test_run_calls_internal_functions_and_explains_bad_input(demo_server: Server
 
 def test_data_lists_tables_and_prints_documents(demo_server: ServerProcess) -> None:
     env = demo_server.env
-    created = httpx.post(f"{demo_server.url}/api/mutation",
-                         json={"path": "messages:create", "args": {"author": "data", "body": "x"}})
+    created = httpx.post(
+        f"{demo_server.url}/api/mutation",
+        json={"path": "messages:create", "args": {"author": "data", "body": "x"}},
+    )
     assert created.json()["status"] == "success"
     listed = run_cli(env, "data")
     assert listed.returncode == 0, listed.stderr

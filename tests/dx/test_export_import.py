@@ -58,8 +58,14 @@ async def generate(url: str) -> None:
             doc["to"] = f"user{i % 100}"
         rows.append((doc_id, created, orjson.dumps(doc).decode()))
     odd: list[Any] = [
-        Int64(2**63 - 1), b"\x00\xffbytes", float("nan"), -0.0, 1e300, 5e-324,
-        "unicode \u2713 and a\nnewline", {"nested": [[1.5, {"deep": None}], True]},
+        Int64(2**63 - 1),
+        b"\x00\xffbytes",
+        float("nan"),
+        -0.0,
+        1e300,
+        5e-324,
+        "unicode \u2713 and a\nnewline",
+        {"nested": [[1.5, {"deep": None}], True]},
     ]
     events = []
     for i, value in enumerate(odd):
@@ -85,32 +91,55 @@ async def snapshot(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
     try:
         out: dict[str, Any] = {
-            ".tables": [tuple(r) for r in await conn.fetch(
-                "SELECT name, number FROM _convect_tables ORDER BY name")],
+            ".tables": [
+                tuple(r)
+                for r in await conn.fetch("SELECT name, number FROM _convect_tables ORDER BY name")
+            ],
             ".schema": await conn.fetchval("SELECT schema FROM _convect_schema"),
-            ".blobs": [tuple(r) for r in await conn.fetch(
-                "SELECT storage_id, sha256(string_agg(data, ''::bytea ORDER BY seq)) "
-                "FROM _convect_blobs GROUP BY storage_id ORDER BY storage_id")],
-            ".indexes": [tuple(r) for r in await conn.fetch(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'docs' "
-                "ORDER BY indexname")],
-            ".columns": [tuple(r) for r in await conn.fetch(
-                "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
-                "a.attgenerated, pg_get_expr(d.adbin, d.adrelid), "
-                "col_description(a.attrelid, a.attnum) FROM pg_attribute a "
-                "JOIN pg_class c ON c.oid = a.attrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'docs' "
-                "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-                "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
-                "ORDER BY c.relname, a.attname")],
+            ".blobs": [
+                tuple(r)
+                for r in await conn.fetch(
+                    "SELECT storage_id, sha256(string_agg(data, ''::bytea ORDER BY seq)) "
+                    "FROM _convect_blobs GROUP BY storage_id ORDER BY storage_id"
+                )
+            ],
+            ".indexes": [
+                tuple(r)
+                for r in await conn.fetch(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'docs' "
+                    "ORDER BY indexname"
+                )
+            ],
+            ".columns": [
+                tuple(r)
+                for r in await conn.fetch(
+                    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
+                    "a.attgenerated, pg_get_expr(d.adbin, d.adrelid), "
+                    "col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                    "JOIN pg_class c ON c.oid = a.attrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'docs' "
+                    "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                    "WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped "
+                    "ORDER BY c.relname, a.attname"
+                )
+            ],
         }
         for name, _ in out[".tables"]:
-            vec = [r["attname"] for r in await conn.fetch(
-                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
-                "AND NOT attisdropped AND attname LIKE 'vec%' ORDER BY attname", f'docs."{name}"')]
+            vec = [
+                r["attname"]
+                for r in await conn.fetch(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+                    "AND NOT attisdropped AND attname LIKE 'vec%' ORDER BY attname",
+                    f'docs."{name}"',
+                )
+            ]
             cols = "".join(f', "{c}"::text' for c in vec)
-            out[name] = [tuple(r) for r in await conn.fetch(
-                f'SELECT id, creation_time, doc::text{cols} FROM docs."{name}" ORDER BY id')]
+            out[name] = [
+                tuple(r)
+                for r in await conn.fetch(
+                    f'SELECT id, creation_time, doc::text{cols} FROM docs."{name}" ORDER BY id'
+                )
+            ]
         return out
     finally:
         await conn.close()

@@ -34,8 +34,12 @@ def note(text: Any, table: str = "notes") -> dict[str, Any]:
 
 
 def stored(data: bytes) -> dict[str, Any]:
-    return {"_id": ids.new_id("_storage"), "_creationTime": time.time() * 1000,
-            "sha256": hashlib.sha256(data).hexdigest(), "size": float(len(data))}
+    return {
+        "_id": ids.new_id("_storage"),
+        "_creationTime": time.time() * 1000,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": float(len(data)),
+    }
 
 
 def make_export(
@@ -57,10 +61,18 @@ def make_export(
             zf.writestr(f"files/{storage_id}", data)
         if manifest:
             described = {t: {"documents": (counts or {}).get(t, len(d))} for t, d in tables.items()}
-            zf.writestr("manifest.json", orjson.dumps({
-                "format": "convect-export", "version": 1, "exportedAt": 0, "tables": described,
-                "files": {"count": len(files), "bytes": sum(map(len, files.values()))},
-            }))
+            zf.writestr(
+                "manifest.json",
+                orjson.dumps(
+                    {
+                        "format": "convect-export",
+                        "version": 1,
+                        "exportedAt": 0,
+                        "tables": described,
+                        "files": {"count": len(files), "bytes": sum(map(len, files.values()))},
+                    }
+                ),
+            )
     return path
 
 
@@ -72,8 +84,9 @@ def target(services: dict[str, str], data_dir: Path) -> str:
     url = asyncio.run(create_database(services["database_url"], "dx_refusals"))
     data = b"the stored bytes"
     meta = stored(data)
-    path = make_export(data_dir / "dx-good.zip", {"notes": [note("kept")], "_storage": [meta]},
-                       {meta["_id"]: data})
+    path = make_export(
+        data_dir / "dx-good.zip", {"notes": [note("kept")], "_storage": [meta]}, {meta["_id"]: data}
+    )
     summary = asyncio.run(import_deployment(url, path))
     assert summary.tables == {"notes": 1, "_storage": 1} and summary.files == 1
     assert summary.created_tables == ["notes"] and summary.schema_written
@@ -116,7 +129,10 @@ async def test_documents_that_do_not_belong_are_refused_with_their_line(
     target: str, data_dir: Path
 ) -> None:
     cases: list[tuple[list[Any], str]] = [
-        ([note("ok"), note("x", table="messages")], r"line 2: _id '\w+' is not an id of table notes"),
+        (
+            [note("ok"), note("x", table="messages")],
+            r"line 2: _id '\w+' is not an id of table notes",
+        ),
         ([note(5)], r"line 1: document \w+ does not match the deployment's schema"),
         ([b'{"_id": "broken'], r"line 1: not valid JSON"),
         ([{**note("x"), "_creationTime": "yesterday"}], r"_creationTime 'yesterday' is not a time"),
@@ -132,8 +148,9 @@ async def test_documents_that_do_not_belong_are_refused_with_their_line(
 async def test_a_manifest_that_does_not_match_the_zip_is_refused(
     target: str, data_dir: Path
 ) -> None:
-    short = make_export(data_dir / "dx-count.zip", {"notes": [note("a"), note("b")]},
-                        counts={"notes": 3})
+    short = make_export(
+        data_dir / "dx-count.zip", {"notes": [note("a"), note("b")]}, counts={"notes": 3}
+    )
     await refused(target, short, ExportFormatError, "holds 2 documents but the manifest says 3")
     evil = make_export(data_dir / "dx-evil.zip", {"../evil": []})
     await refused(target, evil, ExportFormatError, "names an invalid table")

@@ -278,7 +278,9 @@ async def test_sigterm_on_one_api_pod_mid_load_loses_and_repeats_no_mutation(pod
     # A connection the balancer had already picked A for as it marked A down may still be
     # logged just after (the balancer's own race, not the server's); A still accepts then
     # (its drain delay), and every call's outcome is checked below. Later ones are not allowed.
-    late = [e for e in events if e[1] == "route" and e[2][1] == str(a.port) and e[0] > down[0] + 0.1]
+    late = [
+        e for e in events if e[1] == "route" and e[2][1] == str(a.port) and e[0] > down[0] + 0.1
+    ]
     assert late == []
     assert any(e[1] == "route" and e[2][1] == str(b.port) and e[0] > down[0] for e in events)
 

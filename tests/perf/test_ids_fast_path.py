@@ -80,6 +80,8 @@ def test_id_number_agrees_on_ids_and_their_corruptions(random_part: bytes, table
 
 
 @settings(max_examples=500)
-@given(st.one_of(st.text(alphabet=_CROCKFORD + "ilouIO=\n ", max_size=40), st.none(), st.integers()))
+@given(
+    st.one_of(st.text(alphabet=_CROCKFORD + "ilouIO=\n ", max_size=40), st.none(), st.integers())
+)
 def test_id_number_agrees_on_arbitrary_input(value: object) -> None:
     assert ids.id_number(value) == reference_id_number(value)

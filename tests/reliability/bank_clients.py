@@ -74,7 +74,9 @@ class Ledger:
         return balances
 
 
-def classify(body: dict[str, Any], kind: str, args: dict[str, Any], ledger: Ledger, t0: float) -> None:
+def classify(
+    body: dict[str, Any], kind: str, args: dict[str, Any], ledger: Ledger, t0: float
+) -> None:
     """Record one reply in Convex's `{"status", ...}` shape (HTTP) in the ledger."""
     if body.get("status") == "success":
         ledger.success(kind, args)
@@ -201,7 +203,9 @@ class SocketClient:
         self.history.append(c)
         return c
 
-    async def mutate(self, path: str, args: dict[str, Any], ledger: Ledger | None = None) -> dict[str, Any]:
+    async def mutate(
+        self, path: str, args: dict[str, Any], ledger: Ledger | None = None
+    ) -> dict[str, Any]:
         """Run a mutation once, across reconnects; return its MutationResponse."""
         rid = self.next_request
         self.next_request += 1
@@ -209,7 +213,9 @@ class SocketClient:
         while True:
             c = self.conn or await self.connect()
             try:
-                await c.send({"type": "Mutation", "requestId": rid, "udfPath": path, "args": [args]})
+                await c.send(
+                    {"type": "Mutation", "requestId": rid, "udfPath": path, "args": [args]}
+                )
                 while True:
                     msg = await c.recv(timeout=60)
                     if msg["type"] == "MutationResponse" and msg["requestId"] == rid:

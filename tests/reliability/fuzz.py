@@ -195,7 +195,9 @@ def corrupt(rng: random.Random, data: bytes) -> bytes:
     pos = rng.randint(0, len(data))
     pick = rng.random()
     if pick < 0.3:
-        junk = rng.choice([b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xc3\x28", b"\x80"])
+        junk = rng.choice(
+            [b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xc3\x28", b"\x80"]
+        )
         return data[:pos] + junk + data[pos:]
     if pick < 0.5:
         return data[:pos]

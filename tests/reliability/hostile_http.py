@@ -180,7 +180,9 @@ async def run_http(
             r = await client.request(case.method, case.url, headers=case.headers,
                                      content=case.content)  # fmt: skip
         except httpx.HTTPError as exc:
-            report.problem(case.label, f"no answer: {type(exc).__name__}: {exc} for {case.describe()}")
+            report.problem(
+                case.label, f"no answer: {type(exc).__name__}: {exc} for {case.describe()}"
+            )
             continue
         report.timed(case.label, time.monotonic() - t0)
         report.statuses[r.status_code] += 1
@@ -192,7 +194,9 @@ async def run_http(
             report.accepted += 1
         elif after != before:
             changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
-            report.problem(case.label, f"rejected ({r.status_code}) but wrote {changed}: {r.text[:200]}")
+            report.problem(
+                case.label, f"rejected ({r.status_code}) but wrote {changed}: {r.text[:200]}"
+            )
         before = after
     report.seconds = time.monotonic() - started
     return report

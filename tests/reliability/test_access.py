@@ -67,9 +67,10 @@ def bearer(tok: str | None) -> dict[str, str]:
 def _jwks() -> str:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
     jwk.update(kid="k1", alg="RS256", use="sig")
-    return "data:application/json;base64," + base64.b64encode(
-        json.dumps({"keys": [jwk]}).encode()
-    ).decode()
+    return (
+        "data:application/json;base64,"
+        + base64.b64encode(json.dumps({"keys": [jwk]}).encode()).decode()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,9 @@ async def test_internal_functions_are_unreachable_without_the_admin_key_on_every
             path, kind = fn.path or "", fn.kind
             module, name = path.split(":")
             for endpoint in (f"/api/{kind}", "/api/function"):
-                r = await http.post(endpoint, json={"path": path, "args": args}, headers=bearer(tok))
+                r = await http.post(
+                    endpoint, json={"path": path, "args": args}, headers=bearer(tok)
+                )
                 assert r.status_code == 200, (who, path, r.text)
                 assert r.json()["status"] == "error", (who, path, r.json())
                 assert r.json()["errorMessage"] == f"{NOT_FOUND} '{path}'", (who, r.json())
@@ -156,7 +159,9 @@ async def test_internal_functions_are_unreachable_without_the_admin_key_on_every
         "s3cr3t"
     )
     c = await SyncClient.open(server.url)
-    await c.send({"type": "Authenticate", "tokenType": "Admin", "value": ADMIN_KEY, "baseVersion": 0})
+    await c.send(
+        {"type": "Authenticate", "tokenType": "Admin", "value": ADMIN_KEY, "baseVersion": 0}
+    )
     qid = await c.add("secrets:_get_secret", {"id": secret})
     await c.wait_query_set()
     assert c.value(qid)["value"] == "s3cr3t"
@@ -185,7 +190,9 @@ async def test_each_user_reads_only_their_own_posts_over_http_and_sockets(
     for user, n in users.items():
         for i in range(n):
             title = {"title": f"{user}-{i}"}
-            posts[user].add(await mutation(http, "posts:create", title, headers=bearer(token(user))))
+            posts[user].add(
+                await mutation(http, "posts:create", title, headers=bearer(token(user)))
+            )
     for _ in range(2):  # the second round may come from the HTTP query cache: still per user
         for user in users:
             mine = await query(http, "posts:my_posts", headers=bearer(token(user)))
@@ -269,7 +276,9 @@ async def test_stored_file_ids_cannot_be_guessed_from_one_another(http: httpx.As
     stored = []
     for i in range(12):
         url = await mutation(http, "files:generate_upload_url")
-        r = await http.post(url, content=f"file {i}".encode(), headers={"content-type": "text/plain"})
+        r = await http.post(
+            url, content=f"file {i}".encode(), headers={"content-type": "text/plain"}
+        )
         stored.append(r.json()["storageId"])
     assert len({_random_part(s) for s in stored}) == 12
     assert all(ids.id_number(s) == ids.table_number("_storage") for s in stored)

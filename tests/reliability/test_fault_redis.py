@@ -58,7 +58,9 @@ async def admin(
 
 
 def _logs(dep: Deployment) -> str:
-    parts = [f"--- {n} (exit {w.poll()})\n" + dep.worker_log(n)[-3000:] for n, w in dep.workers.items()]
+    parts = [
+        f"--- {n} (exit {w.poll()})\n" + dep.worker_log(n)[-3000:] for n, w in dep.workers.items()
+    ]
     return "\n".join(parts)
 
 

@@ -54,7 +54,9 @@ async def _still_serving(client: httpx.AsyncClient, target: ServerProcess) -> No
     """The process is the one we started, and ordinary calls over HTTP and a socket work."""
     assert target.proc.poll() is None, target.log()[-3000:]
     assert (await client.get("/healthz")).status_code == 200
-    doc_id = await mutation(client, "core_db:insert", {"table": "core_events", "doc": {"event": "ok"}})
+    doc_id = await mutation(
+        client, "core_db:insert", {"table": "core_events", "doc": {"event": "ok"}}
+    )
     assert (await query(client, "core_db:get", {"id": doc_id}))["event"] == "ok"
     c = await SyncClient.open(target.url)
     qid = await c.add("core_db:get", {"id": doc_id})
@@ -72,7 +74,12 @@ def _summary(kind: str, seed: int, report: Report) -> str:
 
 
 async def _http_fuzz(
-    client: httpx.AsyncClient, target: ServerProcess, fp: Fingerprint, seed: int, n: int, budget: float
+    client: httpx.AsyncClient,
+    target: ServerProcess,
+    fp: Fingerprint,
+    seed: int,
+    n: int,
+    budget: float,
 ) -> Report:
     doc_id = await mutation(client, "core_db:insert", {"table": "core_things", "doc": {"n": 1}})
     rng = random.Random(seed)
@@ -86,7 +93,12 @@ async def _http_fuzz(
 
 
 async def _sync_fuzz(
-    client: httpx.AsyncClient, target: ServerProcess, fp: Fingerprint, seed: int, n: int, budget: float
+    client: httpx.AsyncClient,
+    target: ServerProcess,
+    fp: Fingerprint,
+    seed: int,
+    n: int,
+    budget: float,
 ) -> Report:
     doc_id = await mutation(client, "core_db:insert", {"table": "core_things", "doc": {"n": 1}})
     rng = random.Random(seed)

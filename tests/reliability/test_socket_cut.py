@@ -24,9 +24,7 @@ from tests.support.ws import SyncClient
 CUTS = 40
 
 
-async def _cut_after_sending(
-    url: str, session_id: str, msg: dict[str, Any], delay: float
-) -> None:
+async def _cut_after_sending(url: str, session_id: str, msg: dict[str, Any], delay: float) -> None:
     c = await SyncClient.open(url, connect_msg=False)
     await c.send({"type": "Connect", "sessionId": session_id, "connectionCount": 0,
                   "lastCloseReason": "InitialConnect", "clientTs": 0})  # fmt: skip

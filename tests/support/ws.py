@@ -27,14 +27,23 @@ class SyncClient:
         self.other: list[dict[str, Any]] = []
 
     @classmethod
-    async def open(cls, base_url: str, path: str = "/api/1.48.0/sync", connect_msg: bool = True) -> SyncClient:
+    async def open(
+        cls, base_url: str, path: str = "/api/1.48.0/sync", connect_msg: bool = True
+    ) -> SyncClient:
         """Connect and (by default) send Connect."""
         url = base_url.replace("http://", "ws://") + path
         conn = await connect(url, max_size=64 * 1024 * 1024, open_timeout=10)
         client = cls(conn)
         if connect_msg:
-            await client.send({"type": "Connect", "sessionId": client.session_id, "connectionCount": 0,
-                               "lastCloseReason": "InitialConnect", "clientTs": 0})
+            await client.send(
+                {
+                    "type": "Connect",
+                    "sessionId": client.session_id,
+                    "connectionCount": 0,
+                    "lastCloseReason": "InitialConnect",
+                    "clientTs": 0,
+                }
+            )
         return client
 
     async def send(self, msg: dict[str, Any]) -> None:
@@ -92,8 +101,14 @@ class SyncClient:
 
     async def modify(self, mods: list[dict[str, Any]]) -> None:
         """Send a ModifyQuerySet moving the query set version by one."""
-        await self.send({"type": "ModifyQuerySet", "baseVersion": self.query_set,
-                         "newVersion": self.query_set + 1, "modifications": mods})
+        await self.send(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": self.query_set,
+                "newVersion": self.query_set + 1,
+                "modifications": mods,
+            }
+        )
         self.query_set += 1
 
     async def wait_query_set(self, version: int | None = None, timeout: float = 10) -> None:
@@ -102,7 +117,9 @@ class SyncClient:
         while self.version["querySet"] < want:
             await self.recv(timeout)
 
-    async def mutation(self, path: str, args: dict[str, Any], request_id: int | None = None) -> dict[str, Any]:
+    async def mutation(
+        self, path: str, args: dict[str, Any], request_id: int | None = None
+    ) -> dict[str, Any]:
         """Run a mutation; returns its MutationResponse after the Transition that follows it."""
         rid = self.next_request if request_id is None else request_id
         self.next_request = max(self.next_request, rid + 1)
