@@ -9,7 +9,7 @@ def install_services(engine: Engine, *, role: str = "serve") -> None:
     """Attach every subsystem this role runs to `engine` (before `engine.start()`)."""
     from app.sync.install import install as install_sync
 
-    install_sync(engine, live=role in ("serve", "dev"))
+    install_sync(engine, live=role in ("serve", "dev") and engine.settings.live_queries)
 
     from app.storage import install_storage
 

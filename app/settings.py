@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     auth_providers: str | None = None  # JSON list, for deployments that cannot ship code
 
     pool_size: int = 16
+    # Off: the API process runs no live-query hub (no /api/sync, no HTTP query cache);
+    # commits are still logged and notified, so other processes' subscribers see them.
+    live_queries: bool = True
     mutation_retries: int = 16
     max_upload_bytes: int = 1024 * 1024 * 1024
     log_level: str = "info"

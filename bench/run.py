@@ -2,7 +2,7 @@
 
 Environment knobs: BENCH_SECONDS (10) per case and server, BENCH_RUNS (1; the table
 shows medians), BENCH_WARMUP (2 s per case and server), BENCH_CONNECTIONS (32),
-BENCH_CASES (get,newest,create,transfer), BENCH_TARGETS (convect,baseline,plain),
+BENCH_CASES (get,newest,create,transfer), BENCH_TARGETS (convect,baseline,plain,nolive),
 BENCH_MODE (prod), BENCH_LOADER (wrk|python), BENCH_PROFILE (1, or a list of
 targets: py-spy samples into bench/results/profile-TARGET-CASE.txt while measuring).
 """
@@ -75,6 +75,17 @@ class Cell:
         return sum(s.result.errors for s in self.samples)
 
 
+async def _vacuum_accounts(url: str) -> None:
+    """Start each transfer case from the same table state: the dead row versions a case
+    leaves make the next one slower (fewer HOT updates, more conflicts on index pages)
+    until autovacuum runs, which favoured whichever server ran later."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute('VACUUM ANALYZE docs."accounts"')
+    finally:
+        await conn.close()
+
+
 async def _rollbacks(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
@@ -91,6 +102,8 @@ def _sample(
     wrk: str | None, server: Server, case: str, ids_dir: Path, seconds: float, prefix: str,
     db_url: str, conns: int,
 ) -> Sample:  # fmt: skip
+    if case in RETRYING:
+        asyncio.run(_vacuum_accounts(db_url))
     rb0 = asyncio.run(_rollbacks(db_url))
     cpu0 = server.cpu_seconds()
     profiler = _profiler(server, case, seconds)
@@ -200,6 +213,27 @@ def _table(cells: dict[tuple[str, str], Cell], cases: list[str]) -> list[str]:
                 f"{p.med('p99_ms'):.1f} | {per_k(cells.get((case, 'convect'), Cell()))} "
                 f"| {per_k(cells.get((case, 'baseline'), Cell()))} | {per_k(p)} |"
             )
+    nolive = [c for c in cases if (c, "nolive") in cells and (c, "convect") in cells]
+    if nolive:
+        lines += [
+            "",
+            "Live queries on vs off: Convect as above against a second Convect process with "
+            "`CONVECT_LIVE_QUERIES=false` (no hub, no HTTP query cache; the commit-log row "
+            "and NOTIFY stay) [issue 11 (d): target ≥ 0.9x]:",
+            "",
+            "| call | live on req/s | p50 / p99 ms | live off req/s | p50 / p99 ms | on / off "
+            "| app CPU µs/req (on / off) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for case in nolive:
+            on, off = cells[(case, "convect")], cells[(case, "nolive")]
+            ratio = on.med("rps") / off.med("rps") if off.med("rps") else 0.0
+            lines.append(
+                f"| {CASES[case]} | {on.med('rps'):,.0f} | {on.med('p50_ms'):.1f} / "
+                f"{on.med('p99_ms'):.1f} | {off.med('rps'):,.0f} | {off.med('p50_ms'):.1f} / "
+                f"{off.med('p99_ms'):.1f} | {ratio:.2f} "
+                f"| {on.med('cpu_us_per_req'):.0f} / {off.med('cpu_us_per_req'):.0f} |"
+            )
     return lines
 
 
@@ -240,6 +274,11 @@ def main() -> None:
         )
         convect = start_convect(db_url, settings.redis_url, tmp, mode)
         servers.append(convect)
+        chosen = _env("BENCH_TARGETS", "convect,baseline,plain,nolive").split(",")
+        nolive = None
+        if "nolive" in chosen and any(c in MUTATIONS for c in cases):
+            nolive = start_convect(db_url, settings.redis_url, tmp, mode, live=False)
+            servers.append(nolive)
         baseline = start_baseline(db_url, tmp)
         servers.append(baseline)
         _check_same_answers(convect, baseline, seeded)
@@ -249,20 +288,21 @@ def main() -> None:
             ("baseline", baseline, ""),
             ("plain", baseline, "/plain"),
         ]
-        chosen = _env("BENCH_TARGETS", "convect,baseline,plain").split(",")
+        if nolive is not None:
+            targets.append(("nolive", nolive, ""))
         targets = [t for t in targets if t[0] in chosen]
         if warmup > 0:
             print(f"bench: warming up ({warmup:g} s per case and server)", flush=True)
             for case in cases:
                 for name, server, prefix in targets:
-                    if name == "plain":
+                    if name == "plain" or (name == "nolive" and case not in MUTATIONS):
                         continue
                     run_load(wrk, server.url, case, ids_dir, seconds=warmup,
                              connections=conns, prefix=prefix)  # fmt: skip
         cells: dict[tuple[str, str], Cell] = {}
         for run in range(runs):
             for case in cases:
-                order = [t for t in targets if t[0] != "plain" or case in MUTATIONS]
+                order = [t for t in targets if t[0] not in ("plain", "nolive") or case in MUTATIONS]
                 if run % 2:
                     order.reverse()
                 for name, server, prefix in order:

@@ -59,8 +59,11 @@ def _start(name: str, cmd: list[str], env: dict[str, str], port: int, log_path: 
     raise RuntimeError(f"{name} did not become healthy:\n{log_path.read_text()}")
 
 
-def start_convect(database_url: str, redis_url: str, data_dir: Path, mode: str) -> Server:
-    """`python -m app serve` of the demo app (one process, its own uvicorn loop)."""
+def start_convect(
+    database_url: str, redis_url: str, data_dir: Path, mode: str, *, live: bool = True
+) -> Server:
+    """`python -m app serve` of the demo app (one process, its own uvicorn loop);
+    `live=False` runs it without the live-query hub (CONVECT_LIVE_QUERIES=false)."""
     port = free_port()
     env = convect_env(
         database_url,
@@ -72,9 +75,11 @@ def start_convect(database_url: str, redis_url: str, data_dir: Path, mode: str) 
         CONVECT_POOL_SIZE="16",
         CONVECT_PORT=str(port),
         CONVECT_SITE_PORT=str(free_port()),
+        CONVECT_LIVE_QUERIES="true" if live else "false",
     )
     cmd = [sys.executable, "-m", "app", "serve"]
-    return _start("convect", cmd, env, port, data_dir / "convect.log")
+    name = "convect" if live else "nolive"
+    return _start(name, cmd, env, port, data_dir / f"{name}.log")
 
 
 def start_baseline(database_url: str, data_dir: Path) -> Server:

@@ -236,3 +236,31 @@ async def test_subscribers_converge_after_the_listener_connection_is_killed(
     for s, qid in subs:
         await converge(s, qid, ca, "messages:get_by_author", {"author": "k"}, timeout=10)
         await s.close()
+
+
+async def test_a_process_without_live_queries_serves_calls_and_its_commits_reach_others(
+    pair: tuple[ServerProcess, ServerProcess],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    data_dir: Path,
+) -> None:
+    a, _ = pair
+    plain = start_server({**a.env, "CONVECT_LIVE_QUERIES": "false"}, data_dir / "pair-nolive.log")
+    try:
+        sub = await SyncClient.open(a.url)
+        qid = await sub.add("messages:get_by_author", {"author": "nolive"})
+        await sub.wait_query_set()
+        async with httpx.AsyncClient(base_url=plain.url, timeout=30) as cp:
+            await mutation(cp, "messages:create", {"author": "nolive", "body": "from plain"})
+            assert [
+                m["body"] for m in await query(cp, "messages:get_by_author", {"author": "nolive"})
+            ] == ["from plain"]
+            r = await cp.get(
+                "/api/debug/sync_stats", headers={"Authorization": f"Convex {ADMIN_KEY}"}
+            )
+            assert r.status_code == 404  # no hub in this process
+        with pytest.raises(Exception):  # noqa: B017 - any handshake failure
+            await SyncClient.open(plain.url)
+        await converge(sub, qid, clients[0], "messages:get_by_author", {"author": "nolive"})
+        await sub.close()
+    finally:
+        plain.stop()
