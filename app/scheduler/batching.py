@@ -11,13 +11,18 @@ jobs, crons, health checks) is arq's. Written against arq 0.26 to 0.28 (`sem`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
 
 class BatchingWorker(Worker):
-    """arq's Worker, claiming due jobs many per Redis round trip."""
+    """arq's Worker, claiming due jobs many per Redis round trip; `on_claimed` (if set)
+    hears the ids of each claimed batch just before their jobs start."""
+
+    on_claimed: Callable[[list[str]], None] | None = None
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Claim and start as many of `job_ids` as there are free slots."""
@@ -36,6 +41,7 @@ class BatchingWorker(Worker):
                 replies = await pipe.execute()
             now = timestamp_ms()
             release = []
+            starting: list[tuple[str, int]] = []
             for i, job_id in enumerate(chunk):
                 claimed, score = replies[2 * i], replies[2 * i + 1]
                 if not claimed:
@@ -43,9 +49,13 @@ class BatchingWorker(Worker):
                 if not score or score > now:  # finished meanwhile, or deferred again
                     release.append(in_progress_key_prefix + job_id)
                     continue
+                starting.append((job_id, int(score)))
+            if starting and self.on_claimed is not None:
+                self.on_claimed([job_id for job_id, _ in starting])
+            for job_id, score in starting:
                 await self.sem.acquire()
                 self.job_counter += 1
-                task = self.loop.create_task(self.run_job(job_id, int(score)))
+                task = self.loop.create_task(self.run_job(job_id, score))
                 task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
                 self.tasks[job_id] = task
             if release:

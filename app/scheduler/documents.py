@@ -193,6 +193,16 @@ async def pending(pool: asyncpg.Pool, doc_id: str) -> Pending | None:
     return Pending(orjson.loads(row["doc"]), row["doc_tid"], row["queue_tid"])
 
 
+async def pending_many(pool: asyncpg.Pool, doc_ids: list[str]) -> dict[str, Pending]:
+    """`pending` for many functions in one statement (those that exist)."""
+    rows = await pool.fetch(
+        f"SELECT d.id, d.doc, d.ctid AS doc_tid, q.ctid AS queue_tid FROM {TABLE_REF} d "
+        f"LEFT JOIN {QUEUE} q ON q.id = d.id WHERE d.id = ANY($1::text[])",
+        doc_ids,
+    )
+    return {r["id"]: Pending(orjson.loads(r["doc"]), r["doc_tid"], r["queue_tid"]) for r in rows}
+
+
 async def start_action(
     tx: Tx, doc_id: str, worker: str, old: dict[str, Any]
 ) -> dict[str, Any] | None:

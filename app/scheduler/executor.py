@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from app.server.functions import RegisteredFunction
 
 log = logging.getLogger("convect.scheduler")
+MAX_PREFETCHED = 10_000
 INTERRUPTED = (
     "Transient error while executing action: it was interrupted "
     "(the worker shut down or the action ran past its time limit)"
@@ -73,11 +74,33 @@ class Executor:
         self.service = service
         self.engine = service.engine
         self.worker_id = worker_id
+        self._prefetched: dict[str, asyncio.Future[dict[str, rows.Pending]]] = {}
+
+    def prefetch(self, scheduled_ids: list[str]) -> None:
+        """Read the rows of jobs just claimed together, in one statement for all of them
+        (`run` would otherwise read each one on its own before its transaction)."""
+        if len(scheduled_ids) < 2:
+            return
+        if len(self._prefetched) > MAX_PREFETCHED:  # jobs arq dropped before they ran
+            self._prefetched.clear()
+        task = asyncio.ensure_future(rows.pending_many(self.engine.pool, scheduled_ids))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
+        for scheduled_id in scheduled_ids:
+            self._prefetched[scheduled_id] = task
+
+    async def _pending(self, scheduled_id: str) -> rows.Pending | None:
+        batch = self._prefetched.pop(scheduled_id, None)
+        if batch is not None:
+            try:
+                return (await batch).get(scheduled_id)
+            except Exception as exc:  # read it alone, as without a prefetch
+                log.debug("prefetching scheduled rows failed: %s", exc)
+        return await rows.pending(self.engine.pool, scheduled_id)
 
     async def run(self, scheduled_id: str, job_try: int = 1) -> None:
         """Run the scheduled function `scheduled_id` if it is still pending."""
         pool = self.engine.pool
-        found = await rows.pending(pool, scheduled_id)
+        found = await self._pending(scheduled_id)
         if found is None:  # never committed, or its table was emptied: drop what is left
             await pool.execute(f"DELETE FROM {rows.QUEUE} WHERE id = $1", scheduled_id)
             return

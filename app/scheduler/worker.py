@@ -131,6 +131,7 @@ class SchedulerWorker:
         )
         # A redelivery is harmless; let another worker take a crashed worker's jobs soon.
         worker.in_progress_timeout_s = opts.lease_s
+        worker.on_claimed = self.executor.prefetch
         return worker
 
     def _write_health_file(self, key: str) -> None:
