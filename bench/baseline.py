@@ -35,7 +35,7 @@ POOL_SIZE = 16
 ATTEMPTS = 16
 GET_SQL = 'SELECT doc FROM docs."{table}" WHERE id = $1'
 NEWEST_SQL = (
-    'SELECT doc FROM docs."messages" WHERE "k:author" = $1::jsonb '
+    'SELECT doc FROM docs."messages" WHERE "k:author" = convect_sort_key($1::jsonb) '
     'ORDER BY "k:author" DESC NULLS LAST, creation_time DESC, id DESC LIMIT $2'
 )
 INSERT_SQL = 'INSERT INTO docs."messages" (id, creation_time, doc) VALUES ($1, $2, $3::jsonb)'

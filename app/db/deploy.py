@@ -14,6 +14,7 @@ from app.db import ids, search_schema
 from app.db.catalog import create_table_sql, key_fields
 from app.db.sql import (
     KEY_PREFIX,
+    SORT_KEY,
     create_index_sql,
     index_sql_name,
     key_column,
@@ -100,14 +101,17 @@ async def _drop_expression_indexes(
         report.dropped_indexes.append(r["indexname"])
 
 
-async def _key_columns(conn: asyncpg.Connection, table: str) -> set[str]:
+async def _key_columns(conn: asyncpg.Connection, table: str) -> dict[str, str]:
+    """A table's key columns and the expressions they are generated from."""
     rows = await conn.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
-        "AND NOT attisdropped AND starts_with(attname, $2)",
+        "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS expr FROM pg_attribute a "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND starts_with(a.attname, $2)",
         table_ref(table),
         KEY_PREFIX,
     )
-    return {r["attname"] for r in rows}
+    return {r["attname"]: r["expr"] or "" for r in rows}
 
 
 async def _add_key_columns(
@@ -119,12 +123,19 @@ async def _add_key_columns(
     for table in sorted(tables):
         have = await _key_columns(conn, table)
         wanted = {key_column(f): f for f in key_fields(schema.tables[table])}
+        outdated = sorted(c for c, expr in have.items() if c in wanted and SORT_KEY not in expr)
+        if outdated:  # generated before sort keys: regenerate (their indexes go with them)
+            say(f"regenerating key columns of {table} with sort keys")
+            drops = ", ".join(f'DROP COLUMN "{c}"' for c in outdated)
+            await conn.execute(f"ALTER TABLE {table_ref(table)} {drops}")
+            for c in outdated:
+                del have[c]
         missing = [f for col, f in sorted(wanted.items()) if col not in have]
         if missing:
             say(f"adding key columns {', '.join(missing)} to {table} (rewrites the table)")
             adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {key_column_sql(f)}" for f in missing)
             await conn.execute(f"ALTER TABLE {table_ref(table)} {adds}")
-        unused[table] = have - set(wanted)
+        unused[table] = set(have) - set(wanted)
     return unused
 
 

@@ -59,7 +59,7 @@ def _placeholders(
         elif value is MISSING:
             out.append("NULL")
         elif col.kind == "json":
-            out.append(params.json(value))
+            out.append(params.key(value))
         elif col.kind == "time":
             out.append(params.add(float(value)) + "::float8")
         else:

@@ -135,7 +135,7 @@ def search_source(spec: QuerySpec, terms: list[str], params: Params) -> str:
     tsq = params.add(tsquery_text(terms)) + "::tsquery"
     where = [f"{col} @@ {tsq}"]
     for field, value in search.filters:
-        where.append(f"{key_sql(field)} = {params.json(value)}")
+        where.append(f"{key_sql(field)} = {params.key(value)}")
     if spec.filter is not None:
         where.append(filter_sql(spec.filter, params))
     return (

@@ -67,9 +67,12 @@ def key_column(field: str) -> str:
     return f"{name[: MAX_INDEX_NAME - 11]}~{digest}"
 
 
+SORT_KEY = "convect_sort_key"  # SQL function (migration 0004): int64 and bytes in order
+
+
 def key_column_sql(field: str) -> str:
     """The column definition of an indexed field (for CREATE / ALTER TABLE)."""
-    return f'"{key_column(field)}" jsonb GENERATED ALWAYS AS {key_expr(field)} STORED'
+    return f'"{key_column(field)}" jsonb GENERATED ALWAYS AS ({SORT_KEY}{key_expr(field)}) STORED'
 
 
 def key_sql(field: str) -> str:
@@ -121,6 +124,10 @@ class Params:
             raise ValueError(f"Invalid query value: {NUL_MESSAGE}")
         return self.add(text.decode()) + "::jsonb"
 
+    def key(self, encoded: Any) -> str:
+        """Append a wire-encoded value as an index key column holds it (its sort key)."""
+        return f"{SORT_KEY}({self.json(encoded)})"
+
 
 def _key_param(field: str, value: Any, params: Params) -> str:
     if field == "_creationTime":
@@ -131,7 +138,7 @@ def _key_param(field: str, value: Any, params: Params) -> str:
         if not isinstance(value, str):
             raise ValueError("_id is compared with a string")
         return params.add(value) + "::text"
-    return params.json(value)
+    return params.key(value)
 
 
 def _bound_sql(field: str, bound: Bound, op: str, params: Params) -> str:
@@ -221,7 +228,7 @@ def _bool(expr: Expr, params: Params) -> str:
         a, b = (_jsonb(x, params) for x in expr.args)
         return f"({a} IS {'NOT ' if name == 'eq' else ''}DISTINCT FROM {b})"
     if name in _CMP:
-        a, b = (_jsonb(x, params) for x in expr.args)
+        a, b = (f"{SORT_KEY}({_jsonb(x, params)})" for x in expr.args)
         # A missing field sorts before every value, as in an index.
         return (
             f"(CASE WHEN {a} IS NULL AND {b} IS NULL THEN {'true' if name in ('lte', 'gte') else 'false'}"

@@ -154,7 +154,7 @@ class VectorFilterBuilder:
 def filter_sql(expr: VectorFilter, params: Params) -> str:
     """A WHERE clause for a vector filter (values are jsonb bind parameters)."""
     if isinstance(expr, VectorEq):
-        return f"{key_sql(expr.field)} = {params.json(expr.value)}"
+        return f"{key_sql(expr.field)} = {params.key(expr.value)}"
     if not expr.exprs:
         return "false"
     return "(" + " OR ".join(filter_sql(e, params) for e in expr.exprs) + ")"

@@ -8,6 +8,7 @@ matches for UTF-8); otherwise string comparisons answer "maybe", which invalidat
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
@@ -69,6 +70,10 @@ def compare(a: Any, b: Any, exact_strings: bool, *, top: bool = True) -> int | N
             if c != 0:
                 return c
         return 0
+    # int64 and bytes compare by their sort keys (`convect_sort_key`, migration 0004).
+    sa, sb = _sort_scalar(a), _sort_scalar(b)
+    if sa is not None and sb is not None and sa[0] == sb[0]:
+        return (sa[1] > sb[1]) - (sa[1] < sb[1])  # type: ignore[operator]
     # Objects: jsonb compares pair counts, then keys and values in its storage order
     # (keys by length, then bytes). Equal when canonical forms are equal.
     if canonical(a) == canonical(b):
@@ -76,6 +81,23 @@ def compare(a: Any, b: Any, exact_strings: bool, *, top: bool = True) -> int | N
     if len(a) != len(b):
         return -1 if len(a) < len(b) else 1
     return MAYBE
+
+
+def _sort_scalar(value: dict[str, Any]) -> tuple[str, int | bytes] | None:
+    """("$integer", n) or ("$bytes", b) for a wire-encoded int64 or bytes value."""
+    if len(value) != 1:
+        return None
+    try:
+        if "$integer" in value:
+            raw = base64.b64decode(value["$integer"], validate=True)
+            return (
+                ("$integer", int.from_bytes(raw, "little", signed=True)) if len(raw) == 8 else None
+            )
+        if "$bytes" in value:
+            return ("$bytes", base64.b64decode(value["$bytes"], validate=True))
+    except (ValueError, TypeError):
+        return None
+    return None
 
 
 def compare_keys(a: tuple[Any, ...], b: tuple[Any, ...], exact_strings: bool) -> int | None:

@@ -321,3 +321,38 @@ async def test_an_update_that_keeps_indexed_fields_is_hot(
     finally:
         await conn.close()
     assert hot >= 15  # a page that fills up forces the odd non-HOT update
+
+
+async def test_key_columns_generated_without_sort_keys_are_regenerated(
+    services: dict[str, str], fresh_db: str, tmp_path: Path
+) -> None:
+    folder = app_folder(tmp_path, "sk", NOTES_TEXT)
+    assert deploy(services, fresh_db, folder, tmp_path).returncode == 0
+    await put_note(fresh_db, "kept")
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        # What the first key-column deploys built: the raw value, not its sort key.
+        await conn.execute('ALTER TABLE docs."notes" DROP COLUMN "k:text"')
+        await conn.execute(
+            'ALTER TABLE docs."notes" ADD COLUMN "k:text" jsonb '
+            "GENERATED ALWAYS AS (doc -> 'text') STORED"
+        )
+        await conn.execute(
+            'CREATE INDEX "notes__by_text" ON docs."notes" ("k:text" NULLS FIRST, creation_time, id)'
+        )
+        again = deploy(services, fresh_db, folder, tmp_path)
+        assert again.returncode == 0, again.stderr + again.stdout
+        assert "regenerating key columns of notes" in again.stdout
+        expr = await conn.fetchval(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = 'docs.notes'::regclass AND a.attname = 'k:text'"
+        )
+        definition = await conn.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'notes__by_text'"
+        )
+    finally:
+        await conn.close()
+    assert "convect_sort_key" in expr
+    assert definition is not None and '"k:text"' in definition
+    assert len(await table_docs(fresh_db, "notes")) == 1
