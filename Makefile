@@ -35,9 +35,14 @@ pytest: setup
 
 test: setup lint types pytest
 
+# Each part prints its table and keeps a copy in bench/results/ (git-ignored).
 bench: setup
 	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.search_bench
+	mkdir -p bench/results
+	$(BIN)/python -m bench.sync_bench | tee bench/results/sync.md
+	$(BIN)/python -m bench.scheduler_bench | tee bench/results/scheduler.md
+	$(BIN)/python -m bench.storage_bench | tee bench/results/storage.md
+	$(BIN)/python -m bench.search_bench | tee bench/results/search.md
 
 # The long load, fault and fuzz runs (docs/reliability.md); -s prints each run's figures.
 reliability: setup

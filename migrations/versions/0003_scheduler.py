@@ -13,7 +13,6 @@ branch_labels = None
 depends_on = None
 
 
-
 def upgrade() -> None:
     # What is left to run: one row per pending (worker NULL) or running (worker set)
     # scheduled function, deleted in the transaction that ends it. `_scheduled_functions`
