@@ -34,6 +34,7 @@ class SchedulerService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._queue: JobQueue | None = None
+        self.last_cleanup_ms = 0.0  # when this process last deleted old finished functions
 
     @property
     def queue(self) -> JobQueue:

@@ -12,6 +12,8 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+import orjson
+
 from app.scheduler import documents as rows
 
 if TYPE_CHECKING:
@@ -24,6 +26,9 @@ log = logging.getLogger("convect.scheduler")
 LOOKAHEAD_MS = 5_000  # re-add jobs due this soon, so a lost job still starts on time
 BATCH = 1_000
 WORKER_GONE = "Transient error while executing action: the worker running it stopped ({})"
+RETENTION_MS = 7 * 86_400_000  # finished functions are kept a week, as in Convex
+CLEANUP_EVERY_MS = 3_600_000
+CLEANUP_BATCHES = 10  # at most this many batches of BATCH rows per cleanup
 
 
 async def renew_lease(pool: asyncpg.Pool, worker_id: str, lease_s: float) -> None:
@@ -101,10 +106,49 @@ async def fail_orphans(service: SchedulerService) -> int:
     return failed
 
 
+async def cleanup_finished(service: SchedulerService, now: float) -> int:
+    """Delete functions that finished more than RETENTION_MS ago; how many.
+
+    A scan of the table (finished rows carry no index, so that state changes stay HOT),
+    which is why it runs at most once an hour per worker. Deletions are commit-logged:
+    live queries of `_scheduled_functions` see them go.
+    """
+    cutoff = now - RETENTION_MS
+    deleted = 0
+    for _ in range(CLEANUP_BATCHES):
+
+        async def body(call: Call) -> int:
+            tx = call.tx
+            assert tx is not None
+            found = await tx.fetch(
+                f"DELETE FROM {rows.TABLE_REF} WHERE id IN (SELECT d.id FROM {rows.TABLE_REF} d "
+                "WHERE (d.doc ->> 'completedTime')::float8 < $1 "
+                f"AND NOT EXISTS (SELECT 1 FROM {rows.QUEUE} q WHERE q.id = d.id) LIMIT $2) "
+                "RETURNING id, doc",
+                cutoff,
+                BATCH,
+            )
+            for r in found:
+                tx.record_write(rows.TABLE, r["id"], orjson.loads(r["doc"]), None)
+            return len(found)
+
+        n: int = await service.system_tx(body)
+        deleted += n
+        if n < BATCH:
+            break
+    if deleted:
+        log.info("deleted %d scheduled function(s) that finished over a week ago", deleted)
+    return deleted
+
+
 async def sweep(service: SchedulerService, now: float) -> None:
-    """One pass: re-enqueue what Redis may have lost, fail orphaned actions, drop old leases."""
+    """One pass: re-enqueue what Redis may have lost, fail orphaned actions, drop old leases,
+    and (hourly) delete functions that finished over a week ago."""
     await requeue_due(service, now)
     await fail_orphans(service)
+    if now - service.last_cleanup_ms >= CLEANUP_EVERY_MS:
+        service.last_cleanup_ms = now
+        await cleanup_finished(service, now)
     await service.engine.pool.execute(
         "DELETE FROM _convect_workers WHERE lease_until < now() - interval '1 hour'"
     )

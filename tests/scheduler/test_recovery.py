@@ -150,3 +150,45 @@ async def test_worker_check_exits_0_while_the_worker_reports_in_and_1_after(
     await asyncio.sleep(2.5)  # the key lives for the health interval plus a second
     dead = await asyncio.to_thread(run_cli, env, "worker", "--check")
     assert dead.returncode == 1
+
+
+async def test_functions_finished_over_a_week_ago_are_deleted_and_recent_ones_kept(
+    app: httpx.AsyncClient, deployment: Deployment
+) -> None:
+    deployment.ensure_workers("w1")
+    old_id = await run(
+        app,
+        "mutation",
+        "schedule",
+        {"delay": 0, "target": "sched_funcs:bump", "args": {"name": "old"}},
+    )
+    new_id = await run(
+        app,
+        "mutation",
+        "schedule",
+        {"delay": 0, "target": "sched_funcs:bump", "args": {"name": "new"}},
+    )
+    pending_id = await run(
+        app,
+        "mutation",
+        "schedule",
+        {"delay": 3_600_000, "target": "sched_funcs:bump", "args": {"name": "later"}},
+    )
+    for scheduled_id in (old_id, new_id):
+        await eventually(lambda sid=scheduled_id: state_of(app, sid), lambda s: s == "success")
+    eight_days_ms = 8 * 86_400_000
+    await sql(
+        deployment.database_url,
+        "UPDATE docs.\"_scheduled_functions\" SET doc = jsonb_set(doc, '{completedTime}', "
+        "to_jsonb((doc ->> 'completedTime')::float8 - $2)) WHERE id = $1",
+        old_id,
+        float(eight_days_ms),
+    )
+    # A worker cleans up on its first tick, then hourly.
+    deployment.stop_workers()
+    deployment.ensure_workers("w2")
+    await eventually(
+        lambda: run(app, "query", "scheduled", {"id": old_id}), lambda doc: doc is None
+    )
+    assert (await run(app, "query", "scheduled", {"id": new_id}))["state"]["kind"] == "success"
+    assert (await run(app, "query", "scheduled", {"id": pending_id}))["state"]["kind"] == "pending"
