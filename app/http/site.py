@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from app.auth import AuthenticationError, Principal
 from app.http.limits import BodyTooLarge, BoundedRequest
-from app.http.responses import JSONResponse
+from app.http.responses import JSONResponse, error_response
 from app.server.context import ActionCtx
 from app.server.engine import Engine
 from app.server.runtime import Call, new_request_id
@@ -40,6 +41,19 @@ def _cors_headers(cors: Any, request: Request) -> dict[str, str]:
     }
 
 
+async def _principal(engine: Engine, header: str | None) -> Principal:
+    """The caller of an HTTP action (raises AuthenticationError for a rejected header).
+
+    `Bearer <token>` and `Convex <admin key>[:identity]` are checked as on the API
+    listener, so a bad token is refused rather than run anonymously. Any other scheme
+    (Basic, a webhook's own) is left to the handler, which reads the header itself.
+    """
+    scheme = (header or "").strip().partition(" ")[0].lower()
+    if scheme not in ("bearer", "convex"):
+        return Principal()
+    return await engine.principal(header)
+
+
 def create_site_app(engine: Engine) -> Starlette:
     """An ASGI app that routes every request to the app's HttpRouter."""
 
@@ -60,15 +74,14 @@ def create_site_app(engine: Engine) -> Starlette:
             return PlainTextResponse(
                 "Method Not Allowed", status_code=405, headers={**cors, "Allow": allow}
             )
+        try:
+            principal = await _principal(engine, request.headers.get("authorization"))
+        except AuthenticationError as exc:
+            rejected = error_response(401, "Unauthenticated", str(exc))
+            rejected.headers.update(cors)
+            return rejected
         request_id = new_request_id()
-        identity = None
-        auth = request.headers.get("authorization")
-        if auth and auth.lower().startswith("bearer ") and engine.verifier is not None:
-            try:
-                identity = await engine.identity_from_token(auth[7:].strip())
-            except Exception:
-                identity = None
-        call = Call(engine, identity, "action", None, request_id)
+        call = Call(engine, principal.identity, "action", None, request_id)
         try:
             bounded = BoundedRequest(request.scope, request.receive)
             response = await route.handler(ActionCtx(call), bounded)

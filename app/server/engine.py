@@ -24,7 +24,7 @@ from app.server.functions import Kind, RegisteredFunction
 from app.server.registry import PACKAGE, Registry
 from app.server.runtime import Call, FunctionNotFound, Outcome, Runner, check_args
 from app.settings import Settings
-from app.values import ArgumentValidationError, encode_value
+from app.values import UNSET, ArgumentValidationError, encode_value
 
 log = logging.getLogger("convect.engine")
 Hook = Callable[["Engine"], Awaitable[None]]
@@ -120,10 +120,19 @@ class Engine:
         return await self.verifier.verify(token)
 
     def lookup(self, path: str, kind: Kind | None, *, admin: bool = False) -> RegisteredFunction:
-        """The function a client may call at `path` (internal ones only for admin)."""
+        """The function a client may call at `path` (internal ones only for admin).
+
+        A function of another kind than `kind` is named as such (like Convex does), but
+        only once the caller may see it: a non-admin caller learns nothing of an internal one.
+        """
         fn = self.registry.get(path) if admin else self.registry.public(path)
-        if fn is None or (kind is not None and fn.kind != kind):
+        if fn is None:
             raise FunctionNotFound(f"Could not find public function for '{path}'")
+        if kind is not None and fn.kind != kind:
+            raise FunctionNotFound(
+                f"Trying to execute {path} as {kind.capitalize()}, "
+                f"but it is defined as {fn.kind.capitalize()}."
+            )
         return fn
 
     async def call(
@@ -160,8 +169,8 @@ class Engine:
             return await self.execute(fn, args, principal.identity, request_id=request_id)
         assert fn.path is not None
         entry = hub.cached(fn.path, wire_args, principal.identity, principal.is_admin)
-        if entry is not None:
-            return Outcome(value=entry.value, error=entry.failure, request_id=request_id or "")
+        if entry is not None:  # never a failure: each failing call runs (own request id, logged)
+            return Outcome(value=entry.value, request_id=request_id or "")
         gen = hub.scan_gen
         outcome = await self.execute(fn, args, principal.identity, request_id=request_id)
         if outcome.read_set is not None:
@@ -196,6 +205,10 @@ class Engine:
         """Validate a function's return value against `returns=`."""
         if fn.returns is None:
             return value
+        if fn.returns.is_optional and (value is None or value is UNSET):
+            # Python has no `undefined`: returning None (or falling through) is JS's
+            # `return undefined`, which `v.optional(...)` accepts; the client gets null.
+            return None
         try:
             return fn.returns.validate(value, "")
         except ArgumentValidationError as exc:

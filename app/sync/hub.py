@@ -264,11 +264,15 @@ class Hub:
     def cached(
         self, path: str, args: Any, identity: UserIdentity | None, admin: bool
     ) -> Entry | None:
-        """A still-valid result for an HTTP query, if the hub holds one."""
+        """A still-valid result for an HTTP query, if the hub holds one.
+
+        Never a failure: a failed call is run again, so that it gets its own request id
+        and its own server log entry (a subscribed entry's failure stays for its sockets).
+        """
         entry = self.entries.get(
             (canonical_path(path), args_key(args), identity_key(identity, admin))
         )
-        if entry is None or not entry.ready or entry.dirty:
+        if entry is None or not entry.ready or entry.dirty or entry.failure is not None:
             self.stats.cache_misses += 1
             return None
         self.stats.cache_hits += 1

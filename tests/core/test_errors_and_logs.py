@@ -8,6 +8,7 @@ import uuid
 import httpx
 
 from tests.support.servers import ServerProcess
+from tests.support.ws import SyncClient
 
 
 async def call_raw(client: httpx.AsyncClient, kind: str, path: str, args: object) -> dict:
@@ -54,6 +55,33 @@ async def test_an_uncaught_exception_is_a_server_error_with_a_request_id(
     log = kitchen_server.log()
     assert f"[request {request_id}]" in log
     assert "KeyError: 'secret detail'" in log
+
+
+async def test_each_failing_call_gets_its_own_request_id_even_when_a_socket_holds_the_failure(
+    kitchen: httpx.AsyncClient, kitchen_server: ServerProcess
+) -> None:
+    # A subscription keeps the failed result live in the hub (its sockets get QueryFailed)...
+    c = await SyncClient.open(kitchen_server.url)
+    qid = await c.add("core_tx:crash")
+    await c.wait_query_set()
+    assert c.results[qid]["type"] == "QueryFailed"
+    socket_id = _request_id(c.results[qid]["errorMessage"])
+    # ...but HTTP calls are not answered from it: each is its own request, logged as such.
+    ids = [
+        _request_id((await call_raw(kitchen, "query", "core_tx:crash", {}))["errorMessage"])
+        for _ in range(2)
+    ]
+    await c.close()
+    assert len({socket_id, *ids}) == 3, (socket_id, ids)
+    log = kitchen_server.log()
+    for request_id in ids:
+        assert f"[request {request_id}]" in log
+
+
+def _request_id(message: str) -> str:
+    match = re.match(r"^\[Request ID: ([0-9a-f]+)\] Server Error", message)
+    assert match, message
+    return match.group(1)
 
 
 async def test_convex_error_data_reaches_the_client_with_http_200(

@@ -11,6 +11,7 @@ import pytest
 
 from app.db import ids
 from app.db.transaction import MAX_READS
+from tests.conftest import ADMIN_HEADERS
 from tests.core.dbcheck import table_docs, table_names
 from tests.support.calls import CallFailed, mutation, query
 from tests.support.servers import ServerProcess
@@ -118,9 +119,35 @@ async def test_unknown_and_internal_functions_answer_the_same(guarded: httpx.Asy
         **unknown.json(),
         "message": unknown.json()["message"].replace("core_nope/missing", "core_tx/record"),
     }
-    # A function of another kind is not found either (a query endpoint runs only queries).
-    r = await guarded.post("/api/query", json={"path": "core_db:insert", "args": INSERT})
-    expect_failure(r, "Could not find public function for 'core_db:insert'")
+    # An internal function of another kind is still unknown to a non-admin caller.
+    r = await guarded.post("/api/query", json={"path": "core_tx:record", "args": {}})
+    expect_failure(r, "Could not find public function for 'core_tx:record'")
+
+
+async def test_a_function_called_as_another_kind_says_what_it_is(
+    guarded: httpx.AsyncClient,
+) -> None:
+    cases = [
+        ("/api/query", "core_db:insert", INSERT, "Query", "Mutation"),
+        ("/api/mutation", "core_tx:good_returns", {}, "Mutation", "Query"),
+        ("/api/action", "core_tx:good_returns", {}, "Action", "Query"),
+        ("/api/query", "core_tx:noisy_action", {}, "Query", "Action"),
+        ("/api/mutation", "core_tx:noisy_action", {}, "Mutation", "Action"),
+        ("/api/action", "core_db:insert", INSERT, "Action", "Mutation"),
+    ]
+    for url, path, args, called, defined in cases:
+        r = await guarded.post(url, json={"path": path, "args": args})
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "status": "error",
+            "errorMessage": f"Trying to execute {path} as {called}, but it is defined as {defined}.",
+            "logLines": [],
+        }
+    # The admin key sees internal functions, so it is told their kind too.
+    r = await guarded.post(
+        "/api/query", json={"path": "core_tx:record", "args": {}}, headers=ADMIN_HEADERS
+    )
+    expect_failure(r, "Trying to execute core_tx:record as Query, but it is defined as Mutation.")
 
 
 async def test_unknown_routes_and_methods_are_json_errors(guarded: httpx.AsyncClient) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from app.db import ids
 from app.db.transaction import MAX_READS, MAX_WRITES
+from app.values import ArgumentValidationError, v
 from tests.core.dbcheck import table_docs
 from tests.support.calls import CallFailed, action, mutation, query
 from tests.support.servers import ServerProcess
@@ -63,6 +64,21 @@ async def test_returns_validation_failure_is_a_server_error(
         "Return value of core_tx:bad_returns_mutation is invalid" in info.value.body["errorMessage"]
     )
     assert await events(kitchen_server) == []
+
+
+async def test_returning_none_satisfies_an_optional_returns_validator(
+    kitchen: httpx.AsyncClient,
+) -> None:
+    # Python has no `undefined`: None (or falling through) is JS's `return undefined`.
+    assert await query(kitchen, "core_tx:maybe_text", {"value": "hi"}) == "hi"
+    assert await query(kitchen, "core_tx:maybe_text") is None
+    assert await mutation(kitchen, "core_tx:maybe_number") is None
+    with pytest.raises(CallFailed) as info:
+        await query(kitchen, "core_tx:maybe_text", {"value": 5})
+    assert "Return value of core_tx:maybe_text is invalid" in info.value.body["errorMessage"]
+    # Only the top-level return value: an optional object field is still absent-or-valid.
+    with pytest.raises(ArgumentValidationError):
+        v.object({"a": v.optional(v.string())}).validate({"a": None})
 
 
 async def test_more_writes_than_the_limit_fail_and_write_nothing(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import psutil
 import pytest
 
+from tests.core.dbcheck import table_docs
 from tests.http_actions.conftest import make_token
-from tests.support.servers import ServerProcess
+from tests.support.servers import ADMIN_KEY, ServerProcess
 
 MiB = 1024 * 1024
 
@@ -109,9 +113,63 @@ async def test_a_valid_bearer_token_gives_the_handler_an_identity(
     token = make_token("user-7")
     r = await prod_site.get("/kitchen/whoami", headers={"Authorization": f"Bearer {token}"})
     assert r.json() == {"subject": "user-7", "issuer": "https://issuer.http-actions.test"}
-    for bad in [make_token("user-7", secret="x" * 40), make_token("u", expires_in=-60), "junk"]:
-        r = await prod_site.get("/kitchen/whoami", headers={"Authorization": f"Bearer {bad}"})
-        assert (r.status_code, r.json()) == (200, None)
+
+
+async def test_a_bad_bearer_token_is_a_401_and_runs_nothing(
+    prod_site: httpx.AsyncClient, kitchen_prod_server: ServerProcess
+) -> None:
+    marker = uuid.uuid4().hex
+    bad_tokens = {
+        "wrong signature": make_token("user-7", secret="x" * 40),
+        "expired": make_token("user-7", expires_in=-60),
+        "junk": "junk",
+    }
+    for why, bad in bad_tokens.items():
+        r = await prod_site.post(
+            "/kitchen/record",
+            content=marker,
+            headers={"Authorization": f"Bearer {bad}", "Origin": "https://app.example"},
+        )
+        assert r.status_code == 401, (why, r.text)
+        body = r.json()
+        assert set(body) == {"code", "message"} and body["code"] == "Unauthenticated", body
+        assert body["message"] and bad not in body["message"], (why, body)
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+    assert await _events_with(kitchen_prod_server, marker) == []
+    # No header: anonymous, as before; a valid token: the caller.
+    assert (await prod_site.post("/kitchen/record", content=marker)).json() == f"anonymous:{marker}"
+    ok = await prod_site.post(
+        "/kitchen/record",
+        content=marker,
+        headers={"Authorization": f"Bearer {make_token('user-7')}"},
+    )
+    assert ok.json() == f"user-7:{marker}"
+    assert await _events_with(kitchen_prod_server, marker) == [
+        f"anonymous:{marker}",
+        f"user-7:{marker}",
+    ]
+
+
+async def test_the_admin_key_and_other_schemes_on_the_site(prod_site: httpx.AsyncClient) -> None:
+    # The admin key runs the handler (anonymously, or as the identity it acts as).
+    admin = await prod_site.get("/kitchen/whoami", headers={"Authorization": f"Convex {ADMIN_KEY}"})
+    assert (admin.status_code, admin.json()) == (200, None)
+    acting = base64.b64encode(json.dumps({"subject": "s", "issuer": "i"}).encode()).decode()
+    r = await prod_site.get(
+        "/kitchen/whoami", headers={"Authorization": f"Convex {ADMIN_KEY}:{acting}"}
+    )
+    assert r.json() == {"subject": "s", "issuer": "i"}
+    # A wrong admin key is refused like a bad token.
+    wrong = await prod_site.get("/kitchen/whoami", headers={"Authorization": "Convex wrong"})
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "Unauthenticated")
+    # Other schemes are the handler's own business (webhooks use Basic and the like).
+    basic = await prod_site.get("/kitchen/whoami", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert (basic.status_code, basic.json()) == (200, None)
+
+
+async def _events_with(server: ServerProcess, marker: str) -> list[str]:
+    docs = await table_docs(server.env["DATABASE_URL"], "core_events")
+    return [d["event"] for d in docs if d["event"].endswith(marker)]
 
 
 async def test_a_large_body_streams_through_a_handler_without_growing_memory(

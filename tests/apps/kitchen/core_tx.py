@@ -81,6 +81,19 @@ async def good_returns(ctx, args):
     return {"ok": True}
 
 
+@query(args={"value": v.optional(v.any())}, returns=v.optional(v.string()))
+async def maybe_text(ctx, args):
+    """Declares an optional string: returns `value` when given, else falls through (None)."""
+    if "value" in args:
+        return args["value"]
+
+
+@mutation(args={}, returns=v.optional(v.number()))
+async def maybe_number(ctx, args):
+    """Declares an optional number and returns None explicitly (Python's `undefined`)."""
+    return None
+
+
 @mutation(args={"count": v.number()})
 async def write_many(ctx, args):
     """Insert `count` documents into core_bulk in one mutation."""

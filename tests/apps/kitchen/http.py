@@ -65,3 +65,12 @@ async def buffered(ctx, request):
     """Read the whole body into memory (bounded by the engine: tests/reliability)."""
     body = await request.body()
     return JSONResponse({"size": len(body)})
+
+
+@http.route(path="/kitchen/record", method="POST")
+async def record(ctx, request):
+    """Record `<caller subject or anonymous>:<body>` as a core_events event."""
+    identity = await ctx.auth.get_user_identity()
+    event = f"{identity.subject if identity else 'anonymous'}:{(await request.body()).decode()}"
+    await ctx.run_mutation("core_tx:record", {"event": event, "fail": "no"})
+    return JSONResponse(event)
