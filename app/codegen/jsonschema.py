@@ -192,4 +192,6 @@ def returns_schema(
             **(any_value if any_value is not None else ANY_VALUE),
             "description": "Any Convex value (the function declares no returns validator)",
         }
+    if isinstance(validator, OptionalValidator):  # returning nothing reaches clients as null
+        return {"anyOf": [value_schema(validator.inner, any_value), {"type": "null"}]}
     return value_schema(validator, any_value)

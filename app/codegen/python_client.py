@@ -138,6 +138,8 @@ def _usable_param(name: str) -> bool:
 
 def _method(fn: RegisteredFunction) -> str:
     returns = py_type(fn.returns, "out") if fn.returns is not None else "Any"
+    if isinstance(fn.returns, OptionalValidator):  # returning nothing reaches clients as None
+        returns = f"{returns} | None"
     fields = fn.args.fields if isinstance(fn.args, ObjectValidator) else None
     if fields is not None and all(_usable_param(k) for k in fields):
         params = [

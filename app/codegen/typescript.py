@@ -131,6 +131,8 @@ def _doc(text: str | None, indent: str) -> str:
 
 def _reference(fn: RegisteredFunction, indent: str) -> str:
     returns = ts_type(fn.returns, indent) if fn.returns is not None else "any"
+    if isinstance(fn.returns, OptionalValidator):  # returning nothing reaches clients as null
+        returns = f"{returns} | null"
     return (
         f"FunctionReference<{_q(fn.kind)}, {_q(fn.visibility)}, "
         f"{_args_type(fn, indent)}, {returns}>"

@@ -125,10 +125,28 @@ def start_server(
     port: int | None = None,
     site_port: int | None = None,
 ) -> ServerProcess:
-    """Start `python -m app <role>` and wait until /healthz answers."""
+    """Start `python -m app <role>` and wait until /healthz answers; ports picked here
+    are picked again if another process took one between the pick and the bind."""
+    for attempt in range(3):
+        try:
+            return _start_server(env, log_path, role, port, site_port)
+        except PortTaken:
+            if (port is not None and site_port is not None) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind a port another process took meanwhile."""
+
+
+def _start_server(
+    env: dict[str, str], log_path: Path, role: str, port: int | None, site_port: int | None
+) -> ServerProcess:
     port = port or free_port()
     site_port = site_port or free_port()
     env = {**env, "CONVECT_PORT": str(port), "CONVECT_SITE_PORT": str(site_port)}
+    offset = log_path.stat().st_size if log_path.exists() else 0
     log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", role],
@@ -141,7 +159,9 @@ def start_server(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
+            text = server.log()
+            kind = PortTaken if "address already in use" in text[offset:] else RuntimeError
+            raise kind(f"server exited with {proc.returncode}:\n{text}")
         try:
             if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
                 return server

@@ -84,6 +84,16 @@ async def converge(
             pass
 
 
+async def _dump_tasks_after(seconds: float) -> None:
+    """Print every task's stack if the test is still running after `seconds` (a hang)."""
+    import sys
+
+    await asyncio.sleep(seconds)
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}: {task!r}"[:300], file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+
+
 def _same(a: object, b: object) -> bool:
     from app.values import decode_value
 
@@ -188,6 +198,7 @@ async def test_random_concurrent_writers_leave_every_subscriber_equal_to_a_fresh
                 await asyncio.sleep(0.01)
 
     drains = [asyncio.create_task(drain(s)) for s, *_ in subs]
+    watchdog = asyncio.create_task(_dump_tasks_after(45))
     try:
         async with asyncio.timeout(60):
             await asyncio.gather(
@@ -197,6 +208,7 @@ async def test_random_concurrent_writers_leave_every_subscriber_equal_to_a_fresh
                 socket_writer(writer_sockets[1], 20),
             )
     finally:
+        watchdog.cancel()
         for t in drains:
             t.cancel()
         await asyncio.gather(*drains, return_exceptions=True)
