@@ -60,6 +60,16 @@ def identity_key(identity: UserIdentity | None, admin: bool = False) -> str:
     return ("admin:" if admin else "") + text
 
 
+def frozen(value: Any) -> Any:
+    """A cached result as its JSON text (`orjson.Fragment`: written out as is).
+
+    One object instead of one per dict, list and string: thousands of cached results
+    would otherwise be millions of objects that every full garbage collection walks,
+    pausing the event loop for a good part of a second (measured: insert p99 230 ms with
+    a filled cache against 80 ms without)."""
+    return orjson.Fragment(orjson.dumps(value))
+
+
 def args_key(args: Any) -> str:
     """A stable text of wire-encoded arguments."""
     return orjson.dumps(args, option=orjson.OPT_SORT_KEYS).decode()
@@ -297,7 +307,9 @@ class Hub:
         key = (canonical_path(path), args_key(args), identity_key(identity, admin))
         if key in self.entries:
             return
-        entry = Entry(key[0], args, identity, admin, key, value=value, ready=True, cached_only=True)
+        entry = Entry(
+            key[0], args, identity, admin, key, value=frozen(value), ready=True, cached_only=True
+        )
         self.entries[key] = entry
         self.index.add(entry, read_set)
         self._remember(entry)
@@ -433,7 +445,7 @@ class Hub:
             ),
             digest_size=16,
         ).digest()
-        entry.value, entry.failure, entry.log_lines = value, failure, lines
+        entry.value, entry.failure, entry.log_lines = frozen(value), failure, lines
         entry.journal = journal_of(tx) or entry.journal
         entry.ready = True
         entry.dirty = False
