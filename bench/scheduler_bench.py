@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -322,8 +323,15 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="convect-bench-scheduler-"))
     settings = embedded.resolve(Settings(data_dir=str(data_dir)))
     assert settings.database_url and settings.redis_url
-    for line in run_scheduler_bench(settings.database_url, settings.redis_url, data_dir):
-        print(line)
+    try:
+        for line in run_scheduler_bench(settings.database_url, settings.redis_url, data_dir):
+            print(line)
+    finally:
+        embedded.shutdown_redis()
+        for key, handle in list(embedded._keep.items()):
+            if key.startswith("pg:"):
+                handle.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,8 +91,15 @@ def main() -> None:
     data_dir.chmod(0o755)
     settings = embedded.resolve(Settings(data_dir=str(data_dir)))
     assert settings.database_url and settings.redis_url
-    for line in run_sync_bench(settings.database_url, settings.redis_url, data_dir):
-        print(line)
+    try:
+        for line in run_sync_bench(settings.database_url, settings.redis_url, data_dir):
+            print(line)
+    finally:
+        embedded.shutdown_redis()
+        for key, handle in list(embedded._keep.items()):
+            if key.startswith("pg:"):
+                handle.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
