@@ -54,6 +54,7 @@ class Catalog:
         self.url = url  # for a connection of its own when creating tables
         self._by_number: dict[int, str] = {}
         self._lock = asyncio.Lock()
+        self._tracked: dict[int, dict[str, tuple[str, ...]]] = {}
 
     async def load(self) -> None:
         """Read the list of existing tables."""
@@ -139,8 +140,15 @@ class Catalog:
 
     def tracked_fields(self, table: str) -> tuple[str, ...]:
         """Fields whose old and new values the commit log keeps (all indexed fields)."""
-        table_def = self.definition(table)
-        fields = set(key_fields(table_def))
-        if table_def is not None and any("_id" in f for f in table_def.indexes.values()):
-            fields.add("_id")
-        return tuple(sorted(fields))
+        cache = self._tracked.get(id(self.schema))
+        if cache is None:  # first call, or a reloaded schema
+            cache = {}
+            self._tracked = {id(self.schema): cache}
+        found = cache.get(table)
+        if found is None:
+            table_def = self.definition(table)
+            fields = set(key_fields(table_def))
+            if table_def is not None and any("_id" in f for f in table_def.indexes.values()):
+                fields.add("_id")
+            found = cache[table] = tuple(sorted(fields))
+        return found

@@ -57,6 +57,9 @@ def _load(text: str | bytes) -> dict[str, Any]:
     return doc
 
 
+_SEARCH_HOOKS: SearchHooks | None = None  # stateless; one for the process
+
+
 class DatabaseReader:
     """Read documents: `get`, `query`, `normalize_id`, and `system` for system tables."""
 
@@ -165,9 +168,12 @@ class DatabaseReader:
         return max(0, MAX_READS - self._tx.reads)
 
     def _search_hooks(self) -> SearchHooks:
-        from app.db.search import SearchHooks
+        global _SEARCH_HOOKS
+        if _SEARCH_HOOKS is None:  # imported late: app.db.search imports this module
+            from app.db.search import SearchHooks
 
-        return SearchHooks()
+            _SEARCH_HOOKS = SearchHooks()
+        return _SEARCH_HOOKS
 
 
 class DatabaseWriter(DatabaseReader):
