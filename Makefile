@@ -46,7 +46,7 @@ bench: setup
 
 # The long load, fault and fuzz runs (docs/reliability.md); -s prints each run's figures.
 reliability: setup
-	$(BIN)/pytest tests/reliability tests/sync -m reliability -s
+	$(BIN)/pytest tests/reliability -m reliability -s
 
 clean:
 	rm -rf $(VENV) .convect tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache
