@@ -26,7 +26,7 @@ import httpx
 
 from bench import seed as seeding
 from bench.load import Result, ensure_wrk, run_load
-from bench.servers import Server, start_baseline, start_convect
+from bench.servers import Server, start_baseline, start_convect, stop_embedded
 
 HERE = Path(__file__).resolve().parent
 CASES = {
@@ -364,23 +364,8 @@ def main() -> None:
             if server.log_path.exists():  # kept for reading after the run
                 (HERE / "results").mkdir(exist_ok=True)
                 shutil.copy(server.log_path, HERE / "results" / f"{server.name}-server.log")
-        _stop_embedded()
+        stop_embedded()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _stop_embedded() -> None:
-    """Stop the embedded PostgreSQL and Redis this process started (before removing them)."""
-    from app import embedded
-
-    for key, handle in list(embedded._keep.items()):
-        try:
-            if key.startswith("pg:"):
-                handle.cleanup()
-            else:
-                handle.shutdown()
-        except Exception as exc:  # best effort at exit
-            print(f"bench: could not stop {key}: {exc}", file=sys.stderr)
-        embedded._keep.pop(key, None)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import asyncpg
 import psutil
 from redis.asyncio import Redis
 
+from bench.servers import stop_embedded
 from tests.support.servers import convect_env, create_database, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -327,10 +328,7 @@ def main() -> None:
         for line in run_scheduler_bench(settings.database_url, settings.redis_url, data_dir):
             print(line)
     finally:
-        embedded.shutdown_redis()
-        for key, handle in list(embedded._keep.items()):
-            if key.startswith("pg:"):
-                handle.cleanup()
+        stop_embedded()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

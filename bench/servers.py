@@ -95,4 +95,19 @@ def start_baseline(database_url: str, data_dir: Path) -> Server:
     return _start("baseline", cmd, env, port, data_dir / "baseline.log")
 
 
-__all__ = ["ADMIN_KEY", "Server", "start_baseline", "start_convect"]
+def stop_embedded() -> None:
+    """Stop the embedded PostgreSQL and Redis this process started (before removing them)."""
+    from app import embedded
+
+    for key, handle in list(embedded._keep.items()):
+        try:
+            if key.startswith("pg:"):
+                handle.cleanup()
+            else:
+                handle.shutdown()
+        except Exception as exc:  # best effort at exit
+            print(f"bench: could not stop {key}: {exc}", file=sys.stderr)
+        embedded._keep.pop(key, None)
+
+
+__all__ = ["ADMIN_KEY", "Server", "start_baseline", "start_convect", "stop_embedded"]

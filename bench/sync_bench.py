@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.servers import start_convect
+from bench.servers import start_convect, stop_embedded
 from tests.support.servers import ADMIN_KEY, convect_env, create_database, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,10 +95,7 @@ def main() -> None:
         for line in run_sync_bench(settings.database_url, settings.redis_url, data_dir):
             print(line)
     finally:
-        embedded.shutdown_redis()
-        for key, handle in list(embedded._keep.items()):
-            if key.startswith("pg:"):
-                handle.cleanup()
+        stop_embedded()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

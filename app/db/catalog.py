@@ -50,11 +50,21 @@ class Catalog:
         self, pool: asyncpg.Pool, schema: SchemaDefinition | None, url: str | None = None
     ) -> None:
         self.pool = pool
-        self.schema = schema
+        self._schema = schema
         self.url = url  # for a connection of its own when creating tables
         self._by_number: dict[int, str] = {}
         self._lock = asyncio.Lock()
-        self._tracked: dict[int, dict[str, tuple[str, ...]]] = {}
+        self._tracked: dict[str, tuple[str, ...]] = {}  # per table, for this schema
+
+    @property
+    def schema(self) -> SchemaDefinition | None:
+        """The app's schema (replaced when dev mode reloads the code)."""
+        return self._schema
+
+    @schema.setter
+    def schema(self, schema: SchemaDefinition | None) -> None:
+        self._schema = schema
+        self._tracked = {}
 
     async def load(self) -> None:
         """Read the list of existing tables."""
@@ -140,15 +150,11 @@ class Catalog:
 
     def tracked_fields(self, table: str) -> tuple[str, ...]:
         """Fields whose old and new values the commit log keeps (all indexed fields)."""
-        cache = self._tracked.get(id(self.schema))
-        if cache is None:  # first call, or a reloaded schema
-            cache = {}
-            self._tracked = {id(self.schema): cache}
-        found = cache.get(table)
+        found = self._tracked.get(table)
         if found is None:
             table_def = self.definition(table)
             fields = set(key_fields(table_def))
             if table_def is not None and any("_id" in f for f in table_def.indexes.values()):
                 fields.add("_id")
-            found = cache[table] = tuple(sorted(fields))
+            found = self._tracked[table] = tuple(sorted(fields))
         return found

@@ -58,13 +58,7 @@ def key_expr(field: str) -> str:
 def key_column(field: str) -> str:
     """The (unquoted) name of an indexed field's generated column, at most 63 bytes."""
     check_field_path(field)
-    name = KEY_PREFIX + field
-    if len(name) <= MAX_INDEX_NAME:
-        return name
-    import hashlib
-
-    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-    return f"{name[: MAX_INDEX_NAME - 11]}~{digest}"
+    return _pg_name(KEY_PREFIX + field, "~")
 
 
 SORT_KEY = "convect_sort_key"  # SQL function (migration 0004): int64 and bytes in order
@@ -86,13 +80,17 @@ def key_sql(field: str) -> str:
 
 def index_sql_name(table: str, index: str) -> str:
     """The PostgreSQL name of an app index (at most 63 bytes)."""
-    name = f"{table}__{index}"
-    if len(name) <= MAX_INDEX_NAME:
+    return _pg_name(f"{table}__{index}", "_")
+
+
+def _pg_name(name: str, sep: str) -> str:
+    """`name` if it fits PostgreSQL's 63 bytes, else its start, `sep` and a digest of it."""
+    if len(name.encode()) <= MAX_INDEX_NAME:
         return name
     import hashlib
 
     digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-    return f"{name[: MAX_INDEX_NAME - 11]}_{digest}"
+    return f"{name.encode()[: MAX_INDEX_NAME - 11].decode(errors='ignore')}{sep}{digest}"
 
 
 def create_index_sql(table: str, index: str, fields: tuple[str, ...], concurrently: bool) -> str:
@@ -212,6 +210,13 @@ def _number(expr: Op, params: Params) -> str:
 _CMP = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
+def _may_be_object(expr: Expr) -> bool:
+    """False for expressions whose value is never a jsonb object (literals, operators)."""
+    if isinstance(expr, Field):
+        return True
+    return isinstance(expr, Literal) and isinstance(expr.value, dict)
+
+
 def _bool(expr: Expr, params: Params) -> str:
     """Compile an expression to a boolean SQL expression (never NULL)."""
     if not isinstance(expr, Op):
@@ -228,7 +233,13 @@ def _bool(expr: Expr, params: Params) -> str:
         a, b = (_jsonb(x, params) for x in expr.args)
         return f"({a} IS {'NOT ' if name == 'eq' else ''}DISTINCT FROM {b})"
     if name in _CMP:
-        a, b = (f"{SORT_KEY}({_jsonb(x, params)})" for x in expr.args)
+        # Both sides through their sort keys (int64 and bytes in order), unless one side is
+        # a value that cannot be an object: the sort key changes objects only, and an
+        # object against a non-object compares by type either way. Saves a call per row.
+        wrap = all(_may_be_object(x) for x in expr.args)
+        a, b = (
+            f"{SORT_KEY}({_jsonb(x, params)})" if wrap else _jsonb(x, params) for x in expr.args
+        )
         # A missing field sorts before every value, as in an index.
         return (
             f"(CASE WHEN {a} IS NULL AND {b} IS NULL THEN {'true' if name in ('lte', 'gte') else 'false'}"

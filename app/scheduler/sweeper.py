@@ -114,25 +114,25 @@ async def cleanup_finished(service: SchedulerService, now: float) -> int:
     live queries of `_scheduled_functions` see them go.
     """
     cutoff = now - RETENTION_MS
+
+    async def one_batch(call: Call) -> int:
+        tx = call.tx
+        assert tx is not None
+        found = await tx.fetch(
+            f"DELETE FROM {rows.TABLE_REF} WHERE id IN (SELECT d.id FROM {rows.TABLE_REF} d "
+            "WHERE (d.doc ->> 'completedTime')::float8 < $1 "
+            f"AND NOT EXISTS (SELECT 1 FROM {rows.QUEUE} q WHERE q.id = d.id) LIMIT $2) "
+            "RETURNING id, doc",
+            cutoff,
+            BATCH,
+        )
+        for r in found:
+            tx.record_write(rows.TABLE, r["id"], orjson.loads(r["doc"]), None)
+        return len(found)
+
     deleted = 0
     for _ in range(CLEANUP_BATCHES):
-
-        async def body(call: Call) -> int:
-            tx = call.tx
-            assert tx is not None
-            found = await tx.fetch(
-                f"DELETE FROM {rows.TABLE_REF} WHERE id IN (SELECT d.id FROM {rows.TABLE_REF} d "
-                "WHERE (d.doc ->> 'completedTime')::float8 < $1 "
-                f"AND NOT EXISTS (SELECT 1 FROM {rows.QUEUE} q WHERE q.id = d.id) LIMIT $2) "
-                "RETURNING id, doc",
-                cutoff,
-                BATCH,
-            )
-            for r in found:
-                tx.record_write(rows.TABLE, r["id"], orjson.loads(r["doc"]), None)
-            return len(found)
-
-        n: int = await service.system_tx(body)
+        n: int = await service.system_tx(one_batch)
         deleted += n
         if n < BATCH:
             break

@@ -433,6 +433,7 @@ class Hub:
                 raise
             failure = engine.runner.failure(exc, rid, fn)
         lines = logs.stop(token) if engine.settings.dev else (logs.stop(token) and [])
+        value = frozen(value)
         digest = hashlib.blake2b(
             orjson.dumps(
                 [
@@ -445,7 +446,7 @@ class Hub:
             ),
             digest_size=16,
         ).digest()
-        entry.value, entry.failure, entry.log_lines = frozen(value), failure, lines
+        entry.value, entry.failure, entry.log_lines = value, failure, lines
         entry.journal = journal_of(tx) or entry.journal
         entry.ready = True
         entry.dirty = False
