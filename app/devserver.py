@@ -152,6 +152,7 @@ async def run_worker_process(
     engine = Engine(settings, registry)
     install_services(engine, role="worker")
     await engine.start()
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

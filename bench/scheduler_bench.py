@@ -172,6 +172,8 @@ async def _case(
         """(doc->>'batch')::float8::int AS batch FROM docs."lag" """
     )
     lags = [r["started"] - r["due"] for r in rows]
+    if os.environ.get("BENCH_SCHED_DEBUG"):
+        _explain(rows, committed)
     after_commit = [r["started"] - committed[r["batch"]] for r in rows]
     span_ms = max(r["started"] for r in rows) - min(r["due"] for r in rows)
     used = await _commands(redis) - before
@@ -191,6 +193,23 @@ async def _case(
         retried / total,
         cpu_ms,
     )
+
+
+def _explain(rows: list[asyncpg.Record], committed: dict[int, float]) -> None:
+    """Print where lag comes from (BENCH_SCHED_DEBUG=1): by batch, and first vs last job."""
+    batches: dict[int, list[asyncpg.Record]] = {}
+    for r in rows:
+        batches.setdefault(r["batch"], []).append(r)
+    worst = sorted(batches, key=lambda b: -max(r["started"] - r["due"] for r in batches[b]))
+    for b in sorted(set(sorted(batches)[:: max(1, len(batches) // 6)] + worst[:6])):
+        rs = sorted(batches[b], key=lambda r: r["started"])
+        first_due = min(r["due"] for r in rs)
+        print(
+            f"batch {b}: commit +{committed[b] - first_due:.1f} ms, first start "
+            f"+{rs[0]['started'] - first_due:.1f}, median +{rs[len(rs) // 2]['started'] - first_due:.1f}, "
+            f"last +{rs[-1]['started'] - first_due:.1f}",
+            file=sys.stderr,
+        )
 
 
 def _start_workers(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -65,6 +65,13 @@ async def _rollback(conn: asyncpg.Connection, statement: str) -> None:
         raise
 
 
+class Deferred(Protocol):
+    """Writes a Tx holds back and sends in one statement before its next one (see `Tx.defer`)."""
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        """Send the held writes on `conn`."""
+
+
 class Tx:
     """Statements of one query or mutation, on one connection.
 
@@ -84,6 +91,35 @@ class Tx:
         self.writes: dict[str, Write] = {}
         self.cache: dict[str, dict[str, Any] | None] = {}
         self.doomed: BaseException | None = None
+        self._deferred: dict[str, Deferred] = {}
+
+    def defer(self, key: str, make: Any) -> Any:
+        """The held-back batch of writes named `key` (made by `make()` if there is none).
+
+        A batch is sent in one statement before this Tx's next statement, so every read
+        sees it, and at the latest before the commit-log row (`flush`). Many small writes
+        of one kind (a mutation scheduling 100 functions) cost one round trip.
+        """
+        batch = self._deferred.get(key)
+        if batch is None:
+            batch = self._deferred[key] = make()
+        return batch
+
+    async def flush(self) -> None:
+        """Send every held-back batch of writes."""
+        while self._deferred:
+            key = next(iter(self._deferred))
+            batch = self._deferred.pop(key)
+            self.statements += 1
+            try:
+                await batch.flush(self.conn)
+            except asyncpg.PostgresError as exc:
+                self._failed(exc)
+                raise
+
+    def discard_deferred(self) -> None:
+        """Drop held-back writes (their savepoint rolled back before they were sent)."""
+        self._deferred.clear()
 
     def _before(self) -> None:
         if self.lazy and self.statements >= 1:
@@ -97,6 +133,8 @@ class Tx:
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Run a statement, return its rows."""
         self._before()
+        if self._deferred:
+            await self.flush()
         try:
             return await self.conn.fetch(sql, *args)
         except asyncpg.PostgresError as exc:
@@ -106,6 +144,8 @@ class Tx:
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         """Run a statement, return its first row."""
         self._before()
+        if self._deferred:
+            await self.flush()
         try:
             return await self.conn.fetchrow(sql, *args)
         except asyncpg.PostgresError as exc:
@@ -115,6 +155,8 @@ class Tx:
     async def execute(self, sql: str, *args: Any) -> str:
         """Run a statement for its effect."""
         self._before()
+        if self._deferred:
+            await self.flush()
         try:
             return await self.conn.execute(sql, *args)
         except asyncpg.PostgresError as exc:

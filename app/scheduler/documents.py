@@ -115,6 +115,36 @@ async def insert(tx: Tx, doc: dict[str, Any], *, if_absent: bool = False) -> boo
     return True
 
 
+class _InsertBatch:
+    """Pending functions a mutation scheduled, inserted together (see `Tx.defer`)."""
+
+    SQL = (
+        f"WITH d AS (INSERT INTO {TABLE_REF} (id, creation_time, doc) "
+        "SELECT * FROM unnest($1::text[], $2::float8[], $3::jsonb[])) "
+        f"INSERT INTO {QUEUE} (id, due) SELECT * FROM unnest($1::text[], $4::float8[])"
+    )
+
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        docs = self.docs
+        await conn.execute(
+            self.SQL,
+            [d["_id"] for d in docs],
+            [d["_creationTime"] for d in docs],
+            [orjson.dumps(d).decode() for d in docs],
+            [float(d["scheduledTime"]) for d in docs],
+        )
+
+
+def insert_later(tx: Tx, doc: dict[str, Any]) -> None:
+    """Insert a pending function in `tx` with the others it schedules, before its next
+    statement or its commit (one round trip for a mutation's whole batch)."""
+    tx.defer("scheduled_functions", _InsertBatch).docs.append(doc)
+    tx.record_write(TABLE, doc["_id"], None, doc)
+
+
 async def read(tx: Tx, doc_id: str) -> dict[str, Any] | None:
     """The document of a scheduled function, read in `tx`."""
     row = await tx.fetchrow(f"SELECT doc FROM {TABLE_REF} WHERE id = $1", doc_id)

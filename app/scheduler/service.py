@@ -102,7 +102,7 @@ class SchedulerService:
         """Insert a pending row in `call`'s transaction; enqueue it after commit."""
         assert call.tx is not None and fn.path is not None
         doc_id = ids.new_id(rows.TABLE)
-        await rows.insert(call.tx, rows.new_document(doc_id, fn.path, encoded_args, when))
+        rows.insert_later(call.tx, rows.new_document(doc_id, fn.path, encoded_args, when))
         call.after_commit.append(self._after_commit_enqueue(doc_id, when))
         return doc_id
 

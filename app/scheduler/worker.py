@@ -25,6 +25,8 @@ from arq.worker import Worker, async_check_health, func
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.db import ids
+from app.scheduler import documents as rows
 from app.scheduler import sweeper
 from app.scheduler.batching import BatchingWorker
 from app.scheduler.crons import CronTicker
@@ -65,6 +67,10 @@ class SchedulerWorker:
         self.executor = Executor(self.service, self.id)
         self.ticker = CronTicker(self.service)
         self.arq: Worker | None = None
+
+    @staticmethod
+    def _is_scheduled_id(job_id: str) -> bool:
+        return ids.is_id_for(job_id, rows.TABLE)
 
     async def _job(self, ctx: dict[str, Any], scheduled_id: str) -> None:
         await self.executor.run(scheduled_id, int(ctx.get("job_try") or 1))
@@ -132,6 +138,9 @@ class SchedulerWorker:
         # A redelivery is harmless; let another worker take a crashed worker's jobs soon.
         worker.in_progress_timeout_s = opts.lease_s
         worker.on_claimed = self.executor.prefetch
+        worker.direct = self._is_scheduled_id
+        worker.run_direct = self.executor.run
+        worker.direct_timeout_s = opts.action_timeout_s
         return worker
 
     def _write_health_file(self, key: str) -> None:

@@ -114,6 +114,7 @@ class Call:
             # Copies of the Write records: the inner mutation updates them in place.
             writes = {k: dataclasses.replace(w) for k, w in tx.writes.items()}
             saved = (writes, dict(tx.cache), list(self.after_commit))
+            await tx.flush()  # held-back writes so far belong to the outer mutation
             try:
                 async with savepoint(tx.conn):
                     value = await fn.handler(
@@ -121,6 +122,7 @@ class Call:
                     )
             except BaseException:
                 tx.writes, tx.cache, self.after_commit = saved[0], saved[1], saved[2]
+                tx.discard_deferred()  # the nested mutation's, not yet sent
                 raise
         return self.engine.check_returns(fn, value)
 
@@ -319,6 +321,7 @@ class Runner:
 
     async def _log_commit(self, tx: Tx, call: Call) -> int:
         """Write the commit-log row (inside the transaction); return the commit ts."""
+        await tx.flush()
         if not tx.writes:
             return self.engine.current_ts()
         catalog = self.engine.catalog
@@ -331,8 +334,6 @@ class Runner:
             ]
             for w in tx.writes.values()
         ]
-        import orjson
-
         ts: int = await tx.conn.fetchval(
             "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb) "
             "RETURNING ts",

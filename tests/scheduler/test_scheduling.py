@@ -41,6 +41,20 @@ async def test_a_failed_nested_mutation_unschedules_only_its_own_functions(
     assert rows[0]["args"] == [{"name": "c"}]
 
 
+async def test_a_mutation_reads_and_cancels_what_it_scheduled_itself(
+    app: httpx.AsyncClient, deployment: Deployment
+) -> None:
+    # Scheduled rows are inserted in one statement before the mutation's next one: its
+    # own queries, a nested mutation's savepoint and a cancel all see them.
+    seen = await run(app, "mutation", "schedule_list_cancel", {"name": "x"})
+    first, second, third = seen["ids"]
+    assert seen["listed"] == [first, second, third]
+    assert seen["states"] == {first: "pending", second: "canceled", third: "pending"}
+    queue = await sql(deployment.database_url, "SELECT id FROM _convect_scheduled_queue")
+    assert sorted(r["id"] for r in queue) == sorted([first, third])
+    assert {r["_id"]: r["state"]["kind"] for r in await scheduled_rows(app)} == seen["states"]
+
+
 async def test_a_scheduled_row_has_convex_fields_and_is_visible_in_its_own_mutation(
     app: httpx.AsyncClient,
 ) -> None:

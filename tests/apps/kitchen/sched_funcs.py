@@ -78,6 +78,28 @@ async def schedule_around_failed_nested(ctx, args):
     return kept
 
 
+@internal_mutation(args={"name": v.string()})
+async def schedule_bump(ctx, args):
+    """Nested: schedule an increment and succeed."""
+    return await ctx.scheduler.run_after(60_000, internal.sched_funcs.bump, {"name": args["name"]})
+
+
+@mutation(args={"name": v.string()})
+async def schedule_list_cancel(ctx, args):
+    """Schedule three (one through a nested mutation), list them with a query (not the
+    cache), cancel the second, list again: what a mutation sees of its own scheduling."""
+    first = await ctx.scheduler.run_after(60_000, internal.sched_funcs.bump, {"name": "a"})
+    second = await ctx.run_mutation(internal.sched_funcs.schedule_bump, {"name": "b"})
+    third = await ctx.scheduler.run_after(60_000, internal.sched_funcs.bump, {"name": "c"})
+    listed = [d["_id"] for d in await ctx.db.system.query("_scheduled_functions").collect()]
+    await ctx.scheduler.cancel(second)
+    states = {
+        d["_id"]: d["state"]["kind"]
+        for d in await ctx.db.system.query("_scheduled_functions").collect()
+    }
+    return {"ids": [first, second, third], "listed": listed, "states": states}
+
+
 @mutation(args={"name": v.string()})
 async def create_counter(ctx, args):
     """A counter at 0."""
