@@ -148,6 +148,22 @@ async def record_then_fail(ctx, args):
     raise ValueError(f"boom {args['label']}")
 
 
+_flaky_calls: dict[str, int] = {}  # per worker process
+
+
+@internal_mutation(args={"label": v.string(), "failures": v.number()})
+async def flaky_record(ctx, args):
+    """Fail with a serialization error the first `failures` times (in this process), then
+    record a run: a transient error that outlasts the in-process retries."""
+    import asyncpg
+
+    seen = _flaky_calls.get(args["label"], 0)
+    _flaky_calls[args["label"]] = seen + 1
+    if seen < args["failures"]:
+        raise asyncpg.exceptions.SerializationError("could not serialize access (test)")
+    await ctx.db.insert("sched_runs", {"label": args["label"], "at": time.time() * 1000})
+
+
 @internal_mutation(args={"label": v.string()}, returns=v.string())
 async def record_bad_return(ctx, args):
     """Record a run and return a number where a string is declared."""
