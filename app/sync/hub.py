@@ -43,10 +43,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("convect.sync")
 
+# The statement's snapshot (one row even without commits) and the commits it sees that
+# the previous snapshot ($2, xmin $1) did not.
 SCAN_SQL = (
-    "SELECT ts, writes::text AS writes FROM _convect_commits "
-    "WHERE xid >= $1::text::xid8 AND NOT pg_visible_in_snapshot(xid, $2::text::pg_snapshot) "
-    "ORDER BY ts"
+    "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap) "
+    "SELECT s.snap::text AS snap, pg_snapshot_xmin(s.snap)::text AS xmin, "
+    "c.ts, c.writes::text AS writes FROM s LEFT JOIN _convect_commits c "
+    "ON c.xid >= $1::text::xid8 AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot) "
+    "ORDER BY c.ts"
 )
 MAX_CACHED = 10_000
 MIN_REFRESH_INTERVAL_S = 0.005
@@ -343,50 +347,73 @@ class Hub:
                 self._rerun_all = True
                 self._wake.set()
 
+    async def _scan(self, conn: Any) -> tuple[str, str, list[Any]]:
+        """The current snapshot, its xmin, and the commits since the last one (one statement)."""
+        rows = await conn.fetch(SCAN_SQL, self.xmin, self.snapshot)
+        return rows[0]["snap"], rows[0]["xmin"], [r for r in rows if r["ts"] is not None]
+
+    def _affected(self, rows: list[Any]) -> set[Entry]:
+        """Entries whose results the commits in `rows` may change."""
+        affected: set[Entry] = set()
+        for r in rows:
+            self.ts = max(self.ts, r["ts"])
+            for write in orjson.loads(r["writes"]):
+                affected |= self.index.match(write)
+        self.stats.commits_seen += len(rows)
+        return affected
+
+    def _to_run(self, affected: set[Entry]) -> set[Entry]:
+        """Subscribed entries among `affected` (plus pending ones); cached-only ones are
+        dropped: the next HTTP call runs its query anew."""
+        to_run = set(self.pending)
+        for entry in affected:
+            if entry.sessions:
+                to_run.add(entry)
+            else:
+                self.stats.invalidations += 1
+                self._drop(entry)
+        self.pending -= to_run
+        return to_run
+
     async def _refresh(self) -> None:
+        """Read the commits since the last refresh; re-run the subscribed queries they touch.
+
+        Under a stream of writes most refreshes re-run nothing (no subscriber reads what
+        changed): those read the snapshot and the new commits in one statement and stop.
+        Otherwise the queries run in a REPEATABLE READ transaction, after reading the
+        commits that landed between the two snapshots.
+        """
         self.scan_gen += 1
         gen = self.scan_gen
         rerun_all, self._rerun_all = self._rerun_all, False
         changed: list[Entry] = []
-        async with (
-            self.engine.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            row = await conn.fetchrow(
-                "SELECT pg_current_snapshot()::text AS snap, "
-                "pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"
-            )
-            assert row is not None
-            rows = await conn.fetch(SCAN_SQL, self.xmin, self.snapshot)
-            max_ts = self.ts
-            affected: set[Entry] = set()
-            for r in rows:
-                max_ts = max(max_ts, r["ts"])
-                for write in orjson.loads(r["writes"]):
-                    affected |= self.index.match(write)
-            self.stats.commits_seen += len(rows)
-            self.stats.affected += sum(1 for e in affected if e.sessions)
-            if rerun_all:
-                affected |= {e for e in self.entries.values() if e.sessions}
-            to_run = set(self.pending)
-            for entry in affected:
-                if entry.sessions:
-                    to_run.add(entry)
-                else:
-                    self.stats.invalidations += 1
-                    self._drop(entry)
-            self.pending -= to_run
-            try:
-                for entry in to_run:
-                    if self.entries.get(entry.key) is not entry:
-                        continue  # dropped while we ran
-                    if await self._run_entry(conn, entry):
-                        changed.append(entry)
-            except BaseException:
-                self.pending |= {e for e in to_run if self.entries.get(e.key) is e}
-                raise
-        self.snapshot, self.xmin = row["snap"], row["xmin"]
-        self.ts = max(self.ts, max_ts)
+        hit: set[Entry] = set()  # subscribed entries the new commits touch
+        async with self.engine.pool.acquire() as conn:
+            to_run: set[Entry] = set()
+            if not rerun_all and not self.pending:
+                self.snapshot, self.xmin, rows = await self._scan(conn)
+                affected = self._affected(rows)
+                hit |= {e for e in affected if e.sessions}
+                to_run = self._to_run(affected)
+            if to_run or rerun_all or self.pending:
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    snapshot, xmin, rows = await self._scan(conn)
+                    affected = self._affected(rows)
+                    hit |= {e for e in affected if e.sessions}
+                    if rerun_all:
+                        affected |= {e for e in self.entries.values() if e.sessions}
+                    to_run |= self._to_run(affected)
+                    try:
+                        for entry in to_run:
+                            if self.entries.get(entry.key) is not entry:
+                                continue  # dropped while we ran
+                            if await self._run_entry(conn, entry):
+                                changed.append(entry)
+                    except BaseException:
+                        self.pending |= {e for e in to_run if self.entries.get(e.key) is e}
+                        raise
+                self.snapshot, self.xmin = snapshot, xmin
+        self.stats.affected += len(hit)
         self.engine.advance_ts(self.ts)
         self.stats.refreshes += 1
         self.scan_gen += 1  # a cached HTTP result computed across this refresh is not kept

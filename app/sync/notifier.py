@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -39,6 +40,9 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._conn: asyncpg.Connection | None = None
         self.reconnects = 0
+        # The payload of this process's NOTIFYs: its own commits already asked its hub
+        # for a refresh (`Hub.local_commit`), so hearing them back would only repeat it.
+        self.token = os.urandom(8).hex()
 
     async def start(self) -> None:
         """Start listening (if there is a hub) and trimming."""
@@ -73,12 +77,12 @@ class Notifier:
     async def _send(self) -> None:
         self._pending = False
         try:
-            await self.engine.pool.execute(f"NOTIFY {CHANNEL}")
+            await self.engine.pool.execute(f"NOTIFY {CHANNEL}, '{self.token}'")
         except Exception:
             log.warning("NOTIFY failed; listeners will catch up on their periodic refresh")
 
-    def _on_notify(self, *args: object) -> None:
-        if self.hub is not None:
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        if self.hub is not None and payload != self.token:
             self.hub.request_refresh()
 
     async def _listen(self) -> None:
