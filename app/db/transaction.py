@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Protocol
 
 import asyncpg
@@ -68,8 +70,41 @@ async def _rollback(conn: asyncpg.Connection, statement: str) -> None:
 class Deferred(Protocol):
     """Writes a Tx holds back and sends in one statement before its next one (see `Tx.defer`)."""
 
-    async def flush(self, conn: asyncpg.Connection) -> None:
-        """Send the held writes on `conn`."""
+    def statements(self) -> list[tuple[str, list[Any]]]:
+        """The held writes: data-modifying statements without RETURNING ($1, $2, ... each)."""
+
+    async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
+        """Hear how many rows each statement changed (and put right what needs it)."""
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _shift(match: re.Match[str], offset: int) -> str:
+    return f"${int(match.group(1)) + offset}"
+
+
+def combine(
+    parts: list[tuple[str, list[Any]]], tail: str, tail_args: list[Any]
+) -> tuple[str, list[Any]]:
+    """One statement running `parts` as CTEs of `tail`; its row ends with each part's count.
+
+    `tail` returns one row and ends with its output list (`SELECT ...` or `INSERT ...
+    RETURNING ...`), with parameters $1..$len(tail_args); the parts' parameters are
+    renumbered after those. All parts see one snapshot and none sees another's writes,
+    so they must touch different rows (held-back writes do: new rows, and one state
+    change per scheduled function).
+    """
+    ctes: list[str] = []
+    counts: list[str] = []
+    args = list(tail_args)
+    for i, (sql, part_args) in enumerate(parts):
+        offset = len(args)
+        renumbered = _PARAM.sub(partial(_shift, offset=offset), sql)
+        ctes.append(f"w{i} AS ({renumbered} RETURNING 1)")
+        counts.append(f"(SELECT count(*) FROM w{i}) AS w{i}")
+        args.extend(part_args)
+    return f"WITH {', '.join(ctes)} {tail}, {', '.join(counts)}", args
 
 
 class Tx:
@@ -106,16 +141,31 @@ class Tx:
         return batch
 
     async def flush(self) -> None:
-        """Send every held-back batch of writes."""
-        while self._deferred:
-            key = next(iter(self._deferred))
-            batch = self._deferred.pop(key)
-            self.statements += 1
-            try:
-                await batch.flush(self.conn)
-            except asyncpg.PostgresError as exc:
-                self._failed(exc)
-                raise
+        """Send every held-back write (one statement)."""
+        if self._deferred:
+            await self.flush_with("SELECT true AS flushed", [])
+
+    async def flush_with(self, tail: str, args: list[Any]) -> asyncpg.Record | None:
+        """Run `tail` (one row out) with every held-back write as its CTEs; its row."""
+        batches = list(self._deferred.values())
+        self._deferred.clear()
+        parts = [batch.statements() for batch in batches]
+        flat = [part for group in parts for part in group]
+        if not flat:
+            return await self.conn.fetchrow(tail, *args)
+        sql, all_args = combine(flat, tail, args)
+        self.statements += 1
+        try:
+            row = await self.conn.fetchrow(sql, *all_args)
+        except asyncpg.PostgresError as exc:
+            self._failed(exc)
+            raise
+        assert row is not None
+        changed = [int(row[f"w{i}"]) for i in range(len(flat))]
+        for batch, group in zip(batches, parts, strict=True):
+            await batch.settle(self.conn, changed[: len(group)])
+            changed = changed[len(group) :]
+        return row
 
     def discard_deferred(self) -> None:
         """Drop held-back writes (their savepoint rolled back before they were sent)."""

@@ -118,31 +118,64 @@ async def insert(tx: Tx, doc: dict[str, Any], *, if_absent: bool = False) -> boo
 class _InsertBatch:
     """Pending functions a mutation scheduled, inserted together (see `Tx.defer`)."""
 
-    SQL = (
-        f"WITH d AS (INSERT INTO {TABLE_REF} (id, creation_time, doc) "
-        "SELECT * FROM unnest($1::text[], $2::float8[], $3::jsonb[])) "
-        f"INSERT INTO {QUEUE} (id, due) SELECT * FROM unnest($1::text[], $4::float8[])"
-    )
-
     def __init__(self) -> None:
         self.docs: list[dict[str, Any]] = []
 
-    async def flush(self, conn: asyncpg.Connection) -> None:
+    def statements(self) -> list[tuple[str, list[Any]]]:
         docs = self.docs
-        await conn.execute(
-            self.SQL,
-            [d["_id"] for d in docs],
-            [d["_creationTime"] for d in docs],
-            [orjson.dumps(d).decode() for d in docs],
-            [float(d["scheduledTime"]) for d in docs],
-        )
+        ids_ = [d["_id"] for d in docs]
+        return [
+            (
+                f"INSERT INTO {TABLE_REF} (id, creation_time, doc) "
+                "SELECT * FROM unnest($1::text[], $2::float8[], $3::jsonb[])",
+                [
+                    ids_,
+                    [d["_creationTime"] for d in docs],
+                    [orjson.dumps(d).decode() for d in docs],
+                ],
+            ),
+            (
+                f"INSERT INTO {QUEUE} (id, due) SELECT * FROM unnest($1::text[], $2::float8[])",
+                [ids_, [float(d["scheduledTime"]) for d in docs]],
+            ),
+        ]
+
+    async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
+        pass  # new ids: every row is inserted (or the statement failed)
 
 
 def insert_later(tx: Tx, doc: dict[str, Any]) -> None:
     """Insert a pending function in `tx` with the others it schedules, before its next
-    statement or its commit (one round trip for a mutation's whole batch)."""
+    statement or with its commit-log row (one statement for a mutation's whole batch)."""
     tx.defer("scheduled_functions", _InsertBatch).docs.append(doc)
     tx.record_write(TABLE, doc["_id"], None, doc)
+
+
+class _StateChange:
+    """A scheduled function's new document, written with the commit-log row."""
+
+    def __init__(self, new: dict[str, Any], tid: Any) -> None:
+        self.new = new
+        self.tid = tid
+
+    def statements(self) -> list[tuple[str, list[Any]]]:
+        sql = f"UPDATE {TABLE_REF} SET doc = $1::jsonb WHERE ctid = $2 AND id = $3"
+        return [(sql, [orjson.dumps(self.new).decode(), self.tid, self.new["_id"]])]
+
+    async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
+        if not changed[0]:  # the row moved since its address was read: by id, then
+            await conn.execute(
+                f"UPDATE {TABLE_REF} SET doc = $2::jsonb WHERE id = $1",
+                self.new["_id"],
+                orjson.dumps(self.new).decode(),
+            )
+
+
+def write_later(tx: Tx, old: dict[str, Any], new: dict[str, Any], tid: Any) -> None:
+    """`write` with the commit-log row (by address `tid`, read before the transaction)."""
+    change = tx.defer(f"state:{new['_id']}", lambda: _StateChange(new, tid))
+    change.new, change.tid = new, tid  # the latest change wins
+    tx.record_write(TABLE, new["_id"], old, new)
 
 
 async def read(tx: Tx, doc_id: str) -> dict[str, Any] | None:

@@ -135,7 +135,7 @@ class Executor:
             except BaseException as exc:
                 attempt.error, attempt.doomed = exc, tx.doomed is not None
                 raise
-            await rows.write(tx, doc, rows.with_state(doc, rows.SUCCESS), found.doc_tid)
+            rows.write_later(tx, doc, rows.with_state(doc, rows.SUCCESS), found.doc_tid)
 
         guarded = replace(fn, handler=handler, args=None, returns=None)
         outcome = await engine.execute(guarded, {}, None)

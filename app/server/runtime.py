@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("convect.runtime")
 
 
+COMMIT_SQL = (
+    "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb) "
+    "RETURNING ts"
+)
+
+
 class FunctionNotFound(LookupError):
     """No function (visible to the caller) at that path."""
 
@@ -320,9 +326,12 @@ class Runner:
         return {detail} if isinstance(detail, str) else set()
 
     async def _log_commit(self, tx: Tx, call: Call) -> int:
-        """Write the commit-log row (inside the transaction); return the commit ts."""
-        await tx.flush()
+        """Write the commit-log row (inside the transaction); return the commit ts.
+
+        Writes the Tx held back go in the same statement (`Tx.flush_with`).
+        """
         if not tx.writes:
+            await tx.flush()
             return self.engine.current_ts()
         catalog = self.engine.catalog
         writes = [
@@ -334,11 +343,9 @@ class Runner:
             ]
             for w in tx.writes.values()
         ]
-        ts: int = await tx.conn.fetchval(
-            "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb) "
-            "RETURNING ts",
-            orjson.dumps(writes).decode(),
-        )
+        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()])
+        assert row is not None
+        ts: int = row["ts"]
         return ts
 
     async def _action(
