@@ -43,6 +43,7 @@ class Notifier:
         # The payload of this process's NOTIFYs: its own commits already asked its hub
         # for a refresh (`Hub.local_commit`), so hearing them back would only repeat it.
         self.token = os.urandom(8).hex()
+        self._conn_lock = asyncio.Lock()  # one statement at a time on the listening connection
 
     async def start(self) -> None:
         """Start listening (if there is a hub) and trimming."""
@@ -75,9 +76,20 @@ class Notifier:
         )
 
     async def _send(self) -> None:
+        """NOTIFY on the listening connection when there is one (it idles between health
+        checks), so that commits do not also queue behind requests for the pool."""
         self._pending = False
+        statement = f"NOTIFY {CHANNEL}, '{self.token}'"
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            try:
+                async with self._conn_lock:
+                    await asyncio.wait_for(conn.execute(statement), 5)
+                return
+            except Exception as exc:  # the listener's check will reconnect; use the pool
+                log.debug("NOTIFY on the listening connection failed: %s", exc)
         try:
-            await self.engine.pool.execute(f"NOTIFY {CHANNEL}, '{self.token}'")
+            await self.engine.pool.execute(statement)
         except Exception:
             log.warning("NOTIFY failed; listeners will catch up on their periodic refresh")
 
@@ -107,7 +119,8 @@ class Notifier:
                     if self.hub.entries:
                         self.hub.request_refresh()
                     try:
-                        await asyncio.wait_for(conn.execute("SELECT 1"), 5)
+                        async with self._conn_lock:
+                            await asyncio.wait_for(conn.execute("SELECT 1"), 5)
                     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError):
                         break
             except asyncio.CancelledError:
