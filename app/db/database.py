@@ -207,7 +207,8 @@ class DatabaseWriter(DatabaseReader):
             ) from None
         return dict(checked)
 
-    def _encode(self, table: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def _encode(self, table: str, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The document as stored (wire-encoded) and its JSON text, checked for size and NUL."""
         encoded: dict[str, Any] = encode_value(doc)
         text = orjson.dumps(encoded)
         if len(text) > MAX_DOCUMENT_BYTES:
@@ -217,14 +218,13 @@ class DatabaseWriter(DatabaseReader):
             )
         if has_nul(text):
             raise DocumentError(f"Invalid document for table {table!r}: {NUL_MESSAGE}.")
-        return encoded
+        return encoded, text.decode()
 
     async def _write_row(
-        self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any]
+        self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any], text: str
     ) -> None:
         hooks = self._search_hooks()
         extra_cols, extra_vals = hooks.columns_for(self._catalog, table, new)
-        text = orjson.dumps(new).decode()
         if old is None:
             cols = ["id", "creation_time", "doc", *extra_cols]
             placeholders = ["$1", "$2", "$3::jsonb"] + [f"${i + 4}" for i in range(len(extra_cols))]
@@ -254,9 +254,9 @@ class DatabaseWriter(DatabaseReader):
         doc = self._validate(name, {k: v for k, v in doc.items() if v is not UNSET})
         doc_id = ids.new_id(name)
         full = {**doc, "_id": doc_id, "_creationTime": _creation_time()}
-        encoded = self._encode(name, full)
+        encoded, text = self._encode(name, full)
         await self._catalog.ensure(name)
-        await self._write_row(name, doc_id, None, encoded)
+        await self._write_row(name, doc_id, None, encoded, text)
         self._tx.record_write(name, doc_id, None, encoded)
         return doc_id
 
@@ -313,8 +313,8 @@ class DatabaseWriter(DatabaseReader):
     ) -> None:
         system = {k: current.pop(k) for k in ("_id", "_creationTime")}
         current = self._validate(table, current)
-        encoded = self._encode(table, {**current, **system})
-        await self._write_row(table, doc_id, old, encoded)
+        encoded, text = self._encode(table, {**current, **system})
+        await self._write_row(table, doc_id, old, encoded, text)
         self._tx.record_write(table, doc_id, old, encoded)
 
     async def delete(self, doc_id: str) -> None:
