@@ -31,6 +31,7 @@ from arq.utils import timestamp_ms
 from arq.worker import Retry, Worker
 
 log = logging.getLogger("convect.worker")
+MAX_TRIES_KEPT = 10_000
 
 
 class BatchingWorker(Worker):
@@ -93,7 +94,9 @@ class BatchingWorker(Worker):
         """Run one of Convect's jobs; its end (done, or due again later) is sent in a batch."""
         assert self.run_direct is not None
         self._direct_state()
-        job_try = self._tries.get(job_id, 0) + 1
+        if len(self._tries) > MAX_TRIES_KEPT:  # jobs retried here that another worker ended
+            self._tries.clear()
+        job_try = self._tries.get(job_id, 0) + 1  # in memory: it only paces the backoff
         self._tries[job_id] = job_try
         again: int | None = None
         task = self.loop.create_task(self.run_direct(job_id, job_try))

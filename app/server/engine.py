@@ -171,7 +171,7 @@ class Engine:
         entry = hub.cached(fn.path, wire_args, principal.identity, principal.is_admin)
         if entry is not None:  # never a failure: each failing call runs (own request id, logged)
             return Outcome(value=entry.value, request_id=request_id or "")
-        gen = hub.scan_gen
+        gen = hub.generation()
         outcome = await self.execute(fn, args, principal.identity, request_id=request_id)
         if outcome.read_set is not None:
             hub.store(

@@ -151,7 +151,9 @@ class Hub:
         self.snapshot: str | None = None
         self.xmin: str = "0"
         self.ts = 0
+        self._seen_ts = 0
         self.scan_gen = 0
+        self.local_commits = 0  # see `generation`
         self.done_gen = 0
         self._requested = 0
         self._wake = asyncio.Event()
@@ -202,10 +204,15 @@ class Hub:
         """Wait until a refresh that started after this call has completed."""
         await self.wait_refreshed(self.request_refresh())
 
+    def generation(self) -> tuple[int, int]:
+        """What an HTTP query notes before it runs, for `store` (refreshes and local commits)."""
+        return self.scan_gen, self.local_commits
+
     def local_commit(self, ts: int, tx: Tx) -> None:
         """A commit in this process: stop serving affected cached results; refresh soon."""
         from app.db.readset import project
 
+        self.local_commits += 1  # a query that ran across it may have read the old state
         catalog = self.engine.catalog
         for w in tx.writes.values():
             fields = catalog.tracked_fields(w.table)
@@ -300,13 +307,13 @@ class Hub:
         args: Any,
         identity: UserIdentity | None,
         admin: bool,
-        gen: int,
+        gen: tuple[int, int],
         value: Any,
         failure: Failure | None,
         read_set: ReadSet,
     ) -> None:
         """Keep an HTTP query's result if no refresh happened while it ran."""
-        if gen != self.scan_gen or failure is not None:
+        if gen != self.generation() or failure is not None:
             return
         key = (canonical_path(path), args_key(args), identity_key(identity, admin))
         if key in self.entries:
@@ -353,10 +360,10 @@ class Hub:
         return rows[0]["snap"], rows[0]["xmin"], [r for r in rows if r["ts"] is not None]
 
     def _affected(self, rows: list[Any]) -> set[Entry]:
-        """Entries whose results the commits in `rows` may change."""
+        """Entries whose results the commits in `rows` may change (`_seen_ts`: the newest)."""
         affected: set[Entry] = set()
         for r in rows:
-            self.ts = max(self.ts, r["ts"])
+            self._seen_ts = max(self._seen_ts, r["ts"])
             for write in orjson.loads(r["writes"]):
                 affected |= self.index.match(write)
         self.stats.commits_seen += len(rows)
@@ -385,6 +392,7 @@ class Hub:
         """
         self.scan_gen += 1
         gen = self.scan_gen
+        self._seen_ts = self.ts
         rerun_all, self._rerun_all = self._rerun_all, False
         changed: list[Entry] = []
         hit: set[Entry] = set()  # subscribed entries the new commits touch
@@ -395,6 +403,8 @@ class Hub:
                 affected = self._affected(rows)
                 hit |= {e for e in affected if e.sessions}
                 to_run = self._to_run(affected)
+                if not to_run:  # every result still holds at the new snapshot
+                    self.ts = self._seen_ts
             if to_run or rerun_all or self.pending:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     snapshot, xmin, rows = await self._scan(conn)
@@ -413,6 +423,7 @@ class Hub:
                         self.pending |= {e for e in to_run if self.entries.get(e.key) is e}
                         raise
                 self.snapshot, self.xmin = snapshot, xmin
+                self.ts = self._seen_ts  # results now match the commits seen
         self.stats.affected += len(hit)
         self.engine.advance_ts(self.ts)
         self.stats.refreshes += 1

@@ -81,7 +81,7 @@ class Notifier:
         self._pending = False
         statement = f"NOTIFY {CHANNEL}, '{self.token}'"
         conn = self._conn
-        if conn is not None and not conn.is_closed():
+        if conn is not None and not conn.is_closed() and not self._conn_lock.locked():
             try:
                 async with self._conn_lock:
                     await asyncio.wait_for(conn.execute(statement), 5)
