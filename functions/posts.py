@@ -43,5 +43,10 @@ async def whoami(ctx, args):
     identity = ctx.auth.get_user_identity()
     if not identity:
         return None
-    return {"subject": identity.subject, "tokenIdentifier": identity.token_identifier,
-            "issuer": identity.issuer, "name": identity.get("name"), "role": identity.get("role")}
+    return {
+        "subject": identity.subject,
+        "tokenIdentifier": identity.token_identifier,
+        "issuer": identity.issuer,
+        "name": identity.get("name"),
+        "role": identity.get("role"),
+    }
