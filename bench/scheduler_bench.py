@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ import asyncpg
 import psutil
 from redis.asyncio import Redis
 
-from bench.servers import stop_embedded
+from bench.servers import run_alone
 from tests.support.servers import convect_env, create_database, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -349,18 +347,7 @@ def run_scheduler_bench(database_base_url: str, redis_url: str, data_dir: Path) 
 
 def main() -> None:
     """Stand-alone run with embedded services."""
-    from app import embedded
-    from app.settings import Settings
-
-    data_dir = Path(tempfile.mkdtemp(prefix="convect-bench-scheduler-"))
-    settings = embedded.resolve(Settings(data_dir=str(data_dir)))
-    assert settings.database_url and settings.redis_url
-    try:
-        for line in run_scheduler_bench(settings.database_url, settings.redis_url, data_dir):
-            print(line)
-    finally:
-        stop_embedded()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    run_alone("scheduler", run_scheduler_bench)
 
 
 if __name__ == "__main__":

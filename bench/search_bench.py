@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -35,6 +36,7 @@ from app.db.vector import ef_search, vector_search
 from app.schema import define_schema, define_table
 from app.values import v
 from bench.seed import database_url
+from bench.servers import stop_embedded
 
 HERE = Path(__file__).resolve().parent
 DIMS = 384
@@ -299,10 +301,16 @@ def main() -> None:
     from app.settings import Settings
 
     base = os.environ.get("DATABASE_URL")
+    tmp = None
     if not base:
         tmp = Path(tempfile.mkdtemp(prefix="convect-search-bench-"))
         base = embedded.postgres_url(Settings(data_dir=str(tmp / "data")))
-    lines = asyncio.run(run(base))
+    try:
+        lines = asyncio.run(run(base))
+    finally:
+        if tmp is not None:  # stop the embedded PostgreSQL even when interrupted
+            stop_embedded()
+            shutil.rmtree(tmp, ignore_errors=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines += ["", f"Load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores."]
     report = "\n".join(lines) + "\n"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,3 +114,21 @@ def stop_embedded() -> None:
 
 
 __all__ = ["ADMIN_KEY", "Server", "start_baseline", "start_convect", "stop_embedded"]
+
+
+def run_alone(name: str, bench: Callable[[str, str, Path], list[str]]) -> None:
+    """Run `bench(database_url, redis_url, data_dir)` on embedded services of its own in a
+    fresh folder, print its report lines, then stop the services and remove the folder."""
+    from app import embedded
+    from app.settings import Settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"convect-bench-{name}-"))
+    data_dir.chmod(0o755)
+    try:
+        settings = embedded.resolve(Settings(data_dir=str(data_dir)))
+        assert settings.database_url and settings.redis_url
+        for line in bench(settings.database_url, settings.redis_url, data_dir):
+            print(line)
+    finally:
+        stop_embedded()
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import os
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.servers import start_convect
+from bench.servers import run_alone, start_convect
 from tests.support.servers import convect_env, create_database, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,15 +125,7 @@ def run_storage_bench(database_base_url: str, redis_url: str, data_dir: Path) ->
 
 def main() -> None:
     """Stand-alone run with embedded services."""
-    from app import embedded
-    from app.settings import Settings
-
-    data_dir = Path(tempfile.mkdtemp(prefix="convect-bench-storage-"))
-    data_dir.chmod(0o755)
-    settings = embedded.resolve(Settings(data_dir=str(data_dir)))
-    assert settings.database_url and settings.redis_url
-    for line in run_storage_bench(settings.database_url, settings.redis_url, data_dir):
-        print(line)
+    run_alone("storage", run_storage_bench)
 
 
 if __name__ == "__main__":

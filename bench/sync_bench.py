@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 
-from bench.servers import start_convect, stop_embedded
+from bench.servers import run_alone, start_convect
 from tests.support.servers import ADMIN_KEY, convect_env, create_database, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,19 +82,7 @@ def run_sync_bench(database_base_url: str, redis_url: str, data_dir: Path) -> li
 
 def main() -> None:
     """Stand-alone run with embedded services."""
-    from app import embedded
-    from app.settings import Settings
-
-    data_dir = Path(tempfile.mkdtemp(prefix="convect-bench-sync-"))
-    data_dir.chmod(0o755)
-    settings = embedded.resolve(Settings(data_dir=str(data_dir)))
-    assert settings.database_url and settings.redis_url
-    try:
-        for line in run_sync_bench(settings.database_url, settings.redis_url, data_dir):
-            print(line)
-    finally:
-        stop_embedded()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    run_alone("sync", run_sync_bench)
 
 
 if __name__ == "__main__":

@@ -44,11 +44,11 @@ class BatchingWorker(Worker):
     run_direct: Callable[[str, int], Coroutine[Any, Any, None]] | None = None
     direct_timeout_s: float | None = None
 
-    def _direct_state(self) -> None:
-        if not hasattr(self, "_ends"):
-            self._ends: list[tuple[str, int | None]] = []  # (job id, new score or None: done)
-            self._tries: dict[str, int] = {}
-            self._ender: asyncio.Task[None] | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ends: list[tuple[str, int | None]] = []  # (job id, new score or None: done)
+        self._tries: dict[str, int] = {}
+        self._ender: asyncio.Task[None] | None = None
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Claim and start as many of `job_ids` as there are free slots."""
@@ -93,7 +93,6 @@ class BatchingWorker(Worker):
     async def _run_direct_job(self, job_id: str, score: int) -> None:
         """Run one of Convect's jobs; its end (done, or due again later) is sent in a batch."""
         assert self.run_direct is not None
-        self._direct_state()
         if len(self._tries) > MAX_TRIES_KEPT:  # jobs retried here that another worker ended
             self._tries.clear()
         job_try = self._tries.get(job_id, 0) + 1  # in memory: it only paces the backoff
@@ -148,7 +147,6 @@ class BatchingWorker(Worker):
             if not self._handle_signals:
                 self.handle_sig(signal.SIGUSR1)  # what arq's close does first: cancel jobs
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-            self._direct_state()
             while self._ender is not None and not self._ender.done():
                 await asyncio.shield(self._ender)
         await super().close()

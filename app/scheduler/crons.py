@@ -119,7 +119,7 @@ class CronTicker:
                 written = 0
                 for tick in ticks:
                     doc = rows.new_document(tick.id, tick.path, tick.args, tick.at)
-                    if await rows.insert(call.tx, doc, if_absent=True):
+                    if await rows.insert_if_absent(call.tx, doc):
                         written += 1
                         call.after_commit.append(self._enqueue(tick))
                 return written

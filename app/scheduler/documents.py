@@ -98,16 +98,18 @@ def derived_id(*parts: str) -> str:
 # ----------------------------------------------------------------- SQL
 
 
-async def insert(tx: Tx, doc: dict[str, Any], *, if_absent: bool = False) -> bool:
-    """Insert a pending function in `tx`; with `if_absent`, False (no change) if the id exists."""
-    sql = f"INSERT INTO {TABLE_REF} (id, creation_time, doc) VALUES ($1, $2, $3::jsonb)"
-    text = orjson.dumps(doc).decode()
-    if if_absent:
-        sql += " ON CONFLICT (id) DO NOTHING RETURNING id"
-        if await tx.fetchrow(sql, doc["_id"], doc["_creationTime"], text) is None:
-            return False
-    else:
-        await tx.execute(sql, doc["_id"], doc["_creationTime"], text)
+async def insert_if_absent(tx: Tx, doc: dict[str, Any]) -> bool:
+    """Insert a pending function (a cron tick) in `tx`; False, changing nothing, if its id
+    exists. Functions a mutation schedules go through `insert_later` instead."""
+    row = await tx.fetchrow(
+        f"INSERT INTO {TABLE_REF} (id, creation_time, doc) VALUES ($1, $2, $3::jsonb) "
+        "ON CONFLICT (id) DO NOTHING RETURNING id",
+        doc["_id"],
+        doc["_creationTime"],
+        orjson.dumps(doc).decode(),
+    )
+    if row is None:
+        return False
     await tx.execute(
         f"INSERT INTO {QUEUE} (id, due) VALUES ($1, $2)", doc["_id"], float(doc["scheduledTime"])
     )
@@ -159,16 +161,13 @@ class _StateChange:
         self.tid = tid
 
     def statements(self) -> list[tuple[str, list[Any]]]:
+        # A TID scan locks the one row, not an index page (see `dequeue`).
         sql = f"UPDATE {TABLE_REF} SET doc = $1::jsonb WHERE ctid = $2 AND id = $3"
         return [(sql, [orjson.dumps(self.new).decode(), self.tid, self.new["_id"]])]
 
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         if not changed[0]:  # the row moved since its address was read: by id, then
-            await conn.execute(
-                f"UPDATE {TABLE_REF} SET doc = $2::jsonb WHERE id = $1",
-                self.new["_id"],
-                orjson.dumps(self.new).decode(),
-            )
+            await conn.execute(_UPDATE_BY_ID, self.new["_id"], orjson.dumps(self.new).decode())
 
 
 def write_later(tx: Tx, old: dict[str, Any], new: dict[str, Any], tid: Any) -> None:
@@ -184,15 +183,12 @@ async def read(tx: Tx, doc_id: str) -> dict[str, Any] | None:
     return orjson.loads(row["doc"]) if row is not None else None
 
 
-async def write(tx: Tx, old: dict[str, Any], new: dict[str, Any], tid: Any = None) -> None:
-    """Store `new` over `old` in `tx` (by physical row address `tid` when the caller has it)."""
-    text = orjson.dumps(new).decode()
-    done = None
-    if tid is not None:  # a TID scan locks the one row, not an index page (see `dequeue`)
-        sql = f"UPDATE {TABLE_REF} SET doc = $3::jsonb WHERE ctid = $1 AND id = $2 RETURNING id"
-        done = await tx.fetchrow(sql, tid, new["_id"], text)
-    if done is None:
-        await tx.execute(f"UPDATE {TABLE_REF} SET doc = $2::jsonb WHERE id = $1", new["_id"], text)
+_UPDATE_BY_ID = f"UPDATE {TABLE_REF} SET doc = $2::jsonb WHERE id = $1"
+
+
+async def write(tx: Tx, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Store `new` over `old` in `tx`."""
+    await tx.execute(_UPDATE_BY_ID, new["_id"], orjson.dumps(new).decode())
     tx.record_write(TABLE, new["_id"], old, new)
 
 
