@@ -8,8 +8,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from app.engine import Outcome
 from app.server.functions import RegisteredFunction
-from app.server.runtime import Outcome
 
 KIND_LETTERS = {"query": "Q", "mutation": "M", "action": "A"}
 MAX_MESSAGE = 300

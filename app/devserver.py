@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from app.engine import Engine
 from app.scheduler import WorkerOptions, run_worker
 from app.serve import run_listeners, tune_gc
-from app.server.engine import Engine
 from app.server.registry import _SKIP_DIRS, PACKAGE, Registry, load_registry
 from app.services import install_services
 from app.settings import Settings

@@ -12,9 +12,8 @@ from app.metrics import outcome_label
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Engine, Outcome
     from app.server.functions import RegisteredFunction
-    from app.server.runtime import Outcome
 
 # Record attributes (set with `extra=`) that JSON lines carry as fields of their own.
 FIELDS = ("request_id", "path", "kind", "outcome", "duration_ms", "error")

@@ -28,9 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Engine, Outcome
     from app.server.functions import RegisteredFunction
-    from app.server.runtime import Outcome
 
 log = logging.getLogger("convect.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes

@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from app.engine import Engine
 from app.http.app import create_app
 from app.http.limits import BoundedHttpToolsProtocol
 from app.http.site import create_site_app
-from app.server.engine import Engine
 from app.settings import Settings
 
 log = logging.getLogger("convect.serve")

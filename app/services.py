@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.server.engine import Engine
+from app.engine import Engine
 
 
 def install_services(engine: Engine, *, role: str = "serve") -> None:

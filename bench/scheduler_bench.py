@@ -247,7 +247,7 @@ def _start_workers(
 
 
 async def _measure(url: str, redis_url: str, pids: list[int]) -> tuple[list[CaseResult], float]:
-    from app.server.engine import Engine
+    from app.engine import Engine
     from app.server.registry import load_registry
     from app.services import install_services
     from app.settings import Settings

@@ -9,7 +9,7 @@ from app.db import cursor
 from app.db.vector import vector_search
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Engine
     from app.settings import Settings
 
 

@@ -23,8 +23,8 @@ from app.values import decode_value, encode_value
 
 if TYPE_CHECKING:
     from app.db.catalog import Catalog
+    from app.engine import Engine
     from app.schema.definition import VectorIndex
-    from app.server.engine import Engine
 
 VECTOR_PREFIX = "vec__"
 DEFAULT_LIMIT = 10

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import AuthenticationError
+from app.engine import Engine
 from app.http.responses import JSONResponse, error_response, outcome_body
-from app.server.engine import Engine
 from app.server.functions import Kind
 from app.values import ValueEncodingError, decode_value
 

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.engine import Engine
 from app.http import api, health
 from app.http.direct import DirectCallApp
 from app.http.responses import error_response
 from app.http.rest import install_rest
-from app.server.engine import Engine
 
 
 def create_app(engine: Engine) -> FastAPI:

@@ -9,8 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.engine import Engine
 from app.http.responses import JSONResponse, error_response
-from app.server.engine import Engine
 
 
 async def healthz(request: Request) -> Response:

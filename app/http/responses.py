@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from app.server.runtime import Outcome
+from app.engine import Outcome
 from app.values import encode_value
 
 

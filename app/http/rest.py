@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.engine import Engine
 from app.http.api import FORMATS, BadRequest, parse_args, read_json, run_call
 from app.http.docs import docs_routes
 from app.http.openapi import build_spec, public_functions, route_path
 from app.http.responses import error_response
-from app.server.engine import Engine
 from app.server.functions import Kind
 
 __all__ = ["RestApi", "install_rest", "parse_run_body"]

@@ -11,11 +11,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.auth import AuthenticationError, Principal
+from app.engine import Call, Engine, new_request_id
 from app.http.limits import BodyTooLarge, BoundedRequest
 from app.http.responses import JSONResponse, error_response
 from app.server.context import ActionCtx
-from app.server.engine import Engine
-from app.server.runtime import Call, new_request_id
 from app.storage.errors import StorageError
 
 log = logging.getLogger("convect.site")

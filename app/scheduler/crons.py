@@ -26,9 +26,9 @@ from app.server.refs import ref_path
 from app.values import encode_value
 
 if TYPE_CHECKING:
+    from app.engine import Call
     from app.scheduler.service import SchedulerService
     from app.server.registry import Registry
-    from app.server.runtime import Call
 
 log = logging.getLogger("convect.scheduler")
 LOOKBACK_MS = 5_000

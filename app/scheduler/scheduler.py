@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from app.db import ids
 from app.db.errors import LimitError
+from app.engine import FunctionNotFound
 from app.scheduler import documents as rows
 from app.server.refs import ref_path
-from app.server.runtime import FunctionNotFound
 from app.values import encode_value, json_size
 
 if TYPE_CHECKING:
+    from app.engine import Call
     from app.scheduler.service import SchedulerService
     from app.server.functions import RegisteredFunction
-    from app.server.runtime import Call
 
 MAX_SCHEDULED = 1000  # per mutation, as Convex
 MAX_ARGS_BYTES = 8 * 1024 * 1024  # total argument size per mutation, as Convex

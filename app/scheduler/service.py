@@ -19,9 +19,8 @@ from app.scheduler.queue import JobQueue
 from app.scheduler.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Call, Engine
     from app.server.functions import RegisteredFunction
-    from app.server.runtime import Call
 
 log = logging.getLogger("convect.scheduler")
 T = TypeVar("T")
@@ -73,7 +72,7 @@ class SchedulerService:
         READ COMMITTED: state changes lock their row and re-check it, so they are atomic
         compare-and-set steps. After-commit hooks run after the commit.
         """
-        from app.server.runtime import Call
+        from app.engine import Call
 
         engine = self.engine
         for attempt in range(SYSTEM_TX_ATTEMPTS):

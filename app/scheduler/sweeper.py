@@ -19,8 +19,8 @@ from app.scheduler import documents as rows
 if TYPE_CHECKING:
     import asyncpg
 
+    from app.engine import Call
     from app.scheduler.service import SchedulerService
-    from app.server.runtime import Call
 
 log = logging.getLogger("convect.scheduler")
 LOOKAHEAD_MS = 5_000  # re-add jobs due this soon, so a lost job still starts on time

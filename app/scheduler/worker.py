@@ -35,8 +35,8 @@ from app.scheduler.executor import Executor
 from app.scheduler.queue import RUN_FUNCTION
 
 if TYPE_CHECKING:
+    from app.engine import Engine
     from app.scheduler.service import SchedulerService
-    from app.server.engine import Engine
     from app.settings import Settings
 
 log = logging.getLogger("convect.worker")

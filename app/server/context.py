@@ -9,7 +9,7 @@ from app.db.database import DatabaseReader, DatabaseWriter
 
 if TYPE_CHECKING:
     from app.auth import UserIdentity
-    from app.server.runtime import Call
+    from app.engine import Call
 
 
 class _Anonymous:

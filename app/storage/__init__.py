@@ -17,7 +17,7 @@ from app.storage.errors import (
 from app.storage.service import StorageService
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Engine
 
 __all__ = [
     "BlobBackend",

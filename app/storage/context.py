@@ -10,7 +10,7 @@ from app.storage.service import StorageService, check_storage_id, metadata_of
 
 if TYPE_CHECKING:
     from app.db.transaction import Tx
-    from app.server.runtime import Call
+    from app.engine import Call
 
 
 class StoredFile:

@@ -27,8 +27,7 @@ from app.storage.streams import Meter
 from app.values import decode_value, encode_value
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
-    from app.server.runtime import Call
+    from app.engine import Call, Engine
 
 log = logging.getLogger("convect.storage")
 STORAGE_TABLE = "_storage"
@@ -190,7 +189,7 @@ class StorageService:
 
     async def _commit(self, storage_id: str, new: dict[str, Any] | None) -> None:
         """Insert (`new`) or delete (`new` None) a `_storage` document in its own transaction."""
-        from app.server.runtime import Call
+        from app.engine import Call
 
         engine = self.engine
         after = None

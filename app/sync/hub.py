@@ -25,9 +25,8 @@ import orjson
 from app.db.paginate import journal_of, use_journal
 from app.db.readset import ReadSet
 from app.db.transaction import Tx
-from app.server import logs
+from app.engine import Failure, FunctionNotFound, logs, new_request_id
 from app.server.refs import canonical_path
-from app.server.runtime import Failure, FunctionNotFound, new_request_id
 from app.sync.index import InvalidationIndex
 from app.values import (
     UNSET,
@@ -39,7 +38,7 @@ from app.values import (
 
 if TYPE_CHECKING:
     from app.auth import UserIdentity
-    from app.server.engine import Engine
+    from app.engine import Engine
 
 log = logging.getLogger("convect.sync")
 

@@ -12,8 +12,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from app.auth import AuthenticationError
+from app.engine import Engine
 from app.http.responses import JSONResponse, error_response
-from app.server.engine import Engine
 from app.sync.hub import Hub
 from app.sync.notifier import Notifier
 from app.sync.socket import serve_socket

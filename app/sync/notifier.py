@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Engine
     from app.sync.hub import Hub
 
 log = logging.getLogger("convect.sync")

@@ -12,13 +12,13 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.auth import AuthenticationError, UserIdentity
-from app.server.runtime import Outcome
+from app.engine import Outcome
 from app.sync.protocol import decode_ts, encode_ts
 from app.sync.session import ProtocolViolation, SessionState
 from app.values import ValueEncodingError, decode_value, encode_value
 
 if TYPE_CHECKING:
-    from app.server.engine import Engine
+    from app.engine import Engine
     from app.sync.hub import Entry, Hub
 
 log = logging.getLogger("convect.sync")
@@ -141,7 +141,7 @@ class SyncSession:
         try:
             wire_args = _args(args)
         except (ValueError, ValueEncodingError) as exc:
-            from app.server.runtime import Failure
+            from app.engine import Failure
             from app.sync.hub import Entry
 
             self.state.target[qid] = Entry(
@@ -282,7 +282,7 @@ class SyncSession:
         kind: str,
         session: tuple[str | None, int] | None,
     ) -> Outcome:
-        from app.server.runtime import Failure, FunctionNotFound
+        from app.engine import Failure, FunctionNotFound
 
         try:
             args = decode_value(_args(raw_args))

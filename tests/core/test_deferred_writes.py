@@ -11,8 +11,8 @@ import pytest
 
 from app.db import ids
 from app.db.transaction import Tx, combine, serializable
+from app.engine import COMMIT_SQL
 from app.scheduler import documents as rows
-from app.server.runtime import COMMIT_SQL
 from tests.support.servers import create_database
 
 

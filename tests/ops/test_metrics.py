@@ -7,10 +7,9 @@ import asyncio
 import httpx
 from prometheus_client import generate_latest
 
+from app.engine import Engine, Failure, Outcome
 from app.metrics import Metrics
-from app.server.engine import Engine
 from app.server.registry import load_registry
-from app.server.runtime import Failure, Outcome
 from app.settings import Settings
 from app.values import ConvexError
 from tests.ops.conftest import OPSAPP, sample, scrape

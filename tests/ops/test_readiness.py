@@ -11,9 +11,9 @@ import asyncpg
 import httpx
 import pytest
 
+from app.engine import Engine
 from app.http.app import create_app
 from app.http.health import known_revisions, migration_state
-from app.server.engine import Engine
 from app.server.registry import load_registry
 from app.settings import Settings
 from tests.ops.conftest import OPSAPP

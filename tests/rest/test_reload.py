@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
+from app.engine import Engine
 from app.http.app import create_app
-from app.server.engine import Engine
 from app.server.registry import load_registry
 from app.settings import Settings
 from tests.rest.helpers import V1, V2, write_app

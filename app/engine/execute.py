@@ -19,7 +19,7 @@ from app.db.errors import ConflictError, NeedsTransaction, is_retryable
 from app.db.ids import id_table
 from app.db.readset import ReadSet, project
 from app.db.transaction import Tx, lock_timeout_ms, savepoint, serializable
-from app.server import logs
+from app.engine import logs
 from app.server.context import ActionCtx, MutationCtx, QueryCtx
 from app.server.functions import Kind, RegisteredFunction
 from app.server.refs import ref_path
@@ -27,7 +27,7 @@ from app.values import UNSET, ArgumentValidationError, ConvexError, decode_value
 
 if TYPE_CHECKING:
     from app.auth import UserIdentity
-    from app.server.engine import Engine
+    from app.engine import Engine
 
 log = logging.getLogger("convect.runtime")
 

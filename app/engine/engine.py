@@ -19,10 +19,10 @@ from app.auth import (
 )
 from app.db.catalog import Catalog
 from app.db.pool import create_pool
-from app.server import logs
+from app.engine import logs
+from app.engine.execute import Call, FunctionNotFound, Outcome, Runner, check_args
 from app.server.functions import Kind, RegisteredFunction
 from app.server.registry import PACKAGE, Registry
-from app.server.runtime import Call, FunctionNotFound, Outcome, Runner, check_args
 from app.settings import Settings
 from app.values import UNSET, ArgumentValidationError, encode_value
 
