@@ -68,7 +68,7 @@ def _prepare(
     from app import embedded
     from app.db import deploy as deploy_mod
     from app.db import migrate as migrate_mod
-    from app.server.registry import RegistryError, load_registry
+    from app.engine.registry import RegistryError, load_registry
 
     try:
         settings = embedded.resolve(settings)
@@ -259,7 +259,7 @@ def codegen(
     from pathlib import Path
 
     from app.codegen import CodegenError, generate
-    from app.server.registry import RegistryError, load_registry
+    from app.engine.registry import RegistryError, load_registry
 
     settings = _settings(functions)
     try:

@@ -11,7 +11,7 @@ from typing import IO, Any
 from app.engine import Outcome
 from app.server.functions import RegisteredFunction
 
-KIND_LETTERS = {"query": "Q", "mutation": "M", "action": "A"}
+KIND_LETTERS = {"query": "Q", "mutation": "M", "action": "A", "httpAction": "H"}
 MAX_MESSAGE = 300
 _RED, _GREEN, _DIM, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m"
 

@@ -12,12 +12,16 @@ from typing import Any
 
 import orjson
 
+from app.auth import Principal
+from app.compose import build_engine
+from app.db.deploy import SchemaRefused, push_schema
+from app.devlog import describe_load_error
 from app.engine import Engine
+from app.engine.registry import _SKIP_DIRS, PACKAGE, Registry, load_registry
 from app.scheduler import WorkerOptions, run_worker
 from app.serve import run_listeners, tune_gc
-from app.server.registry import _SKIP_DIRS, PACKAGE, Registry, load_registry
-from app.services import install_services
 from app.settings import Settings
+from app.values import decode_value, encode_value
 
 log = logging.getLogger("convect.dev")
 
@@ -26,14 +30,9 @@ async def run_serve(
     settings: Settings, registry: Registry, *, stop: asyncio.Event | None = None
 ) -> None:
     """Start an engine and serve both listeners until stopped."""
-    engine = Engine(settings, registry)
-    install_services(engine, role="serve")
-    await engine.start()
-    tune_gc()
-    try:
+    async with build_engine(settings, registry, "serve") as engine:
+        tune_gc()
         await run_listeners(engine, stop)
-    finally:
-        await engine.stop()
 
 
 def _is_module(folder: Path, path: str) -> bool:
@@ -68,9 +67,6 @@ async def reload_functions(engine: Engine) -> bool:
     On any error the last good version keeps serving and the error is logged (with
     file and line); returns whether the new version is live.
     """
-    from app.db.deploy import SchemaRefused, push_schema
-    from app.devlog import describe_load_error
-
     folder = engine.registry.folder
     saved = _app_modules()
     try:
@@ -123,11 +119,7 @@ async def _watch(engine: Engine, stop: asyncio.Event) -> None:
 
 async def run_dev(settings: Settings, registry: Registry, *, worker: bool = True) -> None:
     """Serve with reload on changes (and a scheduler worker when available)."""
-    from app.devlog import CallLog
-
-    engine = Engine(settings, registry)
-    install_services(engine, role="dev" if worker else "serve")
-    engine.observers.append(CallLog())
+    engine = build_engine(settings, registry, "dev")
     await engine.start()
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch(engine, stop))
@@ -149,40 +141,25 @@ async def run_worker_process(
     settings: Settings, registry: Registry, options: WorkerOptions | None = None
 ) -> None:
     """`convect worker`: start an engine and run scheduled functions until SIGTERM/SIGINT."""
-    engine = Engine(settings, registry)
-    install_services(engine, role="worker")
-    await engine.start()
-    tune_gc()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
+    async with build_engine(settings, registry, "worker") as engine:
+        tune_gc()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
         await run_worker(engine, stop, options)
-    finally:
-        await engine.stop()
 
 
 async def run_once(settings: Settings, registry: Registry, path: str, args: dict[str, Any]) -> int:
     """Call one function as admin; print the result; return the exit code."""
-    from app.auth import Principal
-    from app.values import decode_value
-
-    engine = Engine(settings, registry)
-    install_services(engine, role="cli")
-    await engine.start()
-    try:
+    async with build_engine(settings, registry, "cli") as engine:
         outcome = await engine.call(path, decode_value(args), Principal(None, True), None)
-    finally:
-        await engine.stop()
     for line in outcome.log_lines:
         print(line, file=sys.stderr)
     if outcome.error is not None:
         print(outcome.error.message, file=sys.stderr)
         if outcome.error.is_convex_error:
-            from app.values import encode_value
-
             print(orjson.dumps(encode_value(outcome.error.data)).decode(), file=sys.stderr)
         return 1
     print(orjson.dumps(outcome.value, option=orjson.OPT_INDENT_2).decode())

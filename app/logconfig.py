@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from app.metrics import outcome_label
+from app.engine.metrics import outcome_label
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from app.engine import Engine, Outcome
+    from app.engine import Outcome
     from app.server.functions import RegisteredFunction
 
 # Record attributes (set with `extra=`) that JSON lines carry as fields of their own.
-FIELDS = ("request_id", "path", "kind", "outcome", "duration_ms", "error")
+FIELDS = ("request_id", "path", "kind", "outcome", "duration_ms", "error", "log_lines")
 calls_log = logging.getLogger("convect.calls")
 CALL_LEVELS = {"success": logging.DEBUG, "convex_error": logging.INFO, "error": logging.WARNING}
 
@@ -57,9 +57,15 @@ def configure(settings: Settings) -> None:
 
 
 def log_call(fn: RegisteredFunction, outcome: Outcome) -> None:
-    """Log one finished call: debug when it succeeded, info for a ConvexError, warning else."""
+    """Log one finished call: debug when it succeeded, info for a ConvexError, warning else.
+
+    A call that printed or logged is logged at info at least, with its lines: in prod they
+    reach no client, and an HTTP action's have no other way out.
+    """
     label = outcome_label(outcome)
     level = CALL_LEVELS[label]
+    if outcome.log_lines:
+        level = max(level, logging.INFO)
     if not calls_log.isEnabledFor(level):
         return
     calls_log.log(
@@ -76,11 +82,6 @@ def log_call(fn: RegisteredFunction, outcome: Outcome) -> None:
             "outcome": label,
             "duration_ms": round(outcome.duration_ms, 3),
             "error": outcome.error.message if outcome.error is not None else None,
+            "log_lines": outcome.log_lines or None,
         },
     )
-
-
-def install_call_log(engine: Engine) -> None:
-    """In prod mode, log every call of `engine` as a structured line (an engine observer)."""
-    if engine.settings.mode == "prod":
-        engine.observers.append(log_call)

@@ -75,10 +75,10 @@ class CloseWhenDraining:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        services = self.engine.services
+        engine = self.engine
 
         async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and services.get("draining"):
+            if message["type"] == "http.response.start" and engine.draining:
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"
                 ]
@@ -184,7 +184,7 @@ async def run_listeners(engine: Engine, stop: asyncio.Event | None = None) -> No
 async def _drain_on_stop(engine: Engine, servers: list[_Server], stop: asyncio.Event) -> None:
     """The shutdown sequence (module docstring), once `stop` is set."""
     await stop.wait()
-    engine.services["draining"] = True
+    engine.draining = True
     delay = engine.settings.drain_delay
     log.info("draining: /readyz now answers 503; closing the listeners in %.1f s", delay)
     if delay > 0:
@@ -192,11 +192,11 @@ async def _drain_on_stop(engine: Engine, servers: list[_Server], stop: asyncio.E
             await asyncio.wait_for(_forced(servers), delay)
     for s in servers:
         s.stop_accepting()
-    for hook in engine.services.get("drain", []):
+    if engine.hub is not None:
         try:
-            await hook()
+            await engine.hub.drain()
         except Exception:
-            log.exception("drain hook failed")
+            log.exception("draining the sync sockets failed")
     log.info("listeners closed; finishing in-flight calls (at most %.0f s)",
              engine.settings.shutdown_timeout)  # fmt: skip
     for s in servers:

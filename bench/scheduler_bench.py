@@ -247,16 +247,14 @@ def _start_workers(
 
 
 async def _measure(url: str, redis_url: str, pids: list[int]) -> tuple[list[CaseResult], float]:
-    from app.engine import Engine
-    from app.server.registry import load_registry
-    from app.services import install_services
+    from app.compose import build_engine
+    from app.engine.registry import load_registry
     from app.settings import Settings
 
     settings = Settings(
         functions=str(APP), database_url=url, redis_url=redis_url, mode="prod", log_level="warning"
     )
-    engine = Engine(settings, load_registry(APP))
-    install_services(engine, role="cli")
+    engine = build_engine(settings, load_registry(APP), "cli")
     await engine.start()
     db = await asyncpg.connect(url)
     redis = Redis.from_url(redis_url)

@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -178,9 +177,8 @@ async def run(base_url: str) -> list[str]:
     url = await _create(base_url)
     pool = await asyncpg.create_pool(url, min_size=conc, max_size=conc + 2)
     assert pool is not None
-    catalog = Catalog(pool, SCHEMA)
+    catalog = Catalog(pool, SCHEMA, cursor_secret="search-bench")
     await catalog.load()
-    engine: Any = SimpleNamespace(pool=pool, catalog=catalog)
     out = [
         "# Search benchmark",
         "",
@@ -224,7 +222,7 @@ async def run(base_url: str) -> list[str]:
                     query: dict[str, Any] = {"vector": _floats(q), "limit": 10}
                     if cat:
                         query["filter"] = lambda f, c=cat: f.eq("cat", c)
-                    got = await vector_search(engine, "vbench", "by_emb", query)
+                    got = await vector_search(pool, catalog, "vbench", "by_emb", query)
                     hits += len({r["_id"] for r in got} & set(want))
                 recall = hits / (10 * len(queries))
                 parsed = [_floats(q) for q in queries]
@@ -233,7 +231,7 @@ async def run(base_url: str) -> list[str]:
                     query: dict[str, Any] = {"vector": parsed[i % len(parsed)], "limit": 10}
                     if cat:
                         query["filter"] = lambda f: f.eq("cat", cat)
-                    await vector_search(engine, "vbench", "by_emb", query)
+                    await vector_search(pool, catalog, "vbench", "by_emb", query)
 
                 qps, p50, p99 = await _rate(one, seconds, conc)
                 out.append(f"| {label} | {recall:.3f} | {qps:,.0f} | {p50:.1f} | {p99:.1f} |")

@@ -13,7 +13,7 @@ import orjson
 from app.db import migrate
 from app.db.deploy import push_schema
 from app.db.ids import new_id
-from app.server.registry import load_registry
+from app.engine.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 100_000

@@ -5,10 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from app import embedded
 from app.db.migrate import MIGRATION_LOCK, sqlalchemy_url
+from app.settings import Settings
 
 config = context.config
-url = config.attributes.get("url") or sqlalchemy_url(None)
+# `convect` passes the URL; a bare `alembic upgrade` uses the configured (or embedded) one.
+url = config.attributes.get("url") or sqlalchemy_url(embedded.postgres_url(Settings()))
 
 
 def run_migrations_offline() -> None:

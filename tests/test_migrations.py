@@ -9,20 +9,9 @@ import asyncpg
 from alembic.script import ScriptDirectory
 
 from app.db import migrate
-from tests.support.servers import database_url
+from tests.support.servers import empty_database
 
 Snapshot = dict[str, Any]
-
-
-async def fresh_database(base_url: str, name: str) -> str:
-    """An empty database (no migrations applied)."""
-    conn = await asyncpg.connect(base_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return database_url(base_url, name)
 
 
 async def snapshot(url: str) -> Snapshot:
@@ -79,7 +68,7 @@ def revisions_base_to_head(url: str) -> list[tuple[str, str | None]]:
 
 
 async def test_every_revision_upgrades_and_downgrades_cleanly(services: dict[str, str]) -> None:
-    url = await fresh_database(services["database_url"], "migration_walk")
+    url = await empty_database(services["database_url"], "migration_walk")
     revisions = revisions_base_to_head(url)
     assert revisions, "no migrations found"
     assert revisions[0][1] is None, "the first revision must start from base"

@@ -240,11 +240,11 @@ def _application_id(raw: Mapping[str, Any], where: str) -> str | None:
 def _url(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty http(s) URL string")
-    value = value.strip()
-    parsed = urllib.parse.urlsplit(value)
+    url: str = value.strip()
+    parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"{what} must be an http(s) URL, got {value!r}")
-    return value
+        raise ValueError(f"{what} must be an http(s) URL, got {url!r}")
+    return url
 
 
 def _data_url_json(url: str, where: str) -> Any:
@@ -268,7 +268,8 @@ def _check_jwks(jwks: Any, where: str) -> dict[str, Any]:
         jwt.PyJWKSet.from_dict(dict(jwks))
     except jwt.PyJWTError as e:
         raise ValueError(f"{where}: the JWKS has no usable key: {e}") from None
-    return json.loads(json.dumps(jwks))
+    copied: dict[str, Any] = json.loads(json.dumps(jwks))
+    return copied
 
 
 def _secret(value: Any, algorithm: str, where: str) -> bytes:

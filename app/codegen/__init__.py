@@ -7,7 +7,7 @@ from pathlib import Path
 from app.codegen.python_client import client_py
 from app.codegen.tree import CodegenError
 from app.codegen.typescript import api_dts, api_js, data_model_dts
-from app.server.registry import Registry
+from app.engine.registry import Registry
 
 __all__ = ["CodegenError", "generate", "render"]
 

@@ -6,9 +6,9 @@ import keyword
 import re
 from typing import Any, Literal
 
-from app.codegen.tree import CodegenError, module_tree
+from app.codegen.tree import CodegenError, ModuleTree, module_tree
+from app.engine.registry import Registry
 from app.server.functions import RegisteredFunction
-from app.server.registry import Registry
 from app.values import (
     AnyValidator,
     ArrayValidator,
@@ -179,7 +179,7 @@ class _Writer:
         self.names.add(name)
         return name
 
-    def node(self, tree: dict[str, Any], path: list[str], name: str, doc: str) -> None:
+    def node(self, tree: ModuleTree, path: list[str], name: str, doc: str) -> None:
         methods: list[str] = []
         children: list[tuple[str, str]] = []
         for key, child in tree.items():

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TypeAlias, Union
 
 from app.server.functions import RegisteredFunction
 
-__all__ = ["CodegenError", "module_tree"]
+__all__ = ["CodegenError", "ModuleTree", "module_tree"]
+
+ModuleTree: TypeAlias = dict[str, Union["ModuleTree", RegisteredFunction]]
+"""Module path part → sub-module tree, or function name → the function."""
 
 
 class CodegenError(ValueError):
     """The functions cannot be turned into client code; the message says why."""
 
 
-def module_tree(functions: Iterable[RegisteredFunction]) -> dict[str, Any]:
+def module_tree(functions: Iterable[RegisteredFunction]) -> ModuleTree:
     """A nested dict of module path parts, leaves the functions (sorted by path)."""
-    root: dict[str, Any] = {}
+    root: ModuleTree = {}
     for fn in sorted(functions, key=lambda f: f.path or ""):
         module, _, name = (fn.path or "").partition(":")
         node = root

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.codegen.tree import CodegenError, module_tree
+from app.codegen.tree import CodegenError, ModuleTree, module_tree
+from app.engine.registry import Registry
+from app.schema.definition import TableDefinition
 from app.server.functions import RegisteredFunction
-from app.server.registry import Registry
 from app.values import (
     AnyValidator,
     ArrayValidator,
@@ -139,7 +140,7 @@ def _reference(fn: RegisteredFunction, indent: str) -> str:
     )
 
 
-def _render_tree(node: dict[str, Any], indent: str) -> str:
+def _render_tree(node: ModuleTree, indent: str) -> str:
     if not node:
         return "{}"
     inner = indent + "  "
@@ -206,7 +207,7 @@ def _block(lines: list[str]) -> str:
     return "{\n" + "".join(f"      {line}\n" for line in lines) + "    }" if lines else "{}"
 
 
-def _table_info(name: str, table: Any) -> str:
+def _table_info(name: str, table: TableDefinition) -> str:
     system = f"_id: GenericId<{_q(name)}>; _creationTime: number;"
     validator = table.validator
     if isinstance(validator, ObjectValidator):

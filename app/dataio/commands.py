@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+from app import embedded
 from app.dataio.browse import UnknownTable, documents, table_counts
 from app.dataio.connect import DatabaseUnreachable, NotMigrated, check_database
 from app.dataio.export import ExportError, export_deployment
@@ -15,6 +16,7 @@ from app.dataio.format import ExportFormatError
 from app.dataio.importer import ImportRefused, Mode, import_deployment
 from app.dataio.progress import Bars
 from app.dataio.watch import Watcher, WatchError
+from app.db import migrate
 from app.settings import Settings
 
 _EXPECTED = (
@@ -45,8 +47,6 @@ def _run(coro: Any) -> Any:
 
 def database_url(settings: Settings) -> str:
     """The deployment's database URL (embedded servers started if needed), checked to answer."""
-    from app import embedded
-
     try:
         url = embedded.postgres_url(settings)
     except Exception as exc:
@@ -83,8 +83,6 @@ def import_command(settings: Settings, src: str, mode: Mode) -> None:
     if not Path(src).is_file():
         raise CommandError(f"{src} does not exist")
     url = database_url(settings)
-    from app.db import migrate
-
     try:
         migrate.upgrade(url)
     except Exception as exc:

@@ -7,7 +7,10 @@ import asyncio
 import asyncpg
 
 from app.db import ids
+from app.db.clock import CreationClock
+from app.db.cursor import cursor_key
 from app.db.query import BUILTIN_INDEXES, QueryDefinitionError
+from app.db.search_schema import table_ddl
 from app.db.sql import key_column_sql, table_ref
 from app.schema import SchemaDefinition, TableDefinition
 
@@ -30,8 +33,6 @@ def key_fields(definition: TableDefinition | None) -> tuple[str, ...]:
 def create_table_sql(table: str, definition: TableDefinition | None = None) -> list[str]:
     """Statements that create a document table with its key columns and built-in index,
     and the derived columns and indexes of the definition's search and vector indexes."""
-    from app.db.search_schema import table_ddl
-
     ref = table_ref(table)
     keys = "".join(f", {key_column_sql(f)}" for f in key_fields(definition))
     return [
@@ -44,14 +45,25 @@ def create_table_sql(table: str, definition: TableDefinition | None = None) -> l
 
 
 class Catalog:
-    """The tables of the deployment and the schema the process runs with."""
+    """The deployment's database state in this process: its tables, the schema the
+    process runs with, the key pagination cursors are signed with (from the deployment's
+    `cursor_secret`, the same in every process) and the clock of document creation times.
+    """
 
     def __init__(
-        self, pool: asyncpg.Pool, schema: SchemaDefinition | None, url: str | None = None
+        self,
+        pool: asyncpg.Pool,
+        schema: SchemaDefinition | None,
+        url: str | None = None,
+        *,
+        cursor_secret: str,
+        clock: CreationClock | None = None,
     ) -> None:
         self.pool = pool
         self._schema = schema
         self.url = url  # for a connection of its own when creating tables
+        self.cursor_key: bytes = cursor_key(cursor_secret)
+        self.clock: CreationClock = clock if clock is not None else CreationClock()
         self._by_number: dict[int, str] = {}
         self._lock = asyncio.Lock()
         self._tracked: dict[str, tuple[str, ...]] = {}  # per table, for this schema

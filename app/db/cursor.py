@@ -3,8 +3,9 @@
 A cursor names a position in a query's index order: an index key (field values, then
 creation time and id; a missing field is kept as such) or the end of the query. It is
 bound to the query it came from (table, index, order; the search text for search
-queries) and signed with HMAC-SHA256 under the deployment's cursor key, so a cursor
-that was altered, or handed to another query, is refused with `InvalidCursor`.
+queries) and signed with HMAC-SHA256 under the deployment's cursor key (see
+`cursor_key`; the catalog keeps it), so a cursor that was altered, handed to another
+query, or issued by another deployment is refused with `InvalidCursor`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ _VERSION = 1
 _TAG_BYTES = 16
 _MAX_CURSOR_CHARS = 64 * 1024
 _MISSING_JSON = {"$missing": True}
-_state: dict[str, bytes] = {"key": os.urandom(32)}
+_KEY_CONTEXT = b"convect/pagination-cursor/v1"
 
 
 class InvalidCursor(ConvexError):
@@ -48,10 +48,15 @@ class InvalidCursor(ConvexError):
         return f"InvalidCursor: {self.reason}"
 
 
-def configure(secret: str | bytes) -> None:
-    """Set the deployment's secret cursors are signed with (every process must agree)."""
+def cursor_key(secret: str | bytes) -> bytes:
+    """The HMAC key cursors are signed with, from the deployment's secret.
+
+    Every process of a deployment must be given the same secret.
+    """
     raw = secret.encode() if isinstance(secret, str) else secret
-    _state["key"] = hmac.new(raw, b"convect/pagination-cursor/v1", hashlib.sha256).digest()
+    if not raw:
+        raise ValueError("the cursor secret must not be empty")
+    return hmac.new(raw, _KEY_CONTEXT, hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _tag(body: bytes) -> bytes:
-    return hmac.new(_state["key"], body, hashlib.sha256).digest()[:_TAG_BYTES]
+def _tag(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
-def encode_cursor(position: Position, query: str) -> str:
-    """The opaque cursor string for a position of the query with fingerprint `query`."""
+def encode_cursor(key: bytes, position: Position, query: str) -> str:
+    """The opaque cursor string, signed with `key`, for a position of the query with
+    fingerprint `query`."""
     payload: dict[str, Any] = {"v": _VERSION, "q": query}
     if position.key is None:
         payload["end"] = True
@@ -98,11 +104,11 @@ def encode_cursor(position: Position, query: str) -> str:
     else:
         payload["k"] = [_MISSING_JSON if k is MISSING else k for k in position.key]
     body = orjson.dumps(payload)
-    return _b64(body) + "." + _b64(_tag(body))
+    return _b64(body) + "." + _b64(_tag(key, body))
 
 
-def decode_cursor(cursor: object, query: str, key_length: int) -> Position:
-    """Check and decode a cursor of the query with fingerprint `query`."""
+def decode_cursor(key: bytes, cursor: object, query: str, key_length: int) -> Position:
+    """Check (against `key`) and decode a cursor of the query with fingerprint `query`."""
     if not isinstance(cursor, str):
         raise InvalidCursor(f"a cursor is a string, got {type(cursor).__name__}")
     if len(cursor) > _MAX_CURSOR_CHARS or cursor.count(".") != 1:
@@ -112,7 +118,7 @@ def decode_cursor(cursor: object, query: str, key_length: int) -> Position:
         body, tag = _unb64(body_text), _unb64(tag_text)
     except (ValueError, TypeError):
         raise InvalidCursor("malformed cursor") from None
-    if not hmac.compare_digest(tag, _tag(body)):
+    if not hmac.compare_digest(tag, _tag(key, body)):
         raise InvalidCursor("the cursor was not issued by this deployment or was altered")
     try:
         payload = orjson.loads(body)
@@ -126,7 +132,7 @@ def decode_cursor(cursor: object, query: str, key_length: int) -> Position:
         return END
     if payload.get("start") is True:
         return START
-    key = payload.get("k")
-    if not isinstance(key, list) or len(key) != key_length:
+    values = payload.get("k")
+    if not isinstance(values, list) or len(values) != key_length:
         raise InvalidCursor("malformed cursor")
-    return Position(tuple(MISSING if k == _MISSING_JSON else k for k in key))
+    return Position(tuple(MISSING if k == _MISSING_JSON else k for k in values))

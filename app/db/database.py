@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from app.db import ids
 from app.db.catalog import Catalog
 from app.db.errors import DocumentError, LimitError
+from app.db.paginate import paginate
 from app.db.query import (
     BY_CREATION_TIME,
     FilterBuilder,
@@ -23,6 +23,7 @@ from app.db.query import (
     build_range,
 )
 from app.db.readset import RangeRead, doc_key
+from app.db.search import SearchFilterBuilder, build_search, run_search
 from app.db.sql import (
     NUL_MESSAGE,
     Params,
@@ -32,32 +33,16 @@ from app.db.sql import (
     range_where,
     table_ref,
 )
-from app.db.transaction import Tx
+from app.db.transaction import MAX_READS, Tx
+from app.db.vector import vector_columns
 from app.values import UNSET, check_document_fields, decode_value, encode_value
 
-if TYPE_CHECKING:
-    from app.db.search import SearchHooks
-
 MAX_DOCUMENT_BYTES = 1024 * 1024
-_last_creation_time = 0.0
-
-
-def _creation_time() -> float:
-    """Milliseconds since the epoch, strictly increasing within the process."""
-    global _last_creation_time
-    now = time.time() * 1000.0
-    if now <= _last_creation_time:
-        now = _last_creation_time + 0.001
-    _last_creation_time = now
-    return now
 
 
 def _load(text: str | bytes) -> dict[str, Any]:
     doc: dict[str, Any] = orjson.loads(text)
     return doc
-
-
-_SEARCH_HOOKS: SearchHooks | None = None  # stateless; one for the process
 
 
 class DatabaseReader:
@@ -139,8 +124,7 @@ class DatabaseReader:
     async def run_spec(self, spec: QuerySpec, limit: int | None) -> list[dict[str, Any]]:
         """Run a query description; record what it read; return encoded documents."""
         if spec.search is not None:
-            hooks = self._search_hooks()
-            return await hooks.run_search(self, spec, limit)
+            return await run_search(self._tx, self._catalog, spec, limit)
         table = spec.range.table
         if not self._catalog.exists(table):
             await self._catalog.load()
@@ -163,17 +147,7 @@ class DatabaseReader:
         return docs
 
     def _remaining_reads(self) -> int:
-        from app.db.transaction import MAX_READS
-
         return max(0, MAX_READS - self._tx.reads)
-
-    def _search_hooks(self) -> SearchHooks:
-        global _SEARCH_HOOKS
-        if _SEARCH_HOOKS is None:  # imported late: app.db.search imports this module
-            from app.db.search import SearchHooks
-
-            _SEARCH_HOOKS = SearchHooks()
-        return _SEARCH_HOOKS
 
 
 class DatabaseWriter(DatabaseReader):
@@ -223,8 +197,8 @@ class DatabaseWriter(DatabaseReader):
     async def _write_row(
         self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any], text: str
     ) -> None:
-        hooks = self._search_hooks()
-        extra_cols, extra_vals = hooks.columns_for(self._catalog, table, new)
+        # Vector columns are written beside the document (tsvector columns are generated).
+        extra_cols, extra_vals = vector_columns(self._catalog, table, new)
         if old is None:
             cols = ["id", "creation_time", "doc", *extra_cols]
             placeholders = ["$1", "$2", "$3::jsonb"] + [f"${i + 4}" for i in range(len(extra_cols))]
@@ -253,7 +227,7 @@ class DatabaseWriter(DatabaseReader):
         check_document_fields(doc)
         doc = self._validate(name, {k: v for k, v in doc.items() if v is not UNSET})
         doc_id = ids.new_id(name)
-        full = {**doc, "_id": doc_id, "_creationTime": _creation_time()}
+        full = {**doc, "_id": doc_id, "_creationTime": self._catalog.clock.next()}
         encoded, text = self._encode(name, full)
         await self._catalog.ensure(name)
         await self._write_row(name, doc_id, None, encoded, text)
@@ -356,10 +330,10 @@ class Query:
         rng = build_range(table, index, fields, range_fn)
         return Query(self._db, replace(self._spec, range=rng))
 
-    def with_search_index(self, index: str, search_fn: Callable[[Any], Any]) -> Query:
+    def with_search_index(
+        self, index: str, search_fn: Callable[[SearchFilterBuilder], object]
+    ) -> Query:
         """Full-text search on a search index (relevance order)."""
-        from app.db.search import build_search
-
         spec = build_search(self._db._catalog, self._spec, index, search_fn)
         return Query(self._db, spec, ordered=True)
 
@@ -407,9 +381,7 @@ class Query:
 
     async def paginate(self, opts: dict[str, Any]) -> dict[str, Any]:
         """One page: `{"page", "isDone", "continueCursor"}` (see app.db.paginate)."""
-        from app.db.paginate import paginate
-
-        return await paginate(self._db, self._spec, opts)
+        return await paginate(self._db._tx, self._db._catalog, self._spec, opts)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         for doc in await self._run(None):

@@ -12,6 +12,9 @@ import os
 import re
 import zlib
 
+from app.schema.names import check_table_name as check_table_name
+from app.schema.names import is_system_table as is_system_table
+
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits -> 2 digits
 _PAIR_SHIFTS = tuple(range(170, -1, -10))
@@ -20,8 +23,6 @@ ID_LENGTH = 36
 # 22 bytes fill 35 characters and 1 bit of the 36th; its 4 padding bits must be zero
 # (else several strings would name one id), so the last character is 0 or g.
 _ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{35}[0g]$")
-_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-_SYSTEM_TABLES = frozenset({"_storage", "_scheduled_functions"})
 
 
 def table_number(table: str) -> int:
@@ -81,23 +82,6 @@ def _parse_id(value: object) -> int | None:
 def is_id_for(value: object, table: str) -> bool:
     """True when `value` is a well-formed id of a document in `table`."""
     return id_number(value) == table_number(table)
-
-
-def check_table_name(table: object, *, allow_system: bool = False) -> str:
-    """Return `table` if it is a valid table name, else raise ValueError."""
-    if allow_system and table in _SYSTEM_TABLES:
-        return str(table)
-    if not isinstance(table, str) or not _TABLE_RE.match(table):
-        raise ValueError(
-            f"Invalid table name {table!r}: table names start with a letter and contain "
-            "only letters, digits and underscores (at most 63 characters)."
-        )
-    return table
-
-
-def is_system_table(table: str) -> bool:
-    """True for Convex's system tables (`_storage`, `_scheduled_functions`)."""
-    return table in _SYSTEM_TABLES
 
 
 class _TableOfId:

@@ -8,10 +8,10 @@ cursor instead of filtering everything before it. Values are bind parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from app.db.query import IndexRange
+from app.db.query import Bound, IndexRange
 from app.db.readset import MISSING
 from app.db.sql import Params, key_sql
 
@@ -135,10 +135,6 @@ def order_sql(cols: list[KeyColumn], desc: bool, alias: str | None = None) -> st
 
 def narrowed(r: IndexRange, key: tuple[Any, ...]) -> IndexRange:
     """The range cut to start at `key` (for read sets), where an index bound can say so."""
-    from dataclasses import replace
-
-    from app.db.query import Bound
-
     n = len(r.eq)
     if n >= len(r.fields) or n >= len(key) or key[n] is MISSING:
         return r

@@ -7,18 +7,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATION_LOCK = 0x636F6E76  # "conv": advisory lock key held while migrating
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def sqlalchemy_url(url: str | None) -> str:
+def sqlalchemy_url(url: str) -> str:
     """Turn a libpq-style URL into one SQLAlchemy opens with psycopg 3."""
-    if url is None:
-        from app import embedded
-        from app.settings import Settings
-
-        url = embedded.postgres_url(Settings())
     parts = urlsplit(url)
     scheme = "postgresql+psycopg"
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
@@ -44,6 +40,4 @@ def downgrade(url: str, revision: str) -> None:
 
 def head_revision() -> str | None:
     """The newest revision in the migrations folder."""
-    from alembic.script import ScriptDirectory
-
     return ScriptDirectory.from_config(alembic_config("postgresql://x/y")).get_current_head()

@@ -17,11 +17,12 @@ journal is the page's end cursor, used as `endCursor` when the call gives none.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from app.db.cursor import END, START, Position, decode_cursor, encode_cursor, fingerprint
+from app.db.catalog import Catalog
+from app.db.cursor import START, Position, encode_cursor, fingerprint
 from app.db.cursor import InvalidCursor as InvalidCursor
 from app.db.keyset import (
     KeyColumn,
@@ -32,19 +33,12 @@ from app.db.keyset import (
     narrowed,
     order_sql,
 )
+from app.db.page import Page, decode, result, start_key
 from app.db.query import QueryDefinitionError, QuerySpec
 from app.db.readset import RangeRead, doc_key
+from app.db.search_page import paginate_search
 from app.db.sql import Params, filter_sql, range_where, table_ref
-from app.db.transaction import MAX_READS
-from app.values import decode_value
-
-if TYPE_CHECKING:
-    from app.db.database import DatabaseReader
-    from app.db.transaction import Tx
-
-JOURNAL_ATTR = "page_journal"
-_USED_ATTR = "_page_journal_used"
-SPLIT_ROWS = MAX_READS // 2
+from app.db.transaction import MAX_READS, Tx
 
 
 class PaginationError(QueryDefinitionError):
@@ -99,65 +93,39 @@ def _load(text: str | bytes) -> dict[str, Any]:
     return doc
 
 
-class _Page:
-    """What one paginate call found."""
+async def paginate(tx: Tx, catalog: Catalog, spec: QuerySpec, opts: Any) -> dict[str, Any]:
+    """One page: `{"page", "isDone", "continueCursor", "splitCursor", "pageStatus"}`.
 
-    def __init__(self) -> None:
-        self.docs: list[dict[str, Any]] = []
-        self.keys: list[tuple[Any, ...]] = []  # key of every returned doc
-        self.last_key: tuple[Any, ...] | None = None  # last row read (returned or not)
-        self.scanned = 0
-        self.exhausted = False  # the query's end was reached
-        self.cut = False  # stopped by a read limit before the end cursor
-
-
-async def paginate(db: DatabaseReader, spec: QuerySpec, opts: Any) -> dict[str, Any]:
-    """One page: `{"page", "isDone", "continueCursor", "splitCursor", "pageStatus"}`."""
+    Reads through `tx`; cursors are signed with `catalog.cursor_key`.
+    """
     num, cursor, end_cursor, max_rows = _options(opts)
-    tx: Tx = db._tx
     fp = _query_fingerprint(spec)
-    if end_cursor is None and not getattr(tx, _USED_ATTR, False):
-        journal = getattr(tx, JOURNAL_ATTR, None)
-        if isinstance(journal, str):
-            end_cursor = journal
-    setattr(tx, _USED_ATTR, True)
+    if end_cursor is None and not tx.page_journal_used:
+        end_cursor = tx.page_journal
+    tx.page_journal_used = True
     if spec.search is not None:
-        from app.db.search_page import paginate_search
-
-        result = await paginate_search(db, spec, fp, num, cursor, end_cursor)
+        page = await paginate_search(tx, catalog, spec, fp, num, cursor, end_cursor)
     else:
-        result = await _paginate_index(db, spec, fp, num, cursor, end_cursor, max_rows)
-    setattr(tx, JOURNAL_ATTR, result["continueCursor"])
-    return result
+        page = await _paginate_index(tx, catalog, spec, fp, num, cursor, end_cursor, max_rows)
+    tx.page_journal = page["continueCursor"]
+    return page
 
 
 def use_journal(tx: Tx, journal: str | None) -> None:
     """Before a live re-run: hand the query the journal of its previous run (or the
     client's, from `ModifyQuerySet` Add), so its page ends where it ended."""
-    setattr(tx, JOURNAL_ATTR, journal)
+    tx.page_journal = journal
 
 
 def journal_of(tx: Tx) -> str | None:
     """After a run: the journal to keep with the query and send in `QueryUpdated`
     (None when the query did not paginate)."""
-    journal = getattr(tx, JOURNAL_ATTR, None)
-    return journal if isinstance(journal, str) else None
-
-
-def decode(cursor: str | None, fp: str, cols_len: int, check: Any) -> Position | None:
-    """A cursor option as a position (None: the start of the query)."""
-    if cursor is None:
-        return None
-    pos = decode_cursor(cursor, fp, cols_len)
-    if pos.key == ():
-        return None
-    if pos.key is not None and not check(pos.key):
-        raise InvalidCursor("malformed cursor")
-    return pos
+    return tx.page_journal
 
 
 async def _paginate_index(
-    db: DatabaseReader,
+    tx: Tx,
+    catalog: Catalog,
     spec: QuerySpec,
     fp: str,
     num: int,
@@ -167,15 +135,14 @@ async def _paginate_index(
 ) -> dict[str, Any]:
     r = spec.range
     cols = key_columns(r.fields)
-    start = decode(cursor, fp, len(cols), lambda k: check_key(cols, k))
-    end = decode(end_cursor, fp, len(cols), lambda k: check_key(cols, k))
+    key = catalog.cursor_key
+    start = decode(key, cursor, fp, len(cols), lambda k: check_key(cols, k))
+    end = decode(key, end_cursor, fp, len(cols), lambda k: check_key(cols, k))
     if end_cursor is not None and end is None:
         raise InvalidCursor("an end cursor cannot be the start of the query")
-    tx = db._tx
-    catalog = db._catalog
     if not catalog.exists(r.table):
         await catalog.load()
-    page = _Page()
+    page = Page()
     if (start is not None and start.is_end) or not catalog.exists(r.table):
         page.exhausted = True
     else:
@@ -189,50 +156,8 @@ async def _paginate_index(
         tx.read_set.ranges.append(RangeRead(read_range, page.last_key or start_key(start)))
     for d in page.docs:
         tx.cache.setdefault(d["_id"], d)
-    here = cursor if start is not None else encode_cursor(START, fp)
-    return _result(page, fp, num, end, end_cursor, here)
-
-
-def start_key(start: Position | None) -> tuple[Any, ...] | None:
-    """The key a position is after (None for the start)."""
-    return start.key if start is not None and start.key else None
-
-
-def _result(
-    page: _Page,
-    fp: str,
-    num: int,
-    end: Position | None,
-    end_cursor: str | None,
-    here: str | None,
-) -> dict[str, Any]:
-    split = None
-    if len(page.keys) >= 2:
-        split = encode_cursor(Position(page.keys[(len(page.keys) - 1) // 2]), fp)
-    status = None
-    if page.cut and end is not None:
-        # A read limit stopped the page before its end cursor: the client splits it.
-        if page.last_key is not None:
-            split = encode_cursor(Position(page.last_key), fp)
-        status = "SplitRequired"
-        is_done, continue_cursor = False, end_cursor
-    elif end is not None and end.key is not None:
-        is_done, continue_cursor = False, end_cursor
-    elif page.exhausted:
-        is_done, continue_cursor = True, encode_cursor(END, fp)
-    elif page.last_key is None:
-        is_done, continue_cursor = False, here
-    else:
-        is_done, continue_cursor = False, encode_cursor(Position(page.last_key), fp)
-    if status is None and (page.scanned > SPLIT_ROWS or (num and len(page.docs) > 2 * num)):
-        status = "SplitRecommended"
-    return {
-        "page": [decode_value(d) for d in page.docs],
-        "isDone": is_done,
-        "continueCursor": continue_cursor,
-        "splitCursor": split,
-        "pageStatus": status,
-    }
+    here = cursor if start is not None else encode_cursor(key, START, fp)
+    return result(key, page, fp, num, end, end_cursor, here)
 
 
 def _select(
@@ -285,7 +210,7 @@ async def _read(
     end: Position | None,
     num: int,
     max_rows: int | None,
-    page: _Page,
+    page: Page,
 ) -> None:
     """Fill `page`: rows after `start` until `num` documents, the end cursor or a limit."""
     fields = spec.range.fields

@@ -12,31 +12,38 @@ them. Terms are runs of letters and digits, compared lower-cased, on both sides.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from app.db.catalog import Catalog
+from app.db.derived import TS_PREFIX, ts_column
 from app.db.query import BY_CREATION_TIME, QueryDefinitionError, QuerySpec, SearchSpec
 from app.db.sql import Params, filter_sql, key_sql, table_ref
-from app.db.vector import column_name, vector_columns
+from app.db.transaction import Tx
 from app.values import encode_value
 
-if TYPE_CHECKING:
-    from app.db.catalog import Catalog
-    from app.db.database import DatabaseReader
+__all__ = [
+    "MAX_RESULTS",
+    "SEARCH_ORDER",
+    "TS_PREFIX",
+    "SearchFilterBuilder",
+    "build_search",
+    "check_terms",
+    "run_search",
+    "search_source",
+    "tokenize",
+    "ts_column",
+    "tsquery_text",
+]
 
-TS_PREFIX = "ts__"
 TS_CONFIG = "simple"
 MAX_RESULTS = 1024
 MAX_TERMS = 16
 MAX_SEARCH_TEXT = 32 * 1024
 _TERM_RE = re.compile(r"[^\W_]+")
-
-
-def ts_column(index: str) -> str:
-    """The generated tsvector column of a search index."""
-    return column_name(TS_PREFIX, index)
 
 
 def tokenize(text: str) -> list[str]:
@@ -93,7 +100,9 @@ class SearchFilterBuilder:
         return self
 
 
-def build_search(catalog: Catalog, spec: QuerySpec, index: str, fn: Any) -> QuerySpec:
+def build_search(
+    catalog: Catalog, spec: QuerySpec, index: str, fn: Callable[[SearchFilterBuilder], object]
+) -> QuerySpec:
     """Describe a `with_search_index` query."""
     table = spec.range.table
     tdef = catalog.definition(table)
@@ -152,39 +161,28 @@ def _load(text: str | bytes) -> dict[str, Any]:
     return doc
 
 
-class SearchHooks:
-    """Columns derived from a document on write, and running search queries."""
-
-    def columns_for(
-        self, catalog: Catalog, table: str, doc: dict[str, Any]
-    ) -> tuple[list[str], list[Any]]:
-        """Vector columns written beside a document (tsvector columns are generated)."""
-        return vector_columns(catalog, table, doc)
-
-    async def run_search(
-        self, db: DatabaseReader, spec: QuerySpec, limit: int | None
-    ) -> list[dict[str, Any]]:
-        """Run a full-text search query; any write to the table makes it stale."""
-        tx = db._tx
-        table = spec.range.table
-        tx.read_set.tables.add(table)
-        if spec.search is None:
-            raise QueryDefinitionError("not a search query")
-        terms = check_terms(spec.search)
-        if not terms:
-            return []
-        catalog = db._catalog
+async def run_search(
+    tx: Tx, catalog: Catalog, spec: QuerySpec, limit: int | None
+) -> list[dict[str, Any]]:
+    """Run a full-text search query; any write to the table makes it stale."""
+    table = spec.range.table
+    tx.read_set.tables.add(table)
+    if spec.search is None:
+        raise QueryDefinitionError("not a search query")
+    terms = check_terms(spec.search)
+    if not terms:
+        return []
+    if not catalog.exists(table):
+        await catalog.load()
         if not catalog.exists(table):
-            await catalog.load()
-            if not catalog.exists(table):
-                return []
-        params = Params()
-        source = search_source(spec, terms, params)
-        n = MAX_RESULTS if limit is None else min(limit, MAX_RESULTS)
-        sql = f"SELECT doc FROM ({source}) s ORDER BY {SEARCH_ORDER} LIMIT {params.add(n)}"
-        rows = await tx.fetch(sql, *params.values)
-        docs = [_load(r["doc"]) for r in rows]
-        tx.count_reads(len(docs))
-        for d in docs:
-            tx.cache.setdefault(d["_id"], d)
-        return docs
+            return []
+    params = Params()
+    source = search_source(spec, terms, params)
+    n = MAX_RESULTS if limit is None else min(limit, MAX_RESULTS)
+    sql = f"SELECT doc FROM ({source}) s ORDER BY {SEARCH_ORDER} LIMIT {params.add(n)}"
+    rows = await tx.fetch(sql, *params.values)
+    docs = [_load(r["doc"]) for r in rows]
+    tx.count_reads(len(docs))
+    for d in docs:
+        tx.cache.setdefault(d["_id"], d)
+    return docs

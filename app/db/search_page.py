@@ -6,18 +6,17 @@ A document's rank depends only on the document and the search text, so the key
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from app.db.catalog import Catalog
 from app.db.cursor import START, InvalidCursor, encode_cursor
-from app.db.paginate import _Page, _result, decode
+from app.db.page import Page, decode, result
 from app.db.query import QuerySpec
 from app.db.search import MAX_RESULTS, SEARCH_ORDER, check_terms, search_source
 from app.db.sql import Params
-
-if TYPE_CHECKING:
-    from app.db.database import DatabaseReader
+from app.db.transaction import Tx
 
 _KEY = "(rank, creation_time, id)"
 
@@ -38,7 +37,8 @@ def _key_sql(key: tuple[Any, ...], params: Params) -> str:
 
 
 async def paginate_search(
-    db: DatabaseReader,
+    tx: Tx,
+    catalog: Catalog,
     spec: QuerySpec,
     fp: str,
     num: int,
@@ -49,16 +49,15 @@ async def paginate_search(
     search = spec.search
     if search is None:
         raise ValueError("not a search query")
-    start = decode(cursor, fp, 3, _check)
-    end = decode(end_cursor, fp, 3, _check)
+    key = catalog.cursor_key
+    start = decode(key, cursor, fp, 3, _check)
+    end = decode(key, end_cursor, fp, 3, _check)
     if end_cursor is not None and end is None:
         raise InvalidCursor("an end cursor cannot be the start of the query")
-    tx = db._tx
     table = spec.range.table
     tx.read_set.tables.add(table)
     terms = check_terms(search)
-    page = _Page()
-    catalog = db._catalog
+    page = Page()
     if not catalog.exists(table):
         await catalog.load()
     if not terms or (start is not None and start.is_end) or not catalog.exists(table):
@@ -80,13 +79,13 @@ async def paginate_search(
         rows = await tx.fetch(sql, *params.values) if limit > 0 else []
         for r in rows:
             doc: dict[str, Any] = orjson.loads(r["doc"])
-            key = (float(r["rank"]), doc["_creationTime"], doc["_id"])
+            row_key = (float(r["rank"]), doc["_creationTime"], doc["_id"])
             page.docs.append(doc)
-            page.keys.append(key)
-            page.last_key = key
+            page.keys.append(row_key)
+            page.last_key = row_key
             tx.cache.setdefault(doc["_id"], doc)
         page.scanned = len(rows)
         tx.count_reads(len(rows))
         page.exhausted = len(rows) < limit and (end is None or end.is_end)
-    here = cursor if start is not None else encode_cursor(START, fp)
-    return _result(page, fp, num, end, end_cursor, here)
+    here = cursor if start is not None else encode_cursor(key, START, fp)
+    return result(key, page, fp, num, end, end_cursor, here)

@@ -16,21 +16,14 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.db.derived import TS_PREFIX, VECTOR_PREFIX, doc_vector, ts_column, vector_column
 from app.db.sql import check_field_path, index_sql_name, key_sql, table_ref
-from app.db.vector import VECTOR_PREFIX, doc_vector, vector_column
 from app.schema import SchemaDefinition, TableDefinition
 from app.schema.definition import SearchIndex, VectorIndex
 
-TS_PREFIX = "ts__"
 BACKFILL_BATCH = 1000
 MAX_REPORTED = 10
 INDEX_BUILD_MEMORY = "512MB"
-
-
-def _ts_column(index: str) -> str:
-    from app.db.search import ts_column
-
-    return ts_column(index)
 
 
 def text_expr(path: str) -> str:
@@ -87,7 +80,7 @@ def search_index_sql(table: str, index: str, concurrently: bool) -> str:
     """CREATE INDEX (GIN) of a search index's tsvector column."""
     return (
         f'CREATE INDEX {_conc(concurrently)}IF NOT EXISTS "{index_sql_name(table, index)}" '
-        f'ON {table_ref(table)} USING gin ("{_ts_column(index)}")'
+        f'ON {table_ref(table)} USING gin ("{ts_column(index)}")'
     )
 
 
@@ -108,7 +101,7 @@ def filter_index_sql(table: str, filter_field: str, concurrently: bool) -> str:
 
 
 def _add_ts_sql(table: str, index: str, s: SearchIndex) -> list[str]:
-    col = _ts_column(index)
+    col = ts_column(index)
     return [
         f'ALTER TABLE {table_ref(table)} ADD COLUMN IF NOT EXISTS "{col}" tsvector '
         f"GENERATED ALWAYS AS ({tsvector_expr(s.search_field)}) STORED",
@@ -192,7 +185,7 @@ async def plan(
         have = await _derived_columns(conn, table)
         want: dict[str, str] = {}
         for index, s in tdef.search_indexes.items():
-            col = _ts_column(index)
+            col = ts_column(index)
             want[col] = _comment(_search_def(s))
             if have.get(col) != want[col]:
                 out.add_search.append((table, index, s))
@@ -320,6 +313,7 @@ async def apply(
 
 
 __all__ = [
+    "TS_PREFIX",
     "VECTOR_PREFIX",
     "Plan",
     "apply",

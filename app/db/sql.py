@@ -10,6 +10,7 @@ serialization conflicts on index pages). Filter field names are parameters.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -87,8 +88,6 @@ def _pg_name(name: str, sep: str) -> str:
     """`name` if it fits PostgreSQL's 63 bytes, else its start, `sep` and a digest of it."""
     if len(name.encode()) <= MAX_INDEX_NAME:
         return name
-    import hashlib
-
     digest = hashlib.sha1(name.encode()).hexdigest()[:10]
     return f"{name.encode()[: MAX_INDEX_NAME - 11].decode(errors='ignore')}{sep}{digest}"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import asyncpg
 
@@ -77,6 +77,8 @@ class Deferred(Protocol):
         """Hear how many rows each statement changed (and put right what needs it)."""
 
 
+D = TypeVar("D", bound=Deferred)
+
 _PARAM = re.compile(r"\$(\d+)")
 
 
@@ -127,8 +129,12 @@ class Tx:
         self.cache: dict[str, dict[str, Any] | None] = {}
         self.doomed: BaseException | None = None
         self._deferred: dict[str, Deferred] = {}
+        # Convex's query journal (see app.db.paginate): the end cursor the first
+        # `paginate` of a live re-run ends at, and that page's continue cursor after it.
+        self.page_journal: str | None = None
+        self.page_journal_used = False
 
-    def defer(self, key: str, make: Any) -> Any:
+    def defer(self, key: str, make: Callable[[], D]) -> D:
         """The held-back batch of writes named `key` (made by `make()` if there is none).
 
         A batch is sent in one statement before this Tx's next statement, so every read
@@ -137,8 +143,10 @@ class Tx:
         """
         batch = self._deferred.get(key)
         if batch is None:
-            batch = self._deferred[key] = make()
-        return batch
+            made = make()
+            self._deferred[key] = made
+            return made
+        return cast(D, batch)  # made by the `make` of this key's first call
 
     async def flush(self) -> None:
         """Send every held-back write (one statement)."""
@@ -186,10 +194,11 @@ class Tx:
         if self._deferred:
             await self.flush()
         try:
-            return await self.conn.fetch(sql, *args)
+            rows: list[asyncpg.Record] = await self.conn.fetch(sql, *args)
         except asyncpg.PostgresError as exc:
             self._failed(exc)
             raise
+        return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         """Run a statement, return its first row."""
@@ -208,10 +217,11 @@ class Tx:
         if self._deferred:
             await self.flush()
         try:
-            return await self.conn.execute(sql, *args)
+            status: str = await self.conn.execute(sql, *args)
         except asyncpg.PostgresError as exc:
             self._failed(exc)
             raise
+        return status
 
     def count_reads(self, n: int) -> None:
         """Account for `n` documents read; enforce the per-function limit."""

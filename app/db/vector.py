@@ -11,85 +11,25 @@ btree), and a search that still comes up short is answered exactly from the tabl
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
+import asyncpg
 
+from app.db.catalog import Catalog
+from app.db.derived import VECTOR_PREFIX, column_name, doc_vector, vector_column, vector_text
 from app.db.errors import DocumentError
 from app.db.sql import Params, key_sql, table_ref
-from app.values import decode_value, encode_value
+from app.schema.definition import VectorIndex
+from app.values import encode_value
 
-if TYPE_CHECKING:
-    from app.db.catalog import Catalog
-    from app.engine import Engine
-    from app.schema.definition import VectorIndex
-
-VECTOR_PREFIX = "vec__"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 256
-FLOAT32_MAX = 3.4028234663852886e38
-MAX_IDENTIFIER = 63
 EXACT_MAX = 10_000  # filtered searches over at most this many documents are exact
 
 
 class VectorSearchError(ValueError):
     """A vector search was asked for wrongly (unknown index, bad vector, bad limit...)."""
-
-
-def column_name(prefix: str, index: str) -> str:
-    """The column that holds an index's derived value (at most 63 bytes)."""
-    name = prefix + index
-    if len(name) <= MAX_IDENTIFIER:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-    return f"{name[: MAX_IDENTIFIER - 11]}_{digest}"
-
-
-def vector_column(index: str) -> str:
-    """The pgvector column of a vector index."""
-    return column_name(VECTOR_PREFIX, index)
-
-
-def field_value(doc: dict[str, Any], path: str) -> Any:
-    """A (wire-encoded) document's value at a dotted path; None when missing."""
-    value: Any = doc
-    for seg in path.split("."):
-        if not isinstance(value, dict) or seg not in value:
-            return None
-        value = value[seg]
-    return value
-
-
-def vector_text(values: Any, dimensions: int, where: str) -> str:
-    """pgvector's text form of a list of numbers; a clear error for anything else."""
-    if not isinstance(values, list | tuple):
-        raise DocumentError(
-            f"{where} must be an array of {dimensions} numbers, got {type(values).__name__}"
-        )
-    if len(values) != dimensions:
-        raise DocumentError(
-            f"{where} must have {dimensions} dimensions, got a vector of length {len(values)}"
-        )
-    floats = []
-    for i, x in enumerate(values):
-        if type(x) is not float and (isinstance(x, bool) or not isinstance(x, int | float)):
-            raise DocumentError(f"{where}[{i}] must be a number, got {type(x).__name__}")
-        f = float(x)
-        if not -FLOAT32_MAX <= f <= FLOAT32_MAX:  # also false for NaN
-            raise DocumentError(f"{where}[{i}] must be a finite 32-bit float, got {f!r}")
-        floats.append(f)
-    return orjson.dumps(floats).decode()
-
-
-def doc_vector(doc: dict[str, Any], table: str, index: str, vi: VectorIndex) -> str | None:
-    """The vector a wire-encoded document puts in a vector index (None: not indexed)."""
-    raw = field_value(doc, vi.vector_field)
-    if raw is None:
-        return None
-    where = f"Field {vi.vector_field!r} of a {table!r} document (vector index {index!r})"
-    return vector_text(decode_value(raw), vi.dimensions, where)
 
 
 def vector_columns(
@@ -262,17 +202,20 @@ def search_sql(q: VectorQuery, exact: bool) -> tuple[str, list[Any]]:
 
 
 async def vector_search(
-    engine: Engine, table: str, index: str, query: dict[str, Any]
+    pool: asyncpg.Pool, catalog: Catalog, table: str, index: str, query: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """`ctx.vector_search`: `[{"_id", "_score"}]`, most similar first (score = cosine)."""
-    catalog = engine.catalog
+    """`ctx.vector_search`: `[{"_id", "_score"}]`, most similar first (score = cosine).
+
+    Reads on a connection of `pool` (one read-only snapshot); `catalog` gives the schema's
+    vector indexes and the existing tables.
+    """
     q = check_query(catalog, table, index, query)
     if not catalog.exists(table):
         await catalog.load()
         if not catalog.exists(table):
             return []
     async with (
-        engine.pool.acquire() as conn,
+        pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         await conn.execute(
@@ -295,8 +238,10 @@ async def vector_search(
 
 
 __all__ = [
+    "VECTOR_PREFIX",
     "VectorFilterBuilder",
     "VectorSearchError",
+    "column_name",
     "doc_vector",
     "vector_column",
     "vector_columns",

@@ -1,10 +1,10 @@
-"""The engine: one per process; owns the pool, the registry, the runner and subsystems."""
+"""The engine: one per process, with declared parts; runs the app's functions."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -19,70 +19,129 @@ from app.auth import (
 )
 from app.db.catalog import Catalog
 from app.db.pool import create_pool
+from app.db.transaction import Tx
+from app.db.vector import vector_search
+from app.embedded import cursor_secret
 from app.engine import logs
-from app.engine.execute import Call, FunctionNotFound, Outcome, Runner, check_args
+from app.engine.execute import Executor, TxGuard
+from app.engine.metrics import Metrics
+from app.engine.outcome import Failure, FunctionNotFound, Outcome, failure_of
+from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
+from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
-from app.server.registry import PACKAGE, Registry
 from app.settings import Settings
-from app.values import UNSET, ArgumentValidationError, encode_value
+from app.values import encode_value
 
 log = logging.getLogger("convect.engine")
-Hook = Callable[["Engine"], Awaitable[None]]
-
-
-class Unavailable:
-    """Stands in for a subsystem this process does not run; every use is a clear error."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(f"{self._what} is not available in this process")
+Role = Literal["serve", "dev", "worker", "cli"]
 
 
 class Engine:
-    """Everything a Convect process needs to run the app's functions."""
+    """Everything a Convect process needs to run the app's functions.
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    Built by `app.compose.build_engine` (which plugs in the parts this role runs), then
+    used as `async with engine:` (opens the pool, starts the parts; stops them in
+    reverse order). `execute` is the one way a function runs; `call` adds the lookup by
+    path and the live-query cache in front of it.
+    """
+
+    def __init__(self, settings: Settings, registry: Registry, role: Role = "cli") -> None:
         self.settings = settings
         self.registry = registry
-        self.pool: asyncpg.Pool = None  # type: ignore[assignment]  # opened in start()
-        self.catalog: Catalog = None  # type: ignore[assignment]
-        self.runner = Runner(self)
+        self.role: Role = role
+        self.metrics = Metrics(self)
+        self.executor = Executor(self)
+        # Parts `build_engine` plugs in; None where this role does not run them.
+        self.hub: LiveQueries | None = None
+        self.notifier: CommitNotifier | None = None
+        self.scheduler: Scheduling | None = None
+        self.storage: Storage | None = None
+        self.call_log: CallObserver | None = None
         self.verifier: AuthVerifier | None = None
+        self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
+        self._pool: asyncpg.Pool | None = None
+        self._catalog: Catalog | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
         self._ts = 0
-        self.on_commit: list[Callable[[int, Any], None]] = []
-        self.on_start: list[Hook] = []
-        self.on_stop: list[Hook] = []
-        self.on_reload: list[Hook] = []
-        self.observers: list[Callable[[RegisteredFunction, Outcome], None]] = []
-        self.services: dict[str, Any] = {}
 
     # ------------------------------------------------------------- life cycle
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The PostgreSQL pool (open between start and stop)."""
+        if self._pool is None:
+            raise RuntimeError("The engine has not started")
+        return self._pool
+
+    @property
+    def catalog(self) -> Catalog:
+        """The schema's tables and indexes as deployed (loaded at start)."""
+        if self._catalog is None:
+            raise RuntimeError("The engine has not started")
+        return self._catalog
+
+    @property
+    def started(self) -> bool:
+        """True between start and stop."""
+        return self._stack is not None
+
     async def start(self) -> None:
-        """Open the pool, read the catalog, set up auth; run subsystem start hooks."""
+        """Open the pool, read the catalog, set up auth, start the parts."""
         if not self.settings.database_url:
             raise RuntimeError("Engine.start needs a database URL (see app.embedded.resolve)")
-        self.pool = await create_pool(self.settings.database_url, size=self.settings.pool_size)
-        self.catalog = Catalog(self.pool, self.registry.schema, self.settings.database_url)
-        await self.catalog.load()
-        self._ts = int(await self.pool.fetchval("SELECT last_value FROM _convect_ts"))
-        self._install_registry(self.registry)
-        for hook in self.on_start:
-            await hook(self)
+        async with contextlib.AsyncExitStack() as stack:
+            self._pool = await create_pool(self.settings.database_url, size=self.settings.pool_size)
+            stack.push_async_callback(self._close_pool)
+            self._catalog = Catalog(
+                self._pool,
+                self.registry.schema,
+                self.settings.database_url,
+                cursor_secret=cursor_secret(self.settings),
+            )
+            await self._catalog.load()
+            self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
+            self._install_registry(self.registry)
+            stack.push_async_callback(self._close_verifier)
+            for part in (self.storage, self.scheduler, self.hub, self.notifier):
+                if part is not None:
+                    await part.start()
+                    stack.push_async_callback(self._stopper(part))
+            if self.storage is not None and self.role in ("serve", "dev"):
+                await self.storage.sweep()
+            self._stack = stack.pop_all()
 
     async def stop(self) -> None:
-        """Run stop hooks and close the pool."""
-        for hook in reversed(self.on_stop):
+        """Stop the parts (reverse order) and close the pool."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @staticmethod
+    def _stopper(part: Any) -> Any:
+        async def stop() -> None:
             try:
-                await hook(self)
+                await part.stop()
             except Exception:
-                log.exception("stop hook failed")
-        if self.verifier is not None:
-            await self.verifier.aclose()
-        if self.pool is not None:
-            await self.pool.close()
+                log.exception("stopping %s failed", type(part).__name__)
+
+        return stop
+
+    async def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _close_verifier(self) -> None:
+        verifier, self.verifier = self.verifier, None
+        if verifier is not None:
+            await verifier.aclose()
 
     def _install_registry(self, registry: Registry) -> None:
         logs.install(PACKAGE)
@@ -98,14 +157,14 @@ class Engine:
         old_verifier = self.verifier
         self.registry = registry
         self.catalog.schema = registry.schema
-        self.runner.multi_statement.clear()
+        self.executor.multi_statement.clear()
         self._install_registry(registry)
         if old_verifier is not None:
             await old_verifier.aclose()
-        for hook in self.on_reload:
-            await hook(self)
+        if self.hub is not None:
+            self.hub.reload()
 
-    # ------------------------------------------------------------- calls
+    # ------------------------------------------------------------- callers
 
     async def principal(self, authorization: str | None) -> Principal:
         """Who is calling, from an Authorization header (raises AuthenticationError)."""
@@ -135,6 +194,8 @@ class Engine:
             )
         return fn
 
+    # ------------------------------------------------------------- running functions
+
     async def call(
         self,
         path: str,
@@ -143,47 +204,38 @@ class Engine:
         kind: Kind | None,
         *,
         request_id: str | None = None,
+        session: tuple[str, int] | None = None,
+        tx: Tx | None = None,
     ) -> Outcome:
-        """A client's call: find the function (public, or any for admin) and run it."""
+        """A client's call by path: find the function (public, or any for admin), run it.
+
+        A query without `tx` is answered from the live-query hub's still-valid result
+        when it holds one, and its result kept there otherwise.
+        """
         try:
             fn = self.lookup(path, kind, admin=principal.is_admin)
         except FunctionNotFound as exc:
-            return Outcome(error=self.runner.failure(exc, request_id or "", None))
-        hub = self.services.get("hub")
-        if hub is None or fn.kind != "query":
-            return await self.execute(fn, args, principal.identity, request_id=request_id)
-        return await self._cached_query(hub, fn, args, principal, request_id)
-
-    async def _cached_query(
-        self,
-        hub: Any,
-        fn: RegisteredFunction,
-        args: Any,
-        principal: Principal,
-        request_id: str | None,
-    ) -> Outcome:
-        """A query served from the live-query hub's still-valid results when it has one."""
+            return Outcome(error=self.failure(exc, request_id or "", None))
+        hub = self.hub
+        if hub is None or fn.kind != "query" or tx is not None:
+            return await self.execute(
+                fn, args, principal.identity, request_id=request_id, session=session, tx=tx
+            )
         try:
             wire_args = encode_value(args)
         except ValueError:
             return await self.execute(fn, args, principal.identity, request_id=request_id)
-        assert fn.path is not None
-        entry = hub.cached(fn.path, wire_args, principal.identity, principal.is_admin)
-        if entry is not None:  # never a failure: each failing call runs (own request id, logged)
-            return Outcome(value=entry.value, request_id=request_id or "")
+        identity, admin = principal.identity, principal.is_admin
+        hit = hub.cached(path, wire_args, identity, admin)
+        if hit is not None:  # never a failure: each failing call runs (own request id, logged)
+            return Outcome(value=hit.value, request_id=request_id or "")
         gen = hub.generation()
-        outcome = await self.execute(fn, args, principal.identity, request_id=request_id)
+        outcome = await self.execute(fn, args, identity, request_id=request_id)
         if outcome.read_set is not None:
             hub.store(
-                fn.path,
-                wire_args,
-                principal.identity,
-                principal.is_admin,
-                gen,
-                outcome.value,
-                outcome.error,
+                path, wire_args, identity, admin, gen, outcome.value, outcome.error,
                 outcome.read_set,
-            )
+            )  # fmt: skip
         return outcome
 
     async def execute(
@@ -193,26 +245,30 @@ class Engine:
         identity: UserIdentity | None,
         *,
         request_id: str | None = None,
+        session: tuple[str, int] | None = None,
+        guard: TxGuard | None = None,
+        tx: Tx | None = None,
     ) -> Outcome:
-        """Run a registered function as a top-level call."""
-        return await self.runner.execute(fn, args, identity, request_id=request_id)
+        """Run a registered function as a top-level call (see `Executor.execute`)."""
+        return await self.executor.execute(
+            fn, args, identity, request_id=request_id, session=session, guard=guard, tx=tx
+        )
 
-    def check_args(self, fn: RegisteredFunction, args: Any) -> dict[str, Any]:
-        """Validate a call's arguments."""
-        return check_args(fn, args)
+    def failure(
+        self, exc: BaseException, request_id: str, fn: RegisteredFunction | None
+    ) -> Failure:
+        """What a client sees of an error raised outside a function (lookup, arguments)."""
+        return failure_of(
+            exc,
+            request_id,
+            fn.path if fn else None,
+            fn.kind if fn else None,
+            dev=self.settings.dev,
+        )
 
-    def check_returns(self, fn: RegisteredFunction, value: Any) -> Any:
-        """Validate a function's return value against `returns=`."""
-        if fn.returns is None:
-            return value
-        if fn.returns.is_optional and (value is None or value is UNSET):
-            # Python has no `undefined`: returning None (or falling through) is JS's
-            # `return undefined`, which `v.optional(...)` accepts; the client gets null.
-            return None
-        try:
-            return fn.returns.validate(value, "")
-        except ArgumentValidationError as exc:
-            raise ReturnsValidationError(f"Return value of {fn.path} is invalid: {exc}") from None
+    async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:
+        """`ctx.vector_search`: nearest documents by cosine similarity."""
+        return await vector_search(self.pool, self.catalog, table, index, query)
 
     # ------------------------------------------------------------- commits and clock
 
@@ -225,57 +281,24 @@ class Engine:
         if ts > self._ts:
             self._ts = ts
 
-    def committed(self, ts: int, tx: Any) -> None:
-        """A mutation with writes committed in this process."""
+    def committed(self, ts: int, tx: Tx) -> None:
+        """A transaction with writes committed in this process: tell the hub and others."""
         self.advance_ts(ts)
-        for callback in self.on_commit:
-            callback(ts, tx)
+        if self.hub is not None:
+            self.hub.local_commit(ts, tx)
+        if self.notifier is not None:
+            self.notifier.notify_soon()
 
     # ------------------------------------------------------------- observation
 
     def observe(self, fn: RegisteredFunction, outcome: Outcome) -> None:
-        """Tell metrics and the dev log about a finished call."""
-        for observer in self.observers:
-            try:
-                observer(fn, outcome)
-            except Exception:
-                log.exception("observer failed")
-
-    def metrics_retry(self, fn: RegisteredFunction) -> None:
-        """Count an OCC retry."""
-        metrics = self.services.get("metrics")
-        if metrics is not None:
-            metrics.retry(fn)
-
-    # ------------------------------------------------------------- subsystems
-
-    def scheduler_for(self, call: Call) -> Any:
-        """`ctx.scheduler` for a call."""
-        factory = self.services.get("scheduler")
-        return factory(call) if factory is not None else Unavailable("ctx.scheduler")
-
-    def storage_reader(self, call: Call) -> Any:
-        """`ctx.storage` in queries."""
-        factory = self.services.get("storage_reader")
-        return factory(call) if factory is not None else Unavailable("ctx.storage")
-
-    def storage_writer(self, call: Call) -> Any:
-        """`ctx.storage` in mutations."""
-        factory = self.services.get("storage_writer")
-        return factory(call) if factory is not None else Unavailable("ctx.storage")
-
-    def storage_action(self, call: Call) -> Any:
-        """`ctx.storage` in actions."""
-        factory = self.services.get("storage_action")
-        return factory(call) if factory is not None else Unavailable("ctx.storage")
-
-    async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:
-        """Vector search (actions)."""
-        impl = self.services.get("vector_search")
-        if impl is None:
-            raise RuntimeError("Vector search is not available in this build yet")
-        return await impl(self, table, index, query)
+        """Count a finished call in the metrics and tell the call log."""
+        try:
+            self.metrics.observe(fn, outcome)
+            if self.call_log is not None:
+                self.call_log(fn, outcome)
+        except Exception:
+            log.exception("observing a call failed")
 
 
-class ReturnsValidationError(ValueError):
-    """A function returned a value its `returns=` validator rejects."""
+__all__ = ["Engine", "Role"]

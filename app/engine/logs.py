@@ -35,6 +35,12 @@ def _append(line: str) -> bool:
     return True
 
 
+def extend(lines: list[str]) -> None:
+    """Add lines (a function an action ran) to the running function's log."""
+    for line in lines:
+        _append(line)
+
+
 def captured_print(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
 ) -> None:

@@ -9,12 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import AuthenticationError
-from app.engine import Engine
+from app.engine import MAX_ARGS_BYTES, Engine, InvalidArgs, decode_args
 from app.http.responses import JSONResponse, error_response, outcome_body
 from app.server.functions import Kind
-from app.values import ValueEncodingError, decode_value
+from app.sync.protocol import encode_ts
 
-MAX_ARGS_BYTES = 8 * 1024 * 1024
 FORMATS = ("convex_encoded_json", "json")
 
 
@@ -54,25 +53,11 @@ async def read_json(request: Request, *, empty: Any = ...) -> Any:
 
 
 def parse_args(raw: Any) -> dict[str, Any]:
-    """Function args from the wire: `[obj]` (npm) or `obj` (Python client), decoded."""
-    if raw is None:
-        raw = {}
-    if isinstance(raw, list):
-        if len(raw) == 0:
-            raw = {}
-        elif len(raw) == 1:
-            raw = raw[0]
-        else:
-            raise BadRequest(400, "InvalidArgs", "Functions take a single object of arguments")
-    if not isinstance(raw, dict):
-        raise BadRequest(
-            400, "InvalidArgs", f"Function arguments must be an object, got {type(raw).__name__}"
-        )
+    """Function args from an HTTP body (already size-checked), decoded; 400 when invalid."""
     try:
-        args: dict[str, Any] = decode_value(raw)
-    except ValueEncodingError as exc:
-        raise BadRequest(400, "InvalidArgs", f"Invalid function arguments: {exc}") from None
-    return args
+        return decode_args(raw, measured=True)
+    except InvalidArgs as exc:
+        raise BadRequest(400, "InvalidArgs", str(exc)) from None
 
 
 def parse_call_body(body: Any) -> tuple[str, dict[str, Any]]:
@@ -115,7 +100,6 @@ def make_call_endpoint(engine: Engine, kind: Kind | None) -> Any:
 
 def make_query_ts_endpoint(engine: Engine) -> Any:
     """POST /api/query_ts: the newest commit timestamp (for consistentQuery)."""
-    from app.sync.protocol import encode_ts
 
     async def endpoint(request: Request) -> Response:
         return JSONResponse({"ts": encode_ts(engine.current_ts())})

@@ -14,6 +14,9 @@ from app.http import api, health
 from app.http.direct import DirectCallApp
 from app.http.responses import error_response
 from app.http.rest import install_rest
+from app.http.storage import storage_routes
+from app.http.sync import sync_routes
+from app.storage import StorageService
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -41,10 +44,12 @@ def create_app(engine: Engine) -> FastAPI:
         Route("/readyz", health.make_readyz(engine), methods=["GET"]),
         Route("/metrics", health.make_metrics(engine), methods=["GET"]),
     ]
-    for extend in engine.services.get("api_routes", []):
-        routes.extend(extend(engine))
+    if engine.hub is not None:  # live queries: the sync protocol's socket
+        routes += sync_routes(engine, engine.hub)
+    if isinstance(engine.storage, StorageService):  # upload URLs and file downloads
+        routes += storage_routes(engine.storage)
     app.router.routes[:0] = routes
-    install_rest(app, engine)  # POST /api/run/{module}/{name}, /openapi.json, /docs
+    app.rest = install_rest(app, engine)  # POST /api/run/{module}/{name}, /openapi.json, /docs
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -11,7 +11,7 @@ and every request once user middleware is added, takes FastAPI's normal path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from starlette._utils import is_async_callable
@@ -23,12 +23,20 @@ from starlette.types import Message, Receive, Scope, Send
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+class Refreshable(Protocol):
+    """Routes that rebuild themselves when the app's functions were reloaded."""
+
+    def refresh(self, app: FastAPI) -> None:
+        """Swap in new routes if the functions changed."""
+
+
 class DirectCallApp(FastAPI):
     """FastAPI whose hottest routes (`direct_routes`) are called without the middleware."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.direct_routes: dict[str, Endpoint] = {}
+        self.rest: Refreshable | None = None  # routes rebuilt when the functions reload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a direct route, or fall through to FastAPI."""
@@ -43,6 +51,8 @@ class DirectCallApp(FastAPI):
             if endpoint is not None:
                 await self._direct(endpoint, scope, receive, send)
                 return
+        if self.rest is not None:
+            self.rest.refresh(self)
         await super().__call__(scope, receive, send)
 
     async def _direct(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:

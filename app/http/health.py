@@ -6,11 +6,14 @@ import asyncio
 import functools
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.db.migrate import alembic_config
 from app.engine import Engine
-from app.http.responses import JSONResponse, error_response
+from app.engine.metrics import CONTENT_TYPE
+from app.http.responses import JSONResponse
 
 
 async def healthz(request: Request) -> Response:
@@ -36,12 +39,7 @@ def make_metrics(engine: Engine) -> Any:
     """The engine's Prometheus metrics (app/metrics.py)."""
 
     async def metrics(request: Request) -> Response:
-        collector = engine.services.get("metrics")
-        if collector is None:
-            return error_response(404, "NotFound", "Metrics are not enabled in this process")
-        from app.metrics import CONTENT_TYPE
-
-        return Response(await collector.scrape(), media_type=CONTENT_TYPE)
+        return Response(await engine.metrics.scrape(), media_type=CONTENT_TYPE)
 
     return metrics
 
@@ -56,16 +54,13 @@ def passed(detail: str) -> bool:
 
 async def engine_ready(engine: Engine) -> dict[str, str]:
     """Readiness: not draining, database reachable, migrations current (or ahead), Redis, others."""
-    if engine.services.get("draining"):
+    if engine.draining:
         return {"process": "draining for shutdown"}
     checks: dict[str, str] = {"process": "ok"}
-    names = ["database", "redis", *engine.services.get("ready_checks", {})]
-    probes = [_database(engine, checks), _redis(engine.settings.redis_url)]
-    probes += [_probe(p) for p in engine.services.get("ready_checks", {}).values()]
-    results = await asyncio.gather(*probes)
-    for name, detail in zip(names, results, strict=True):
-        checks[name] = detail
-    return {k: checks[k] for k in ["process", "database", "migrations", *names[1:]] if k in checks}
+    checks["database"], checks["redis"] = await asyncio.gather(
+        _database(engine, checks), _redis(engine.settings.redis_url)
+    )
+    return {k: checks[k] for k in ["process", "database", "migrations", "redis"] if k in checks}
 
 
 async def _database(engine: Engine, checks: dict[str, str]) -> str:
@@ -97,10 +92,6 @@ def migration_state(versions: list[str]) -> str:
 @functools.cache
 def known_revisions() -> tuple[str | None, frozenset[str]]:
     """This code's newest migration and every migration it knows (read once)."""
-    from alembic.script import ScriptDirectory
-
-    from app.db.migrate import alembic_config
-
     scripts = ScriptDirectory.from_config(alembic_config("postgresql://x/y"))
     return scripts.get_current_head(), frozenset(s.revision for s in scripts.walk_revisions())
 
@@ -122,13 +113,3 @@ async def _redis(url: str | None) -> str:
         return f"error: {type(exc).__name__}"
     finally:
         await client.aclose()
-
-
-async def _probe(probe: Any) -> str:
-    try:
-        await asyncio.wait_for(probe(), READY_TIMEOUT_S)
-        return "ok"
-    except TimeoutError:
-        return "error: no answer within 2 s"
-    except Exception as exc:
-        return f"error: {type(exc).__name__}"

@@ -54,6 +54,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 class BodyTooLarge(Exception):
     """An HTTP action read a buffered body past `MAX_ACTION_BODY_BYTES` (answered 413)."""
 
+    status = 413
+
 
 class BoundedRequest(Request):
     """A Starlette request whose buffered body is bounded; `stream()` is not."""

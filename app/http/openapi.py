@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from app.codegen.jsonschema import args_schema, convex_value_schema, returns_schema
+from app.engine.registry import Registry
 from app.server.functions import RegisteredFunction
-from app.server.registry import Registry
+from app.values.jsonschema import args_schema, convex_value_schema, returns_schema
 
 __all__ = ["build_spec", "operation_id", "public_functions", "route_path"]
 

@@ -69,12 +69,13 @@ class RestApi:
         self.title = title
         self.routes: list[Route] = []
         self.spec: dict[str, Any] = {}
+        self.registry = engine.registry
         self.build()
 
     def build(self) -> None:
         """(Re)build the routes and the spec from the engine's current registry."""
         registry = self.engine.registry
-        self.routes = [
+        routes = [
             Route(
                 route_path(fn.path or ""),
                 _endpoint(self.engine, fn.path or "", fn.kind),
@@ -83,7 +84,14 @@ class RestApi:
             )
             for fn in public_functions(registry)
         ]
-        self.spec = build_spec(registry, title=self.title)
+        spec = build_spec(registry, title=self.title)
+        self.routes, self.spec = routes, spec
+        self.registry = registry  # only now: a build that failed is tried again
+
+    def refresh(self, app: FastAPI) -> None:
+        """After a reload (dev mode) swap in the new registry's routes; else nothing."""
+        if self.registry is not self.engine.registry:
+            self.swap_into(app)
 
     def swap_into(self, app: FastAPI) -> None:
         """Rebuild, replacing this object's previous routes in `app` by the new ones."""
@@ -94,14 +102,9 @@ class RestApi:
 
 
 def install_rest(app: FastAPI, engine: Engine) -> RestApi:
-    """Add the per-function routes, `/openapi.json` and `/docs`; rebuild them on reload."""
+    """Add the per-function routes, `/openapi.json` and `/docs` (`refresh` rebuilds them)."""
     rest = RestApi(engine, title=app.title)
     app.router.routes[:0] = [*rest.routes, *docs_routes(lambda: rest.spec, app.title)]
     app.openapi = lambda: rest.spec  # type: ignore[method-assign]
     app.state.rest = rest
-
-    async def on_reload(engine: Engine) -> None:
-        rest.swap_into(app)
-
-    engine.on_reload.append(on_reload)
     return rest

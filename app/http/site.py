@@ -11,10 +11,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.auth import AuthenticationError, Principal
-from app.engine import Call, Engine, new_request_id
+from app.engine import Engine, Outcome
 from app.http.limits import BodyTooLarge, BoundedRequest
 from app.http.responses import JSONResponse, error_response
-from app.server.context import ActionCtx
 from app.storage.errors import StorageError
 
 log = logging.getLogger("convect.site")
@@ -53,6 +52,30 @@ async def _principal(engine: Engine, header: str | None) -> Principal:
     return await engine.principal(header)
 
 
+def action_response(outcome: Outcome, cors: dict[str, str], *, dev: bool) -> Response:
+    """An HTTP action's outcome as its response: the handler's own, or an error."""
+    failure = outcome.error
+    rid = outcome.request_id
+    if failure is None:
+        if isinstance(outcome.value, Response):
+            return outcome.value
+        log.error("HTTP action returned %r, not a Response [request %s]", type(outcome.value), rid)
+        return PlainTextResponse(f"Server Error [Request ID: {rid}]", status_code=500, headers=cors)
+    exc = failure.exception
+    if isinstance(exc, StorageError):
+        return JSONResponse(
+            {"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=cors
+        )
+    if isinstance(exc, BodyTooLarge):
+        return JSONResponse(
+            {"code": "BodyTooLarge", "message": str(exc)}, status_code=413, headers=cors
+        )
+    detail = f": {type(exc).__name__}: {exc}" if dev and exc is not None else ""
+    return PlainTextResponse(
+        f"Server Error [Request ID: {rid}]{detail}", status_code=500, headers=cors
+    )
+
+
 def create_site_app(engine: Engine) -> Starlette:
     """An ASGI app that routes every request to the app's HttpRouter."""
 
@@ -79,37 +102,9 @@ def create_site_app(engine: Engine) -> Starlette:
             rejected = error_response(401, "Unauthenticated", str(exc))
             rejected.headers.update(cors)
             return rejected
-        request_id = new_request_id()
-        call = Call(engine, principal.identity, "action", None, request_id)
-        try:
-            bounded = BoundedRequest(request.scope, request.receive)
-            response = await route.handler(ActionCtx(call), bounded)
-        except StorageError as exc:
-            return JSONResponse(
-                {"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=cors
-            )
-        except BodyTooLarge as exc:
-            return JSONResponse(
-                {"code": "BodyTooLarge", "message": str(exc)}, status_code=413, headers=cors
-            )
-        except Exception as exc:
-            log.exception(
-                "HTTP action %s %s failed [request %s]",
-                request.method,
-                request.url.path,
-                request_id,
-            )
-            detail = f": {type(exc).__name__}: {exc}" if engine.settings.dev else ""
-            return PlainTextResponse(
-                f"Server Error [Request ID: {request_id}]{detail}", status_code=500, headers=cors
-            )
-        if not isinstance(response, Response):
-            log.error(
-                "HTTP action %s returned %r, not a Response", request.url.path, type(response)
-            )
-            return PlainTextResponse(
-                f"Server Error [Request ID: {request_id}]", status_code=500, headers=cors
-            )
+        bounded = BoundedRequest(request.scope, request.receive)
+        outcome = await engine.execute(route.function, bounded, principal.identity)
+        response = action_response(outcome, cors, dev=engine.settings.dev)
         for k, v in cors.items():
             response.headers.setdefault(k, v)
         return response

@@ -1,7 +1,7 @@
 """Scheduled functions and crons: `ctx.scheduler`, the `_scheduled_functions` table, arq workers."""
 
 from app.scheduler.scheduler import Scheduler, SchedulerError
-from app.scheduler.service import SchedulerService, install
+from app.scheduler.service import SchedulerService
 from app.scheduler.worker import SchedulerWorker, WorkerOptions, check_health, run_worker
 
 __all__ = [
@@ -11,6 +11,5 @@ __all__ = [
     "SchedulerWorker",
     "WorkerOptions",
     "check_health",
-    "install",
     "run_worker",
 ]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
+from app.engine import check_args
 from app.scheduler import documents as rows
 from app.server.crons import CronJob
 from app.server.refs import ref_path
@@ -27,8 +28,8 @@ from app.values import encode_value
 
 if TYPE_CHECKING:
     from app.engine import Call
+    from app.engine.registry import Registry
     from app.scheduler.service import SchedulerService
-    from app.server.registry import Registry
 
 log = logging.getLogger("convect.scheduler")
 LOOKBACK_MS = 5_000
@@ -95,7 +96,7 @@ class CronTicker:
             raise LookupError(f"Could not find function for {path!r}")
         if fn.kind == "query":
             raise TypeError(f"{path} is a query; only mutations and actions can run as crons")
-        return path, encode_value(self.service.engine.check_args(fn, job.args))
+        return path, encode_value(check_args(fn, job.args))
 
     def due(self, now: float) -> list[Tick]:
         """Ticks since the previous pass (or now) and a little ahead, not yet written here."""
@@ -118,7 +119,10 @@ class CronTicker:
                 assert call.tx is not None
                 written = 0
                 for tick in ticks:
-                    doc = rows.new_document(tick.id, tick.path, tick.args, tick.at)
+                    created = call.engine.catalog.clock.next()
+                    doc = rows.new_document(
+                        tick.id, tick.path, tick.args, tick.at, creation_time=created
+                    )
                     if await rows.insert_if_absent(call.tx, doc):
                         written += 1
                         call.after_commit.append(self._enqueue(tick))

@@ -22,7 +22,6 @@ import asyncpg
 import orjson
 
 from app.db import ids
-from app.db.database import _creation_time
 from app.db.transaction import Tx
 
 TABLE = "_scheduled_functions"
@@ -42,11 +41,13 @@ def now_ms() -> float:
     return time.time() * 1000.0
 
 
-def new_document(doc_id: str, path: str, encoded_args: Any, scheduled_ms: float) -> dict[str, Any]:
-    """A pending row (wire-encoded, as stored)."""
+def new_document(
+    doc_id: str, path: str, encoded_args: Any, scheduled_ms: float, *, creation_time: float
+) -> dict[str, Any]:
+    """A pending row (wire-encoded, as stored); `creation_time` from the catalog's clock."""
     return {
         "_id": doc_id,
-        "_creationTime": _creation_time(),
+        "_creationTime": creation_time,
         "name": path,
         "args": [encoded_args],
         "scheduledTime": scheduled_ms,
@@ -276,14 +277,3 @@ async def start_action(
     new = with_state(old, IN_PROGRESS)
     await write(tx, old, new)
     return new
-
-
-# For metrics: $1 = now (ms), $2 = a cap on counts. Columns: due (pending functions due by
-# now, capped), oldest (the earliest due time among them), in_progress (running actions).
-STATS_SQL = (
-    f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {QUEUE} "
-    "WHERE due <= $1 AND worker IS NULL LIMIT $2) d) AS due, "
-    f"(SELECT min(due) FROM {QUEUE} WHERE due <= $1 AND worker IS NULL) AS oldest, "
-    f"(SELECT count(*) FROM (SELECT 1 FROM {QUEUE} WHERE worker IS NOT NULL LIMIT $2) p) "
-    "AS in_progress"
-)

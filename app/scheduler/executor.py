@@ -17,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from arq.worker import Retry
 
-from app.db.errors import is_connection_error, is_retryable
+from app.db.transaction import Tx
 from app.scheduler import documents as rows
-from app.values import ArgumentValidationError, ConvexError, decode_value
+from app.values import ValueEncodingError, decode_value
 
 if TYPE_CHECKING:
     from app.scheduler.service import SchedulerService
@@ -38,33 +37,27 @@ INTERRUPTED = (
 )
 
 
-def error_message(exc: BaseException) -> str:
-    """How a scheduled function's error is recorded in its row."""
-    if isinstance(exc, ConvexError):
-        return f"Uncaught ConvexError: {exc}"
-    if isinstance(exc, ArgumentValidationError):
-        return f"ArgumentValidationError: {exc}"
-    return f"Uncaught {type(exc).__name__}: {exc}"
-
-
 def retry_delay(job_try: int) -> float:
     """Seconds before a transient failure is tried again (exponential, jittered, ≤ 30 s)."""
-    return min(30.0, 0.05 * 2 ** min(job_try, 10)) * random.uniform(0.5, 1.0)
+    return float(min(30.0, 0.05 * 2 ** min(job_try, 10)) * random.uniform(0.5, 1.0))
 
 
-class _Attempt:
-    """What happened in the last attempt of a scheduled mutation's handler."""
+class _ScheduledRun:
+    """A scheduled mutation's row, in its transaction (`TxGuard`): dequeued first (or the
+    run is skipped: another delivery ran it, or it was canceled), `success` last."""
 
-    __slots__ = ("doomed", "error", "skipped")
-
-    def __init__(self) -> None:
+    def __init__(self, found: rows.Pending) -> None:
+        self.found = found
         self.skipped = False
-        self.error: BaseException | None = None
-        self.doomed = False
 
-    def reset(self) -> None:
-        """Forget a previous (retried) attempt."""
-        self.__init__()  # type: ignore[misc]
+    async def begin(self, tx: Tx) -> bool:
+        doc = self.found.doc
+        self.skipped = not await rows.dequeue(tx, doc["_id"], None, self.found.queue_tid)
+        return not self.skipped
+
+    def before_commit(self, tx: Tx) -> None:
+        doc = self.found.doc
+        rows.write_later(tx, doc, rows.with_state(doc, rows.SUCCESS), self.found.doc_tid)
 
 
 class Executor:
@@ -118,69 +111,46 @@ class Executor:
             await self._action(fn, doc)
 
     async def _mutation(self, fn: RegisteredFunction, found: rows.Pending, job_try: int) -> None:
-        engine = self.engine
         doc = found.doc
         scheduled_id = doc["_id"]
-        attempt = _Attempt()
-
-        async def handler(ctx: Any, _: Any) -> None:
-            attempt.reset()
-            tx = ctx._call.tx
-            if not await rows.dequeue(tx, scheduled_id, None, found.queue_tid):
-                attempt.skipped = True  # another delivery ran it, or it was canceled
-                return
-            try:
-                args = engine.check_args(fn, decode_value(doc["args"][0]))
-                engine.check_returns(fn, await fn.handler(ctx, args))
-            except BaseException as exc:
-                attempt.error, attempt.doomed = exc, tx.doomed is not None
-                raise
-            rows.write_later(tx, doc, rows.with_state(doc, rows.SUCCESS), found.doc_tid)
-
-        guarded = replace(fn, handler=handler, args=None, returns=None)
-        outcome = await engine.execute(guarded, {}, None)
-        self._log_lines(fn, outcome.log_lines)
-        if attempt.skipped or outcome.error is None:
+        try:
+            args = decode_value(doc["args"][0])
+        except ValueEncodingError as exc:
+            message = f"Uncaught ValueEncodingError: {exc}"
+            await self.service.end(scheduled_id, rows.FAILED, worker=None, error=message, old=doc)
             return
-        exc = attempt.error
-        if exc is None or attempt.doomed or is_retryable(exc) or is_connection_error(exc):
+        run = _ScheduledRun(found)
+        outcome = await self.engine.execute(fn, args, None, guard=run)
+        self._log_lines(fn, outcome.log_lines)
+        failure = outcome.error
+        if run.skipped or failure is None:
+            return
+        if failure.transient:
             delay = retry_delay(job_try)
             log.warning(
                 "scheduled mutation %s (%s) hit a transient error; retrying in %.2fs: %s",
                 fn.path,
                 scheduled_id,
                 delay,
-                outcome.error.message,
+                failure.message,
             )
             raise Retry(defer=delay)
-        message = error_message(exc)
-        await self.service.end(scheduled_id, rows.FAILED, worker=None, error=message, old=doc)
+        await self.service.end(scheduled_id, rows.FAILED, worker=None, error=failure.cause, old=doc)
 
     async def _action(self, fn: RegisteredFunction, doc: dict[str, Any]) -> None:
         scheduled_id = doc["_id"]
         if not await self.service.start_action(scheduled_id, self.worker_id, doc):
             return
-        failure: list[BaseException] = []
-
-        async def handler(ctx: Any, checked: Any) -> Any:
-            try:
-                return await fn.handler(ctx, checked)
-            except BaseException as exc:
-                failure.append(exc)
-                raise
-
-        args = decode_value(doc["args"][0])
         try:
-            outcome = await self.engine.execute(replace(fn, handler=handler), args, None)
+            outcome = await self.engine.execute(fn, decode_value(doc["args"][0]), None)
         except asyncio.CancelledError:
             await asyncio.shield(self._end_action(scheduled_id, INTERRUPTED))
             raise
+        except ValueEncodingError as exc:
+            await self._end_action(scheduled_id, f"Uncaught ValueEncodingError: {exc}")
+            return
         self._log_lines(fn, outcome.log_lines)
-        if outcome.error is None:
-            await self._end_action(scheduled_id, None)
-        else:
-            error = error_message(failure[-1]) if failure else outcome.error.message
-            await self._end_action(scheduled_id, error)
+        await self._end_action(scheduled_id, outcome.error.cause if outcome.error else None)
 
     async def _end_action(self, scheduled_id: str, error: str | None) -> None:
         kind = rows.SUCCESS if error is None else rows.FAILED

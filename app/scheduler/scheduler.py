@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.db import ids
 from app.db.errors import LimitError
-from app.engine import FunctionNotFound
+from app.engine import FunctionNotFound, check_args
 from app.scheduler import documents as rows
 from app.server.refs import ref_path
 from app.values import encode_value, json_size
@@ -108,7 +108,7 @@ class Scheduler:
 
     async def _schedule(self, when: float, ref: Any, args: dict[str, Any] | None) -> str:
         fn = self._target(ref)
-        checked = self._call.engine.check_args(fn, {} if args is None else args)
+        checked = check_args(fn, {} if args is None else args)
         encoded = encode_value(checked)
         size = json_size(encoded)
         call = self._call

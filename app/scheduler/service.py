@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,8 +10,6 @@ import asyncpg
 from redis.asyncio import Redis
 
 from app.db import ids
-from app.db.errors import is_retryable
-from app.db.transaction import Tx
 from app.scheduler import documents as rows
 from app.scheduler.queue import JobQueue
 from app.scheduler.scheduler import Scheduler
@@ -24,7 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("convect.scheduler")
 T = TypeVar("T")
-SYSTEM_TX_ATTEMPTS = 8
 
 
 class SchedulerService:
@@ -46,8 +41,9 @@ class SchedulerService:
         """`ctx.scheduler` for one call."""
         return Scheduler(self, call)
 
-    async def start(self, engine: Engine) -> None:
+    async def start(self) -> None:
         """Read the deployment's namespace; prepare (not open) the Redis connection."""
+        engine = self.engine
         try:
             namespace = await engine.pool.fetchval("SELECT namespace FROM _convect_scheduler")
         except asyncpg.UndefinedTableError:
@@ -59,7 +55,7 @@ class SchedulerService:
             raise RuntimeError("The scheduler needs REDIS_URL (see app.embedded.resolve)")
         self._queue = JobQueue(Redis.from_url(url), str(namespace))
 
-    async def stop(self, engine: Engine) -> None:
+    async def stop(self) -> None:
         """Send buffered jobs and close Redis."""
         if self._queue is not None:
             await self._queue.close()
@@ -67,33 +63,8 @@ class SchedulerService:
     # ------------------------------------------------------------- transactions
 
     async def system_tx(self, body: Callable[[Call], Awaitable[T]]) -> T:
-        """Run `body(call)` in a short transaction of its own, commit-logged like a mutation.
-
-        READ COMMITTED: state changes lock their row and re-check it, so they are atomic
-        compare-and-set steps. After-commit hooks run after the commit.
-        """
-        from app.engine import Call
-
-        engine = self.engine
-        for attempt in range(SYSTEM_TX_ATTEMPTS):
-            async with engine.pool.acquire() as conn:
-                tx = Tx(conn, writable=True)
-                call = Call(engine, None, "mutation", tx)
-                try:
-                    async with conn.transaction():
-                        value = await body(call)
-                        ts = await engine.runner._log_commit(tx, call)
-                except BaseException as exc:
-                    if is_retryable(exc) and attempt + 1 < SYSTEM_TX_ATTEMPTS:
-                        await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
-                        continue
-                    raise
-            for hook in call.after_commit:
-                await hook()
-            if tx.writes:
-                engine.committed(ts, tx)
-            return value
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Run `body(call)` in a short transaction of its own (`Executor.system_tx`)."""
+        return await self.engine.executor.system_tx(body)
 
     async def insert_in(
         self, call: Call, fn: RegisteredFunction, encoded_args: Any, when: float
@@ -101,7 +72,9 @@ class SchedulerService:
         """Insert a pending row in `call`'s transaction; enqueue it after commit."""
         assert call.tx is not None and fn.path is not None
         doc_id = ids.new_id(rows.TABLE)
-        rows.insert_later(call.tx, rows.new_document(doc_id, fn.path, encoded_args, when))
+        created = call.engine.catalog.clock.next()
+        doc = rows.new_document(doc_id, fn.path, encoded_args, when, creation_time=created)
+        rows.insert_later(call.tx, doc)
         call.after_commit.append(self._after_commit_enqueue(doc_id, when))
         return doc_id
 
@@ -151,13 +124,3 @@ class SchedulerService:
             return await rows.start_action(call.tx, scheduled_id, worker, old) is not None
 
         return await self.system_tx(body)
-
-
-def install(engine: Engine, role: str) -> SchedulerService:
-    """Give `engine` a scheduler (`ctx.scheduler`) for any role; workers also run jobs."""
-    service = SchedulerService(engine)
-    engine.services["scheduler"] = service.for_call
-    engine.services["scheduler_service"] = service
-    engine.on_start.append(service.start)
-    engine.on_stop.append(service.stop)
-    return service

@@ -33,10 +33,10 @@ from app.scheduler.crons import CronTicker
 from app.scheduler.documents import now_ms
 from app.scheduler.executor import Executor
 from app.scheduler.queue import RUN_FUNCTION
+from app.scheduler.service import SchedulerService
 
 if TYPE_CHECKING:
     from app.engine import Engine
-    from app.scheduler.service import SchedulerService
     from app.settings import Settings
 
 log = logging.getLogger("convect.worker")
@@ -62,7 +62,10 @@ class SchedulerWorker:
     def __init__(self, engine: Engine, options: WorkerOptions | None = None) -> None:
         self.engine = engine
         self.options = options or WorkerOptions()
-        self.service: SchedulerService = engine.services["scheduler_service"]
+        service = engine.scheduler
+        if not isinstance(service, SchedulerService):
+            raise RuntimeError("This engine has no scheduler (build it with a worker role)")
+        self.service = service
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.executor = Executor(self.service, self.id)
         self.ticker = CronTicker(self.service)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.schema.names import check_table_name
 from app.values import Validator, as_validator
 
 _INDEX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -157,8 +158,6 @@ def define_schema(
     tables: dict[str, TableDefinition], *, schema_validation: bool = True
 ) -> SchemaDefinition:
     """The app's schema: a dict of table name to `define_table(...)`."""
-    from app.db.ids import check_table_name
-
     if not isinstance(tables, dict):
         raise TypeError("define_schema takes a dict of table name -> define_table(...)")
     for name, table in tables.items():

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.db.database import DatabaseReader, DatabaseWriter
+from app.server.functions import Kind
 
 if TYPE_CHECKING:
     from app.auth import UserIdentity
-    from app.engine import Call
+
+
+class CallContext(Protocol):
+    """What a `ctx` needs of the call it belongs to (the engine's `Call` provides it)."""
+
+    @property
+    def identity(self) -> UserIdentity | None:
+        """The caller's verified identity, if any."""
+
+    def storage(self, kind: Kind) -> Any:
+        """`ctx.storage` for a handler of `kind`."""
+
+    def scheduler(self) -> Any:
+        """`ctx.scheduler`."""
+
+    async def run(self, ref: Any, args: dict[str, Any] | None, kind: Kind) -> Any:
+        """Run another function (in this transaction, or for actions in its own)."""
+
+    async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:
+        """Nearest documents by cosine similarity."""
 
 
 class _Anonymous:
@@ -71,7 +91,8 @@ class _AwaitableIdentity:
         return repr(self._identity)
 
     def __await__(self) -> Generator[Any, None, UserIdentity]:
-        return self._identity
+        identity: UserIdentity = self._identity
+        return identity
         yield  # pragma: no cover - makes this a generator
 
 
@@ -91,15 +112,15 @@ class Auth:
 class QueryCtx:
     """`ctx` of a query: db (reader), auth, storage (reader), run_query."""
 
-    def __init__(self, call: Call, db: DatabaseReader) -> None:
+    def __init__(self, call: CallContext, db: DatabaseReader) -> None:
         self._call = call
         self.db = db
         self.auth = Auth(call.identity)
-        self.storage = call.engine.storage_reader(call)
+        self.storage = call.storage("query")
 
     async def run_query(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
         """Run another query in the same snapshot."""
-        return await self._call.nested(ref, args, "query")
+        return await self._call.run(ref, args, "query")
 
 
 class MutationCtx(QueryCtx):
@@ -107,37 +128,39 @@ class MutationCtx(QueryCtx):
 
     db: DatabaseWriter
 
-    def __init__(self, call: Call, db: DatabaseWriter) -> None:
-        super().__init__(call, db)
-        self.storage = call.engine.storage_writer(call)
-        self.scheduler = call.engine.scheduler_for(call)
+    def __init__(self, call: CallContext, db: DatabaseWriter) -> None:
+        self._call = call
+        self.db = db
+        self.auth = Auth(call.identity)
+        self.storage = call.storage("mutation")
+        self.scheduler = call.scheduler()
 
     async def run_mutation(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
         """Run another mutation in this transaction (a savepoint: its errors roll back only it)."""
-        return await self._call.nested(ref, args, "mutation")
+        return await self._call.run(ref, args, "mutation")
 
 
 class ActionCtx:
     """`ctx` of an action: run_query/run_mutation/run_action, scheduler, auth, storage, vector_search."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: CallContext) -> None:
         self._call = call
         self.auth = Auth(call.identity)
-        self.scheduler = call.engine.scheduler_for(call)
-        self.storage = call.engine.storage_action(call)
+        self.scheduler = call.scheduler()
+        self.storage = call.storage("action")
 
     async def run_query(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query in its own snapshot."""
-        return await self._call.top_level(ref, args, "query")
+        return await self._call.run(ref, args, "query")
 
     async def run_mutation(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a mutation in its own transaction."""
-        return await self._call.top_level(ref, args, "mutation")
+        return await self._call.run(ref, args, "mutation")
 
     async def run_action(self, ref: Any, args: dict[str, Any] | None = None) -> Any:
         """Run another action."""
-        return await self._call.top_level(ref, args, "action")
+        return await self._call.run(ref, args, "action")
 
     async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:
         """Nearest documents by cosine similarity: `[{"_id", "_score"}]`."""
-        return await self._call.engine.vector_search(table, index, query)
+        return await self._call.vector_search(table, index, query)

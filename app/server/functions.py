@@ -5,11 +5,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast, overload
 
 from app.values import Validator, as_validator
 
-Kind = Literal["query", "mutation", "action"]
+Kind = Literal["query", "mutation", "action", "httpAction"]
 Visibility = Literal["public", "internal"]
 Handler = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 
@@ -47,7 +47,19 @@ class RegisteredFunction:
         return f"<{self.visibility} {self.kind} {self.path or self.name}>"
 
 
-def _make(kind: Kind, visibility: Visibility) -> Callable[..., Any]:
+class FunctionDecorator(Protocol):
+    """`@query`, `@query(args=..., returns=...)` and the five others."""
+
+    @overload
+    def __call__(self, fn: Handler, /) -> RegisteredFunction: ...
+
+    @overload
+    def __call__(
+        self, fn: None = None, /, *, args: Any = None, returns: Any = None
+    ) -> Callable[[Handler], RegisteredFunction]: ...
+
+
+def _make(kind: Kind, visibility: Visibility) -> FunctionDecorator:
     decorator_name = ("internal_" if visibility == "internal" else "") + kind
 
     def decorator(fn: Handler | None = None, *, args: Any = None, returns: Any = None) -> Any:
@@ -105,7 +117,7 @@ def _make(kind: Kind, visibility: Visibility) -> Callable[..., Any]:
 
     decorator.__name__ = decorator_name
     decorator.__doc__ = f"Register an {visibility} {kind}: `@{decorator_name}(args={{...}})`."
-    return decorator
+    return cast(FunctionDecorator, decorator)
 
 
 query = _make("query", "public")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from app.server.functions import RegisteredFunction
 
 HttpHandler = Callable[[Any, Any], Awaitable[Any]]
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
@@ -20,11 +23,26 @@ class HttpRoute:
     path: str | None = None
     path_prefix: str | None = None
 
+    @functools.cached_property
+    def function(self) -> RegisteredFunction:
+        """The route as the engine runs it: an `httpAction` named `METHOD /path`."""
+        where = self.path if self.path is not None else f"{self.path_prefix}*"
+        return RegisteredFunction(
+            kind="httpAction",
+            visibility="public",
+            handler=self.handler,
+            args=None,
+            returns=None,
+            name=getattr(self.handler, "__name__", "handler"),
+            module=getattr(self.handler, "__module__", "?"),
+            path=f"{self.method} {where}",
+        )
+
 
 def _check_handler(handler: Any) -> HttpHandler:
     if not inspect.iscoroutinefunction(handler):
         raise TypeError("An HTTP action is `async def handler(ctx, request)`")
-    return handler  # type: ignore[no-any-return]
+    return cast(HttpHandler, handler)
 
 
 class HttpRouter:

@@ -12,8 +12,9 @@ import asyncpg
 import orjson
 
 from app.db import ids
-from app.db.database import DatabaseReader, _creation_time
+from app.db.database import DatabaseReader
 from app.db.transaction import Tx
+from app.engine import Call
 from app.storage import tokens
 from app.storage.backend import BlobBackend
 from app.storage.errors import (
@@ -27,7 +28,7 @@ from app.storage.streams import Meter
 from app.values import decode_value, encode_value
 
 if TYPE_CHECKING:
-    from app.engine import Call, Engine
+    from app.engine import Engine
 
 log = logging.getLogger("convect.storage")
 STORAGE_TABLE = "_storage"
@@ -76,8 +77,9 @@ class StorageService:
         self._backend = backend
         self._key: bytes | None = None
 
-    async def start(self, engine: Engine) -> None:
-        """Load the signing secret and open the default backend (an engine start hook)."""
+    async def start(self) -> None:
+        """Load the signing secret and open the default backend."""
+        engine = self.engine
         try:
             secret = await engine.pool.fetchval(
                 "SELECT value FROM _convect_secrets WHERE name = 'storage'"
@@ -90,8 +92,11 @@ class StorageService:
         if self._backend is None:
             self._backend = PostgresBlobs(engine.pool)
 
-    async def sweep(self, engine: Engine) -> None:
-        """Remove chunks of uploads that never finished (a start hook of API processes)."""
+    async def stop(self) -> None:
+        """Nothing to release: the backend uses the engine's pool."""
+
+    async def sweep(self) -> None:
+        """Remove chunks of uploads that never finished (API processes, at start)."""
         removed = await self.backend.sweep(SWEEP_AFTER_S)
         if removed:
             log.info("removed %d chunks of unfinished uploads", removed)
@@ -167,7 +172,7 @@ class StorageService:
                 )
             doc: dict[str, Any] = {
                 "_id": storage_id,
-                "_creationTime": _creation_time(),
+                "_creationTime": self.engine.catalog.clock.next(),
                 "sha256": meter.sha256,
                 "size": float(meter.size),
             }
@@ -189,35 +194,31 @@ class StorageService:
 
     async def _commit(self, storage_id: str, new: dict[str, Any] | None) -> None:
         """Insert (`new`) or delete (`new` None) a `_storage` document in its own transaction."""
-        from app.engine import Call
 
-        engine = self.engine
-        after = None
-        async with engine.pool.acquire() as conn:
-            tx = Tx(conn, writable=True)
-            call = Call(engine, None, "mutation", tx)
-            async with conn.transaction():
-                if new is not None:
-                    await tx.execute(
-                        'INSERT INTO docs."_storage" (id, creation_time, doc) '
-                        "VALUES ($1, $2, $3::jsonb)",
-                        storage_id,
-                        new["_creationTime"],
-                        orjson.dumps(new).decode(),
-                    )
-                    tx.record_write(STORAGE_TABLE, storage_id, None, new)
-                else:
-                    row = await tx.fetchrow(
-                        'DELETE FROM docs."_storage" WHERE id = $1 RETURNING doc', storage_id
-                    )
-                    if row is None:
-                        raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
-                    tx.record_write(STORAGE_TABLE, storage_id, orjson.loads(row["doc"]), None)
-                    after = await self.backend.delete(tx, storage_id)
-                ts = await engine.runner._log_commit(tx, call)
-        if after is not None:
-            await after()
-        engine.committed(ts, tx)
+        async def body(call: Call) -> None:
+            tx = call.tx
+            assert tx is not None
+            if new is not None:
+                await tx.execute(
+                    'INSERT INTO docs."_storage" (id, creation_time, doc) '
+                    "VALUES ($1, $2, $3::jsonb)",
+                    storage_id,
+                    new["_creationTime"],
+                    orjson.dumps(new).decode(),
+                )
+                tx.record_write(STORAGE_TABLE, storage_id, None, new)
+                return
+            row = await tx.fetchrow(
+                'DELETE FROM docs."_storage" WHERE id = $1 RETURNING doc', storage_id
+            )
+            if row is None:
+                raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
+            tx.record_write(STORAGE_TABLE, storage_id, orjson.loads(row["doc"]), None)
+            after = await self.backend.delete(tx, storage_id)
+            if after is not None:
+                call.after_commit.append(after)
+
+        await self.engine.executor.system_tx(body)
 
     async def delete(self, storage_id: str) -> None:
         """Delete a file in a transaction of its own (actions)."""

@@ -14,29 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import enum
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import KeysView, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from app.auth import Principal
 from app.db.paginate import journal_of, use_journal
 from app.db.readset import ReadSet
 from app.db.transaction import Tx
-from app.engine import Failure, FunctionNotFound, logs, new_request_id
+from app.engine import Failure, Outcome, new_request_id, projected_writes
 from app.server.refs import canonical_path
-from app.sync.index import InvalidationIndex
+from app.sync.index import InvalidationIndex, Registration
+from app.sync.protocol import query_result
 from app.values import (
     UNSET,
-    ArgumentValidationError,
     ValueEncodingError,
     decode_value,
     encode_value,
 )
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from app.auth import UserIdentity
     from app.engine import Engine
 
@@ -63,7 +70,10 @@ def identity_key(identity: UserIdentity | None, admin: bool = False) -> str:
     return ("admin:" if admin else "") + text
 
 
-def frozen(value: Any) -> Any:
+EntryKey = tuple[str, str, str]  # (canonical path, args text, identity text)
+
+
+def frozen(value: Any) -> orjson.Fragment:
     """A cached result as its JSON text (`orjson.Fragment`: written out as is).
 
     One object instead of one per dict, list and string: thousands of cached results
@@ -78,48 +88,119 @@ def args_key(args: Any) -> str:
     return orjson.dumps(args, option=orjson.OPT_SORT_KEYS).decode()
 
 
+class Subscriber(Protocol):
+    """What the hub needs of a socket session (`SyncSession`)."""
+
+    @property
+    def queued_bytes(self) -> int: ...
+    def emit(self, ts: int) -> None: ...
+    def close(self, code: int, reason: str) -> None: ...
+    async def drain(self) -> None: ...
+
+
+class EntryState(enum.Enum):
+    """Where an entry's result stands relative to the hub's latest refreshed snapshot.
+
+    `PENDING` has no usable result: the next refresh runs it. `FRESH` was computed in a
+    refresh: it holds at the hub's snapshot and serves sockets and HTTP. `CACHED` was
+    computed by an HTTP call outside any refresh: it serves HTTP only, and a socket
+    subscribing makes it `PENDING`. A local commit that may change a result makes
+    `FRESH` `DIRTY` (still right at the hub's snapshot, so sockets keep it until the
+    refresh re-runs it; HTTP, which must read its own writes, is not served) and
+    `CACHED` `STALE` (serves nothing; the refresh drops it). Every refresh that runs
+    an entry makes it `FRESH`.
+    """
+
+    PENDING = "pending"
+    FRESH = "fresh"
+    DIRTY = "dirty"
+    CACHED = "cached"
+    STALE = "stale"
+
+    @property
+    def ready(self) -> bool:
+        """Has a result (valid at the hub's snapshot, or at least at some snapshot)."""
+        return self is not EntryState.PENDING
+
+    @property
+    def serves_http(self) -> bool:
+        """May answer an HTTP query (no local commit may have changed it since)."""
+        return self is EntryState.FRESH or self is EntryState.CACHED
+
+    @property
+    def cached_only(self) -> bool:
+        """Computed outside a refresh: a subscriber must have it recomputed first."""
+        return self is EntryState.CACHED or self is EntryState.STALE
+
+    def touched(self) -> EntryState:
+        """The state after a local commit that may change the result."""
+        if self is EntryState.FRESH:
+            return EntryState.DIRTY
+        if self is EntryState.CACHED:
+            return EntryState.STALE
+        return self
+
+    def unsubscribed(self) -> EntryState:
+        """The state once the last subscriber left (a ready result stays for HTTP)."""
+        if self is EntryState.FRESH:
+            return EntryState.CACHED
+        if self is EntryState.DIRTY:
+            return EntryState.STALE
+        return self
+
+
 @dataclass(eq=False)
 class Entry:
-    """One distinct live query and its latest result."""
+    """One distinct live query and its latest result (changed only by the hub)."""
 
     path: str
-    args: Any  # wire-encoded args object
+    args: Any  # wire-encoded args object (decoded JSON)
     identity: UserIdentity | None
     admin: bool
-    key: tuple[str, str, str]
-    value: Any = None
+    key: EntryKey
+    value: orjson.Fragment | None = None
     failure: Failure | None = None
     log_lines: list[str] = field(default_factory=list)
     digest: bytes | None = None
     version: int = 0
-    ready: bool = False  # has a result valid at the hub's latest refreshed snapshot
-    cached_only: bool = False  # computed outside a refresh (HTTP cache)
-    dirty: bool = False  # a local commit may have changed it; not served from cache
-    sessions: dict[Any, int] = field(default_factory=dict)  # session -> number of its query ids
-    registrations: list[tuple[Any, ...]] = field(default_factory=list)
-    _fragment: tuple[int, Any] | None = None
+    state: EntryState = EntryState.PENDING
+    sessions: dict[Subscriber, int] = field(default_factory=dict)  # session -> its query ids
+    registrations: list[Registration] = field(default_factory=list)  # see InvalidationIndex
     journal: str | None = None  # a paginated query's page end, kept across re-runs
+
+    @classmethod
+    def failed(cls, path: str, message: str) -> Entry:
+        """A result that is a failure from the start (a query the hub cannot run)."""
+        return cls(
+            path,
+            {},
+            None,
+            False,
+            ("", "", ""),
+            failure=Failure(message),
+            version=1,
+            state=EntryState.FRESH,
+        )
+
+    @property
+    def ready(self) -> bool:
+        """Has a result sessions may be sent (`Result.ready`)."""
+        return self.state.ready
 
     def modification(self, query_id: int) -> dict[str, Any]:
         """The QueryUpdated / QueryFailed for a socket."""
-        if self.failure is None:
-            return {
-                "type": "QueryUpdated",
-                "queryId": query_id,
-                "value": self.value,
-                "logLines": self.log_lines,
-                "journal": self.journal,
-            }
-        mod: dict[str, Any] = {
-            "type": "QueryFailed",
-            "queryId": query_id,
-            "errorMessage": self.failure.message,
-            "logLines": self.log_lines,
-            "journal": self.journal,
-        }
-        if self.failure.is_convex_error:
-            mod["errorData"] = encode_value(self.failure.data)
-        return mod
+        return query_result(query_id, self.value, self.failure, self.log_lines, self.journal)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of an entry's query in a refresh produced."""
+
+    value: orjson.Fragment  # the encoded result (null on failure)
+    failure: Failure | None
+    log_lines: list[str]
+    journal: str | None  # a paginated query's page end (None when it did not paginate)
+    read_set: ReadSet
 
 
 @dataclass
@@ -135,54 +216,185 @@ class HubStats:
     invalidations: int = 0
 
 
+@dataclass(frozen=True)
+class HubSnapshot:
+    """What the hub holds at one moment, for metrics and `/api/debug/sync_stats`.
+
+    Flat, so that `dataclasses.asdict` is the stats endpoint's body: the counts below,
+    then every `HubStats` counter under its own name.
+    """
+
+    sessions: int  # open sync sockets
+    subscriptions: int  # query ids of open sockets (one per socket and query id)
+    live_queries: int  # distinct entries with at least one subscriber
+    entries: int  # every entry: live queries plus cached HTTP results
+    pending: int  # entries waiting for their first result
+    queued_bytes: int  # bytes queued on all sockets
+    healthy: bool  # False when the last refresh failed
+    ts: int  # the commit ts every result held for sockets is valid at
+    # HubStats, as they stood
+    refreshes: int
+    commits_seen: int
+    reruns: int
+    affected: int
+    cache_hits: int
+    cache_misses: int
+    invalidations: int
+
+
 class Hub:
-    """Live queries of one process."""
+    """Live queries of one process.
+
+    Its state changes only through its methods; other modules read it through
+    `snapshot()` and the read-only views below.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.entries: dict[tuple[str, str, str], Entry] = {}
-        self.cache_lru: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self.index = InvalidationIndex()
-        self.pending: set[Entry] = set()
-        self.dirty_sessions: set[Any] = set()
-        self.sessions: set[Any] = set()
-        self.stats = HubStats()
-        self.snapshot: str | None = None
-        self.xmin: str = "0"
-        self.ts = 0
+        self._entries: dict[EntryKey, Entry] = {}
+        self._cache_lru: OrderedDict[EntryKey, None] = OrderedDict()
+        self._index: InvalidationIndex[Entry] = InvalidationIndex()
+        self._pending: set[Entry] = set()
+        self._waiting: set[Subscriber] = set()  # sessions to emit after the next refresh
+        self._sessions: dict[Subscriber, None] = {}
+        self._stats = HubStats()
+        self._snapshot: str | None = None  # the latest refreshed PostgreSQL snapshot
+        self._xmin: str = "0"
+        self._ts = 0
         self._seen_ts = 0
-        self.scan_gen = 0
-        self.local_commits = 0  # see `generation`
-        self.done_gen = 0
+        self._scan_gen = 0
+        self._local_commits = 0  # see `generation`
+        self._done_gen = 0
         self._requested = 0
         self._wake = asyncio.Event()
         self._done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._rerun_all = False
-        self.healthy = True
+        self._healthy = True
+
+    # ------------------------------------------------------------- reading
+
+    @property
+    def ts(self) -> int:
+        """The commit ts every result the hub holds for sockets is valid at."""
+        return self._ts
+
+    @property
+    def healthy(self) -> bool:
+        """False while refreshes fail (they are retried)."""
+        return self._healthy
+
+    @property
+    def stats(self) -> HubStats:
+        """A copy of the counters."""
+        return dataclasses.replace(self._stats)
+
+    @property
+    def entries(self) -> Mapping[EntryKey, Entry]:
+        """Every entry by key (read-only view)."""
+        return MappingProxyType(self._entries)
+
+    @property
+    def sessions(self) -> KeysView[Subscriber]:
+        """The attached sessions (read-only view)."""
+        return self._sessions.keys()
+
+    @property
+    def pending(self) -> frozenset[Entry]:
+        """Entries queued for the next refresh."""
+        return frozenset(self._pending)
+
+    @property
+    def has_entries(self) -> bool:
+        """True when the hub holds any result (a refresh may have work to do)."""
+        return bool(self._entries)
+
+    def holds(self, entry: Entry) -> bool:
+        """True when `entry` is the hub's current entry for its key."""
+        return self._entries.get(entry.key) is entry
+
+    def snapshot(self) -> HubSnapshot:
+        """Counts and counters at this moment (one pass over entries and sessions)."""
+        live = [e for e in self._entries.values() if e.sessions]
+        return HubSnapshot(
+            sessions=len(self._sessions),
+            subscriptions=sum(sum(e.sessions.values()) for e in live),
+            live_queries=len(live),
+            entries=len(self._entries),
+            pending=len(self._pending),
+            queued_bytes=sum(s.queued_bytes for s in self._sessions),
+            healthy=self._healthy,
+            ts=self._ts,
+            **dataclasses.asdict(self._stats),
+        )
 
     # ------------------------------------------------------------- life cycle
 
     async def start(self) -> None:
         """Take the starting snapshot and start the refresh loop."""
+        await self._take_snapshot()
+        self._task = asyncio.create_task(self._loop(), name="convect-sync-refresh")
+
+    async def _take_snapshot(self) -> None:
+        """Begin at the database's current snapshot (what `start` does before its loop)."""
         row = await self.engine.pool.fetchrow(
             "SELECT pg_current_snapshot()::text AS snap, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"
         )
         assert row is not None
-        self.snapshot, self.xmin = row["snap"], row["xmin"]
+        self._snapshot, self._xmin = row["snap"], row["xmin"]
         coll = await self.engine.pool.fetchval(
             "SELECT datcollate FROM pg_database WHERE datname = current_database()"
         )
-        self.index.exact_strings = str(coll).split(".")[0] in ("C", "POSIX")
-        self.ts = self.engine.current_ts()
-        self._task = asyncio.create_task(self._loop(), name="convect-sync-refresh")
+        self._index.exact_strings = str(coll).split(".")[0] in ("C", "POSIX")
+        self._ts = self.engine.current_ts()
 
     async def stop(self) -> None:
-        """Stop the refresh loop."""
+        """Close the sockets still open (1001, the client reconnects elsewhere), stop the loop."""
+        self.close_sockets(1001, "ServerShuttingDown")
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def reload(self) -> None:
+        """New code (dev reload): forget what the old code computed.
+
+        Subscribed entries are re-run by a refresh (sockets get the new results without
+        reconnecting) and stop serving HTTP meanwhile; the others are dropped. An HTTP
+        query still running the old code is not cached (`generation` moves on).
+        """
+        for entry in list(self._entries.values()):
+            if entry.sessions:
+                entry.state = entry.state.touched()
+            else:
+                self._drop(entry)
+        self._scan_gen += 1
+        self.request_refresh(rerun_all=True)
+
+    # ------------------------------------------------------------- sessions
+
+    def attach(self, session: Subscriber) -> None:
+        """A socket connected (counted, closed and drained with the others)."""
+        self._sessions[session] = None
+
+    def detach(self, session: Subscriber) -> None:
+        """A socket is gone (after it unsubscribed its queries): forget it."""
+        self._sessions.pop(session, None)
+        self._waiting.discard(session)
+
+    def close_sockets(self, code: int, reason: str) -> None:
+        """Close every attached socket once what it has queued is sent (shutdown)."""
+        for session in list(self._sessions):
+            session.close(code, reason)
+
+    async def drain(self) -> None:
+        """Let every socket finish its mutation in progress, then close (graceful shutdown)."""
+        await asyncio.gather(*(session.drain() for session in list(self._sessions)))
+
+    def mark_dirty(self, session: Subscriber) -> None:
+        """`session` waits for results: have it emit after the next refresh (asked for now)."""
+        self._waiting.add(session)
+        self.request_refresh()
 
     # ------------------------------------------------------------- requests
 
@@ -190,14 +402,14 @@ class Hub:
         """Ask for a refresh that starts after now; returns its generation to wait for."""
         if rerun_all:
             self._rerun_all = True
-        self._requested = self.scan_gen + 1
+        self._requested = self._scan_gen + 1
         self._wake.set()
         return self._requested
 
     async def wait_refreshed(self, gen: int, timeout: float = 30.0) -> None:
         """Wait until a refresh of generation `gen` (or later) has completed."""
         async with self._done:
-            await asyncio.wait_for(self._done.wait_for(lambda: self.done_gen >= gen), timeout)
+            await asyncio.wait_for(self._done.wait_for(lambda: self._done_gen >= gen), timeout)
 
     async def sync_after_commit(self) -> None:
         """Wait until a refresh that started after this call has completed."""
@@ -205,26 +417,21 @@ class Hub:
 
     def generation(self) -> tuple[int, int]:
         """What an HTTP query notes before it runs, for `store` (refreshes and local commits)."""
-        return self.scan_gen, self.local_commits
+        return self._scan_gen, self._local_commits
 
     def local_commit(self, ts: int, tx: Tx) -> None:
         """A commit in this process: stop serving affected cached results; refresh soon."""
-        from app.db.readset import project
-
-        self.local_commits += 1  # a query that ran across it may have read the old state
-        catalog = self.engine.catalog
-        for w in tx.writes.values():
-            fields = catalog.tracked_fields(w.table)
-            write = [w.table, w.id, project(w.old, fields), project(w.new, fields)]
-            for entry in self.index.match(write):
-                entry.dirty = True
+        self._local_commits += 1  # a query that ran across it may have read the old state
+        for write in projected_writes(self.engine.catalog, tx):
+            for entry in self._index.match(write):
+                entry.state = entry.state.touched()
         self.request_refresh()
 
     # ------------------------------------------------------------- subscriptions
 
     def subscribe(
         self,
-        session: Any,
+        session: Subscriber,
         path: str,
         args: Any,
         identity: UserIdentity | None,
@@ -234,50 +441,52 @@ class Hub:
         """The entry for a socket's query (created and queued if new)."""
         path = canonical_path(path)
         key = (path, args_key(args), identity_key(identity, admin))
-        entry = self.entries.get(key)
+        entry = self._entries.get(key)
         if entry is None:
             entry = Entry(path, args, identity, admin, key)
             entry.journal = journal if isinstance(journal, str) else None
-            self.entries[key] = entry
-            self.pending.add(entry)
-        elif entry.cached_only:
+            self._entries[key] = entry
+            self._pending.add(entry)
+        elif entry.state.cached_only:
             # A cached result belongs to another snapshot: recompute it in the next refresh.
-            entry.cached_only = False
-            entry.ready = False
-            self.pending.add(entry)
-        self.cache_lru.pop(key, None)
+            entry.state = EntryState.PENDING
+            self._pending.add(entry)
+        self._cache_lru.pop(key, None)
         entry.sessions[session] = entry.sessions.get(session, 0) + 1
         return entry
 
-    def unsubscribe(self, session: Any, entry: Entry) -> None:
-        """A socket no longer needs an entry (once per query id)."""
+    def unsubscribe(self, session: Subscriber, entry: Entry) -> None:
+        """A socket no longer needs an entry (once per query id; entries the hub no longer
+        holds are ignored)."""
+        if not self.holds(entry):
+            return
         count = entry.sessions.get(session, 0) - 1
         if count > 0:
             entry.sessions[session] = count
             return
         entry.sessions.pop(session, None)
         if not entry.sessions:
-            if entry.ready:
-                entry.cached_only = True  # keep serving the HTTP cache while valid
+            if entry.state.ready:
+                entry.state = entry.state.unsubscribed()  # keeps serving HTTP while valid
                 self._remember(entry)
             else:
                 self._drop(entry)
 
     def _remember(self, entry: Entry) -> None:
-        self.cache_lru[entry.key] = None
-        self.cache_lru.move_to_end(entry.key)
-        while len(self.cache_lru) > MAX_CACHED:
-            key, _ = self.cache_lru.popitem(last=False)
-            old = self.entries.get(key)
+        self._cache_lru[entry.key] = None
+        self._cache_lru.move_to_end(entry.key)
+        while len(self._cache_lru) > MAX_CACHED:
+            key, _ = self._cache_lru.popitem(last=False)
+            old = self._entries.get(key)
             if old is not None and not old.sessions:
                 self._drop(old)
 
     def _drop(self, entry: Entry) -> None:
-        self.index.remove(entry)
-        self.pending.discard(entry)
-        self.cache_lru.pop(entry.key, None)
-        if self.entries.get(entry.key) is entry:
-            del self.entries[entry.key]
+        self._index.remove(entry)
+        self._pending.discard(entry)
+        self._cache_lru.pop(entry.key, None)
+        if self._entries.get(entry.key) is entry:
+            del self._entries[entry.key]
 
     # ------------------------------------------------------------- HTTP query cache
 
@@ -289,15 +498,15 @@ class Hub:
         Never a failure: a failed call is run again, so that it gets its own request id
         and its own server log entry (a subscribed entry's failure stays for its sockets).
         """
-        entry = self.entries.get(
+        entry = self._entries.get(
             (canonical_path(path), args_key(args), identity_key(identity, admin))
         )
-        if entry is None or not entry.ready or entry.dirty or entry.failure is not None:
-            self.stats.cache_misses += 1
+        if entry is None or not entry.state.serves_http or entry.failure is not None:
+            self._stats.cache_misses += 1
             return None
-        self.stats.cache_hits += 1
-        if entry.key in self.cache_lru:
-            self.cache_lru.move_to_end(entry.key)
+        self._stats.cache_hits += 1
+        if entry.key in self._cache_lru:
+            self._cache_lru.move_to_end(entry.key)
         return entry
 
     def store(
@@ -315,13 +524,13 @@ class Hub:
         if gen != self.generation() or failure is not None:
             return
         key = (canonical_path(path), args_key(args), identity_key(identity, admin))
-        if key in self.entries:
+        if key in self._entries:
             return
         entry = Entry(
-            key[0], args, identity, admin, key, value=frozen(value), ready=True, cached_only=True
+            key[0], args, identity, admin, key, value=frozen(value), state=EntryState.CACHED
         )
-        self.entries[key] = entry
-        self.index.add(entry, read_set)
+        self._entries[key] = entry
+        self._index.add(entry, read_set)
         self._remember(entry)
 
     # ------------------------------------------------------------- the refresh loop
@@ -342,43 +551,43 @@ class Hub:
             try:
                 await self._refresh()
                 backoff = 0.05
-                self.healthy = True
+                self._healthy = True
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.healthy = False
+                self._healthy = False
                 log.warning("live-query refresh failed; retrying in %.2fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 self._rerun_all = True
                 self._wake.set()
 
-    async def _scan(self, conn: Any) -> tuple[str, str, list[Any]]:
+    async def _scan(self, conn: asyncpg.Connection) -> tuple[str, str, list[asyncpg.Record]]:
         """The current snapshot, its xmin, and the commits since the last one (one statement)."""
-        rows = await conn.fetch(SCAN_SQL, self.xmin, self.snapshot)
+        rows = await conn.fetch(SCAN_SQL, self._xmin, self._snapshot)
         return rows[0]["snap"], rows[0]["xmin"], [r for r in rows if r["ts"] is not None]
 
-    def _affected(self, rows: list[Any]) -> set[Entry]:
+    def _affected(self, rows: list[asyncpg.Record]) -> set[Entry]:
         """Entries whose results the commits in `rows` may change (`_seen_ts`: the newest)."""
         affected: set[Entry] = set()
         for r in rows:
             self._seen_ts = max(self._seen_ts, r["ts"])
             for write in orjson.loads(r["writes"]):
-                affected |= self.index.match(write)
-        self.stats.commits_seen += len(rows)
+                affected |= self._index.match(write)
+        self._stats.commits_seen += len(rows)
         return affected
 
     def _to_run(self, affected: set[Entry]) -> set[Entry]:
         """Subscribed entries among `affected` (plus pending ones); cached-only ones are
         dropped: the next HTTP call runs its query anew."""
-        to_run = set(self.pending)
+        to_run = set(self._pending)
         for entry in affected:
             if entry.sessions:
                 to_run.add(entry)
             else:
-                self.stats.invalidations += 1
+                self._stats.invalidations += 1
                 self._drop(entry)
-        self.pending -= to_run
+        self._pending -= to_run
         return to_run
 
     async def _refresh(self) -> None:
@@ -389,107 +598,101 @@ class Hub:
         Otherwise the queries run in a REPEATABLE READ transaction, after reading the
         commits that landed between the two snapshots.
         """
-        self.scan_gen += 1
-        gen = self.scan_gen
-        self._seen_ts = self.ts
+        self._scan_gen += 1
+        gen = self._scan_gen
+        self._seen_ts = self._ts
         rerun_all, self._rerun_all = self._rerun_all, False
         changed: list[Entry] = []
         hit: set[Entry] = set()  # subscribed entries the new commits touch
         async with self.engine.pool.acquire() as conn:
             to_run: set[Entry] = set()
-            if not rerun_all and not self.pending:
-                self.snapshot, self.xmin, rows = await self._scan(conn)
+            if not rerun_all and not self._pending:
+                self._snapshot, self._xmin, rows = await self._scan(conn)
                 affected = self._affected(rows)
                 hit |= {e for e in affected if e.sessions}
                 to_run = self._to_run(affected)
                 if not to_run:  # every result still holds at the new snapshot
-                    self.ts = self._seen_ts
-            if to_run or rerun_all or self.pending:
+                    self._ts = self._seen_ts
+            if to_run or rerun_all or self._pending:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     snapshot, xmin, rows = await self._scan(conn)
                     affected = self._affected(rows)
                     hit |= {e for e in affected if e.sessions}
                     if rerun_all:
-                        affected |= {e for e in self.entries.values() if e.sessions}
+                        affected |= {e for e in self._entries.values() if e.sessions}
                     to_run |= self._to_run(affected)
                     try:
                         for entry in to_run:
-                            if self.entries.get(entry.key) is not entry:
+                            if not self.holds(entry):
                                 continue  # dropped while we ran
+                            self._stats.reruns += 1
                             if await self._run_entry(conn, entry):
                                 changed.append(entry)
                     except BaseException:
-                        self.pending |= {e for e in to_run if self.entries.get(e.key) is e}
+                        self._pending |= {e for e in to_run if self.holds(e)}
                         raise
-                self.snapshot, self.xmin = snapshot, xmin
-                self.ts = self._seen_ts  # results now match the commits seen
-        self.stats.affected += len(hit)
-        self.engine.advance_ts(self.ts)
-        self.stats.refreshes += 1
-        self.scan_gen += 1  # a cached HTTP result computed across this refresh is not kept
-        sessions = set(self.dirty_sessions)
-        self.dirty_sessions.clear()
+                self._snapshot, self._xmin = snapshot, xmin
+                self._ts = self._seen_ts  # results now match the commits seen
+        self._stats.affected += len(hit)
+        self.engine.advance_ts(self._ts)
+        self._stats.refreshes += 1
+        self._scan_gen += 1  # a cached HTTP result computed across this refresh is not kept
+        sessions = set(self._waiting)
+        self._waiting.clear()
         for entry in changed:
             sessions.update(entry.sessions)
         for session in sessions:
-            session.emit(self.ts)
+            session.emit(self._ts)
         async with self._done:
-            self.done_gen = max(self.done_gen, gen)
+            self._done_gen = max(self._done_gen, gen)
             self._done.notify_all()
 
-    async def _run_entry(self, conn: Any, entry: Entry) -> bool:
-        """Run an entry's query in the refresh transaction.
+    async def _run_entry(self, conn: asyncpg.Connection, entry: Entry) -> bool:
+        """Run an entry's query in the refresh transaction; `_settle` keeps the result.
 
         True when its sessions must hear about it: the result changed, or the entry was
         waiting for a result (sessions that subscribed meanwhile wait for it to be ready).
         """
         engine = self.engine
-        was_ready = entry.ready
-        self.stats.reruns += 1
+        was_ready = entry.state.ready
         tx = Tx(conn, writable=False)
         use_journal(tx, entry.journal)
-        token = logs.start()
-        value: Any = None
-        failure: Failure | None = None
-        rid = new_request_id()
-        fn = None
+        principal = Principal(entry.identity, entry.admin)
         try:
-            fn = engine.lookup(entry.path, "query", admin=entry.admin)
             args = decode_value(entry.args)
-            checked = engine.check_args(fn, args)
-            async with conn.transaction():  # a savepoint: one failing query spoils no other
-                value = encode_value(
-                    await engine.runner.run_query_in(tx, fn, checked, entry.identity, rid)
-                )
-        except asyncio.CancelledError:
-            raise
-        except (FunctionNotFound, ArgumentValidationError, ValueEncodingError) as exc:
-            failure = engine.runner.failure(exc, rid, fn)
-        except Exception as exc:
-            if _connection_lost(exc):
-                raise
-            failure = engine.runner.failure(exc, rid, fn)
-        lines = logs.stop(token) if engine.settings.dev else (logs.stop(token) and [])
-        value = frozen(value)
+        except ValueEncodingError as exc:
+            outcome = Outcome(error=engine.failure(exc, new_request_id(), None))
+        else:
+            outcome = await engine.call(entry.path, args, principal, "query", tx=tx)
+        lines = outcome.log_lines if engine.settings.dev else []
+        run = Run(frozen(outcome.value), outcome.error, lines, journal_of(tx), tx.read_set)
+        return self._settle(entry, run, was_ready=was_ready)
+
+    def _settle(self, entry: Entry, run: Run, *, was_ready: bool) -> bool:
+        """Keep a refresh's result of `entry` (now `FRESH`, its read set re-indexed).
+
+        True when its sessions must hear about it: the result changed, or the entry was
+        waiting for a result (`was_ready` False).
+        """
+        failure = run.failure
         digest = hashlib.blake2b(
             orjson.dumps(
                 [
-                    value,
+                    run.value,
                     failure.message if failure else None,
                     encode_value(failure.data) if failure and failure.data is not UNSET else None,
-                    lines,
-                    journal_of(tx),
+                    run.log_lines,
+                    run.journal,
                 ]
             ),
             digest_size=16,
         ).digest()
-        entry.value, entry.failure, entry.log_lines = value, failure, lines
-        entry.journal = journal_of(tx) or entry.journal
-        entry.ready = True
-        entry.dirty = False
-        entry.cached_only = False
-        self.index.remove(entry)
-        self.index.add(entry, tx.read_set)
+        entry.value, entry.failure, entry.log_lines = run.value, failure, run.log_lines
+        entry.journal = run.journal or entry.journal
+        entry.state = EntryState.FRESH
+        self._index.remove(entry)
+        if self.holds(entry):  # not dropped while it ran (its read set would linger)
+            self._index.add(entry, run.read_set)
         if digest != entry.digest:
             entry.digest = digest
             entry.version += 1
@@ -497,10 +700,15 @@ class Hub:
         return not was_ready
 
 
-def _connection_lost(exc: BaseException) -> bool:
-    from app.db.errors import is_connection_error
-
-    return is_connection_error(exc)
-
-
-__all__ = ["Entry", "Hub", "args_key", "identity_key"]
+__all__ = [
+    "Entry",
+    "EntryState",
+    "Hub",
+    "HubSnapshot",
+    "HubStats",
+    "Run",
+    "Subscriber",
+    "args_key",
+    "frozen",
+    "identity_key",
+]

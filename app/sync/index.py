@@ -7,34 +7,44 @@ write costs time proportional to the entries whose prefix it shares, not to all.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from app.db.readset import RangeRead, ReadSet
 from app.sync.matching import doc_in_range, eq_prefix, key_text
+
+# Where an entry sits in the index, so that it can be taken out again.
+Registration = (
+    tuple[Literal["id"], tuple[str, str]]
+    | tuple[Literal["table"], str]
+    | tuple[Literal["range"], str, str, int, bytes, RangeRead]
+)
 
 
 class Indexed(Protocol):
     """Anything registered in the index (a query entry)."""
 
-    registrations: list[tuple[Any, ...]]
+    registrations: list[Registration]
 
 
-class InvalidationIndex:
+E = TypeVar("E", bound=Indexed)
+
+
+class InvalidationIndex(Generic[E]):
     """Read sets of live entries, arranged for matching writes."""
 
     def __init__(self, exact_strings: bool = True) -> None:
         self.exact_strings = exact_strings
-        self.by_id: dict[tuple[str, str], set[Any]] = defaultdict(set)
-        self.by_table: dict[str, set[Any]] = defaultdict(set)
+        self.by_id: dict[tuple[str, str], set[E]] = defaultdict(set)
+        self.by_table: dict[str, set[E]] = defaultdict(set)
         # table -> index -> eq length -> prefix text -> [(entry, read)]
-        self.ranges: dict[str, dict[str, dict[int, dict[bytes, list[tuple[Any, RangeRead]]]]]] = (
+        self.ranges: dict[str, dict[str, dict[int, dict[bytes, list[tuple[E, RangeRead]]]]]] = (
             defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
         )
         self.fields: dict[tuple[str, str], tuple[str, ...]] = {}
 
-    def add(self, entry: Any, reads: ReadSet) -> None:
+    def add(self, entry: E, reads: ReadSet) -> None:
         """Register an entry's read set."""
-        regs: list[tuple[Any, ...]] = []
+        regs: list[Registration] = []
         for key in reads.ids:
             self.by_id[key].add(entry)
             regs.append(("id", key))
@@ -50,20 +60,20 @@ class InvalidationIndex:
             regs.append(("range", r.table, r.index, len(r.eq), prefix, read))
         entry.registrations = regs
 
-    def remove(self, entry: Any) -> None:
+    def remove(self, entry: E) -> None:
         """Forget an entry's read set."""
-        for reg in getattr(entry, "registrations", ()):
+        for reg in entry.registrations:
             if reg[0] == "id":
-                s = self.by_id.get(reg[1])
-                if s is not None:
-                    s.discard(entry)
-                    if not s:
+                ids = self.by_id.get(reg[1])
+                if ids is not None:
+                    ids.discard(entry)
+                    if not ids:
                         del self.by_id[reg[1]]
             elif reg[0] == "table":
-                s = self.by_table.get(reg[1])
-                if s is not None:
-                    s.discard(entry)
-                    if not s:
+                tables = self.by_table.get(reg[1])
+                if tables is not None:
+                    tables.discard(entry)
+                    if not tables:
                         del self.by_table[reg[1]]
             else:
                 _, table, index, n, prefix, read = reg
@@ -84,9 +94,9 @@ class InvalidationIndex:
                                 del self.ranges[table]
         entry.registrations = []
 
-    def on_table(self, table: str) -> set[Any]:
+    def on_table(self, table: str) -> set[E]:
         """Every entry that read anything of `table`."""
-        hit: set[Any] = set(self.by_table.get(table, set()))
+        hit: set[E] = set(self.by_table.get(table, set()))
         hit |= {e for (t, _), entries in self.by_id.items() if t == table for e in entries}
         for by_n in self.ranges.get(table, {}).values():
             for by_prefix in by_n.values():
@@ -94,10 +104,10 @@ class InvalidationIndex:
                     hit |= {e for e, _ in bucket}
         return hit
 
-    def match(self, write: list[Any]) -> set[Any]:
-        """Entries a commit-log write `[table, id, old, new]` may affect."""
+    def match(self, write: list[Any]) -> set[E]:
+        """Entries a commit-log write `[table, id, old, new]` (decoded JSON) may affect."""
         table, doc_id, old, new = write
-        hit: set[Any] = set()
+        hit: set[E] = set()
         if doc_id is None:  # the whole table changed (truncate, import)
             return self.on_table(table)
         hit |= self.by_id.get((table, doc_id), set())

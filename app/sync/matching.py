@@ -56,7 +56,8 @@ def compare(a: Any, b: Any, exact_strings: bool, *, top: bool = True) -> int | N
     if ra == 1:
         if not exact_strings:
             return 0 if a == b else MAYBE
-        return (a > b) - (a < b)
+        ta, tb = str(a), str(b)  # rank 1: both are strings
+        return (ta > tb) - (ta < tb)
     if ra in (2, 3):
         fa, fb = float(a), float(b)
         return (fa > fb) - (fa < fb)

@@ -46,8 +46,8 @@ class Notifier:
         self._conn_lock = asyncio.Lock()  # one statement at a time on the listening connection
 
     async def start(self) -> None:
-        """Start listening (if there is a hub) and trimming."""
-        self.engine.on_commit.append(lambda ts, tx: self.notify_soon())
+        """Start listening (if there is a hub) and trimming (the engine calls `notify_soon`
+        after each local commit)."""
         if self.hub is not None:
             self._tasks.append(asyncio.create_task(self._listen(), name="convect-listen"))
         self._tasks.append(asyncio.create_task(self._trim(), name="convect-trim"))
@@ -116,7 +116,7 @@ class Notifier:
                 first = False
                 while not conn.is_closed():
                     await asyncio.sleep(SAFETY_REFRESH_S)
-                    if self.hub.entries:
+                    if self.hub.has_entries:
                         self.hub.request_refresh()
                     try:
                         async with self._conn_lock:

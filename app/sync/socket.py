@@ -11,37 +11,21 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.auth import AuthenticationError, UserIdentity
-from app.engine import Outcome
-from app.sync.protocol import decode_ts, encode_ts
+from app.auth import AuthenticationError, Principal, UserIdentity
+from app.engine import Failure, InvalidArgs, Outcome, decode_args, wire_args
+from app.server.functions import Kind
+from app.sync.hub import Entry
+from app.sync.protocol import decode_ts, function_response
 from app.sync.session import ProtocolViolation, SessionState
-from app.values import ValueEncodingError, decode_value, encode_value
 
 if TYPE_CHECKING:
     from app.engine import Engine
-    from app.sync.hub import Entry, Hub
+    from app.sync.hub import Hub
 
 log = logging.getLogger("convect.sync")
 PING_INTERVAL = 15.0
 MAX_QUEUED_BYTES = 16 * 1024 * 1024  # a client this far behind is dropped; it reconnects
 MAX_ACTIONS_IN_FLIGHT = 64
-MAX_ARGS_BYTES = 8 * 1024 * 1024  # a function's arguments, as on the HTTP API (DESIGN §2)
-
-
-def _args(raw: Any) -> Any:
-    """Wire args of a message (`[obj]`), still encoded; ValueError when malformed."""
-    if raw is None:
-        return {}
-    if isinstance(raw, list):
-        if len(raw) > 1:
-            raise ValueError("Functions take a single object of arguments")
-        raw = raw[0] if raw else {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"Function arguments must be an object, got {type(raw).__name__}")
-    decode_value(raw)  # validates the encoding and the nesting depth
-    if len(orjson.dumps(raw)) > MAX_ARGS_BYTES:
-        raise ValueError(f"Arguments exceed {MAX_ARGS_BYTES} bytes")
-    return raw
 
 
 class SyncSession:
@@ -139,37 +123,29 @@ class SyncSession:
     def _bind(self, qid: int) -> None:
         path, args, journal = self.state.queries[qid]
         try:
-            wire_args = _args(args)
-        except (ValueError, ValueEncodingError) as exc:
-            from app.engine import Failure
-            from app.sync.hub import Entry
-
-            self.state.target[qid] = Entry(
-                path,
-                {},
-                None,
-                False,
-                ("", "", ""),
-                ready=True,
-                failure=Failure(f"Invalid arguments: {exc}"),
-                version=1,
-            )
+            wire = wire_args(args)
+        except InvalidArgs as exc:
+            self.state.target[qid] = Entry.failed(path, f"Invalid arguments: {exc.reason}")
             return
         self.state.target[qid] = self.hub.subscribe(
-            self, path, wire_args, self.identity, self.admin, journal
+            self, path, wire, self.identity, self.admin, journal
         )
 
     def _unbind(self, qid: int) -> None:
-        entry: Entry | None = self.state.target.pop(qid, None)  # type: ignore[assignment]
-        if entry is not None and self.hub.entries.get(entry.key) is entry:
-            self.hub.unsubscribe(self, entry)
+        result = self.state.target.pop(qid, None)
+        if isinstance(result, Entry):  # the hub ignores entries it does not hold
+            self.hub.unsubscribe(self, result)
+
+    def unbind_all(self) -> None:
+        """Give back every query to the hub (the socket is closing)."""
+        for qid in list(self.state.target):
+            self._unbind(qid)
 
     def _changed(self) -> None:
         if self.state.complete():
             self.emit(self.hub.ts, force=True)
         else:
-            self.hub.dirty_sessions.add(self)
-            self.hub.request_refresh()
+            self.hub.mark_dirty(self)
 
     def modify(self, msg: dict[str, Any]) -> None:
         """ModifyQuerySet."""
@@ -262,7 +238,9 @@ class SyncSession:
                 self.close(1011, "InternalServerError: live queries are behind")
                 return
         self.send(
-            _response("MutationResponse", rid, outcome, self.engine.settings.dev, with_ts=True)
+            function_response(
+                "MutationResponse", rid, outcome, dev=self.engine.settings.dev, with_ts=True
+            )
         )
         self.emit(self.hub.ts, force=True)
 
@@ -270,7 +248,9 @@ class SyncSession:
         """Run an action concurrently with others."""
         outcome = await self._run(path, raw_args, self.identity, self.admin, "action", None)
         self.send(
-            _response("ActionResponse", rid, outcome, self.engine.settings.dev, with_ts=False)
+            function_response(
+                "ActionResponse", rid, outcome, dev=self.engine.settings.dev, with_ts=False
+            )
         )
 
     async def _run(
@@ -279,46 +259,16 @@ class SyncSession:
         raw_args: Any,
         identity: UserIdentity | None,
         admin: bool,
-        kind: str,
+        kind: Kind,
         session: tuple[str | None, int] | None,
     ) -> Outcome:
-        from app.engine import Failure, FunctionNotFound
-
         try:
-            args = decode_value(_args(raw_args))
-        except (ValueError, ValueEncodingError) as exc:
-            return Outcome(error=Failure(f"Invalid arguments: {exc}"))
-        try:
-            fn = self.engine.lookup(path, kind, admin=admin)  # type: ignore[arg-type]
-        except FunctionNotFound as exc:
-            return Outcome(error=Failure(str(exc)))
+            args = decode_args(raw_args)
+        except InvalidArgs as exc:
+            return Outcome(error=Failure(f"Invalid arguments: {exc.reason}"))
         dedupe = (session[0], session[1]) if session and session[0] else None
-        return await self.engine.runner.execute(fn, args, identity, session=dedupe)  # type: ignore[arg-type]
-
-
-def _response(kind: str, rid: int, outcome: Outcome, dev: bool, *, with_ts: bool) -> dict[str, Any]:
-    lines = outcome.log_lines if dev else []
-    if outcome.error is None:
-        msg: dict[str, Any] = {
-            "type": kind,
-            "requestId": rid,
-            "success": True,
-            "result": outcome.value,
-            "logLines": lines,
-        }
-        if with_ts:
-            msg["ts"] = encode_ts(outcome.commit_ts or 0)
-        return msg
-    msg = {
-        "type": kind,
-        "requestId": rid,
-        "success": False,
-        "result": outcome.error.message,
-        "logLines": lines,
-    }
-    if outcome.error.is_convex_error:
-        msg["errorData"] = encode_value(outcome.error.data)
-    return msg
+        principal = Principal(identity, admin)
+        return await self.engine.call(path, args, principal, kind, session=dedupe)
 
 
 def _int(msg: dict[str, Any], key: str) -> int:
@@ -332,7 +282,7 @@ async def serve_socket(engine: Engine, hub: Hub, ws: WebSocket) -> None:
     """Serve one sync connection until it closes."""
     await ws.accept()
     session = SyncSession(engine, hub, ws)
-    hub.sessions.add(session)
+    hub.attach(session)
     writer = asyncio.create_task(session.writer())
     session.writer_task = writer
     mutator = asyncio.create_task(session.mutation_worker())
@@ -350,10 +300,8 @@ async def serve_socket(engine: Engine, hub: Hub, ws: WebSocket) -> None:
         session.closed = True
         for task in (reader, mutator, writer, *session.actions):
             task.cancel()
-        for qid in list(session.state.target):
-            session._unbind(qid)
-        hub.sessions.discard(session)
-        hub.dirty_sessions.discard(session)
+        session.unbind_all()
+        hub.detach(session)
 
 
 async def _read(session: SyncSession) -> None:

@@ -173,10 +173,6 @@ class Validator(ABC):
     def __repr__(self) -> str:
         """Convex notation, e.g. `v.string()`."""
 
-    @abstractmethod
-    def json_schema(self) -> dict[str, Any]:
-        """JSON Schema (2020-12) of the value's JSON wire form."""
-
     def to_json(self) -> dict[str, Any]:
         """Plain serialisable description (inverse: validator_from_json)."""
         return {"type": self.kind}
@@ -218,10 +214,6 @@ class StringValidator(Validator):
     def __repr__(self) -> str:
         return "v.string()"
 
-    def json_schema(self) -> dict[str, Any]:
-        """{"type": "string"}."""
-        return {"type": "string"}
-
 
 class Float64Validator(Validator):
     """`v.float64()` / `v.number()`."""
@@ -246,30 +238,6 @@ class Float64Validator(Validator):
     def __repr__(self) -> str:
         return f"v.{self._spelling}()"
 
-    def json_schema(self) -> dict[str, Any]:
-        """A JSON number, or {"$float": base64} for NaN/±inf/-0."""
-        return {
-            "anyOf": [
-                {"type": "number"},
-                {
-                    "type": "object",
-                    "properties": {"$float": {"type": "string"}},
-                    "required": ["$float"],
-                    "additionalProperties": False,
-                },
-            ]
-        }
-
-
-def _tagged_schema(tag: str, description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {tag: {"type": "string", "contentEncoding": "base64"}},
-        "required": [tag],
-        "additionalProperties": False,
-        "description": description,
-    }
-
 
 class Int64Validator(Validator):
     """`v.int64()`."""
@@ -284,10 +252,6 @@ class Int64Validator(Validator):
 
     def __repr__(self) -> str:
         return "v.int64()"
-
-    def json_schema(self) -> dict[str, Any]:
-        """{"$integer": base64 of 8 bytes little-endian}."""
-        return _tagged_schema("$integer", "int64: base64 of 8 bytes, little-endian")
 
 
 class BooleanValidator(Validator):
@@ -304,10 +268,6 @@ class BooleanValidator(Validator):
     def __repr__(self) -> str:
         return "v.boolean()"
 
-    def json_schema(self) -> dict[str, Any]:
-        """{"type": "boolean"}."""
-        return {"type": "boolean"}
-
 
 class NullValidator(Validator):
     """`v.null()`."""
@@ -323,10 +283,6 @@ class NullValidator(Validator):
     def __repr__(self) -> str:
         return "v.null()"
 
-    def json_schema(self) -> dict[str, Any]:
-        """{"type": "null"}."""
-        return {"type": "null"}
-
 
 class BytesValidator(Validator):
     """`v.bytes()`."""
@@ -341,10 +297,6 @@ class BytesValidator(Validator):
 
     def __repr__(self) -> str:
         return "v.bytes()"
-
-    def json_schema(self) -> dict[str, Any]:
-        """{"$bytes": base64}."""
-        return _tagged_schema("$bytes", "bytes: standard base64")
 
 
 class AnyValidator(Validator):
@@ -367,10 +319,6 @@ class AnyValidator(Validator):
     def __repr__(self) -> str:
         return "v.any()"
 
-    def json_schema(self) -> dict[str, Any]:
-        """{} (anything)."""
-        return {}
-
 
 class IdValidator(Validator):
     """`v.id(table)`."""
@@ -390,10 +338,6 @@ class IdValidator(Validator):
 
     def __repr__(self) -> str:
         return f"v.id({_quote(self.table_name)})"
-
-    def json_schema(self) -> dict[str, Any]:
-        """A string describing its table."""
-        return {"type": "string", "description": f"Id of table {self.table_name}"}
 
     def to_json(self) -> dict[str, Any]:
         """{"type": "id", "tableName": ...}."""
@@ -448,10 +392,6 @@ class LiteralValidator(Validator):
             return f"v.literal({_quote(lit)})"
         return f"v.literal({lit!r})"
 
-    def json_schema(self) -> dict[str, Any]:
-        """{"const": encoded value}."""
-        return {"const": encode_value(self.value)}
-
     def to_json(self) -> dict[str, Any]:
         """{"type": "literal", "value": encoded value}."""
         return {"type": "literal", "value": encode_value(self.value)}
@@ -478,10 +418,6 @@ class ArrayValidator(Validator):
     def __repr__(self) -> str:
         return f"v.array({self.item!r})"
 
-    def json_schema(self) -> dict[str, Any]:
-        """{"type": "array", "items": ...}."""
-        return {"type": "array", "items": self.item.json_schema()}
-
     def to_json(self) -> dict[str, Any]:
         """{"type": "array", "value": item}."""
         return {"type": "array", "value": self.item.to_json()}
@@ -504,10 +440,6 @@ class OptionalValidator(Validator):
 
     def __repr__(self) -> str:
         return f"v.optional({self.inner!r})"
-
-    def json_schema(self) -> dict[str, Any]:
-        """The inner validator's schema (optionality lives in the object's `required`)."""
-        return self.inner.json_schema()
 
     def to_json(self) -> dict[str, Any]:
         """The inner description with "optional": true."""
@@ -578,18 +510,6 @@ class ObjectValidator(Validator):
         inner = ", ".join(f"{_quote(k)}: {fv!r}" for k, fv in self.fields.items())
         return f"v.object({{{inner}}})"
 
-    def json_schema(self) -> dict[str, Any]:
-        """Properties, required fields, no additional properties."""
-        schema: dict[str, Any] = {
-            "type": "object",
-            "properties": {k: fv.json_schema() for k, fv in self.fields.items()},
-        }
-        required = [k for k, fv in self.fields.items() if not fv.is_optional]
-        if required:
-            schema["required"] = required
-        schema["additionalProperties"] = False
-        return schema
-
     def to_json(self) -> dict[str, Any]:
         """{"type": "object", "fields": {name: {..., "optional": bool}}}."""
         return {
@@ -648,10 +568,6 @@ class RecordValidator(Validator):
     def __repr__(self) -> str:
         return f"v.record({self.keys!r}, {self.values!r})"
 
-    def json_schema(self) -> dict[str, Any]:
-        """An object whose additional properties match the values schema."""
-        return {"type": "object", "additionalProperties": self.values.json_schema()}
-
     def to_json(self) -> dict[str, Any]:
         """{"type": "record", "keys": ..., "values": ...}."""
         return {"type": "record", "keys": self.keys.to_json(), "values": self.values.to_json()}
@@ -680,10 +596,6 @@ class UnionValidator(Validator):
 
     def __repr__(self) -> str:
         return f"v.union({', '.join(repr(m) for m in self.members)})"
-
-    def json_schema(self) -> dict[str, Any]:
-        """{"anyOf": [...]}."""
-        return {"anyOf": [m.json_schema() for m in self.members]}
 
     def to_json(self) -> dict[str, Any]:
         """{"type": "union", "value": [...]}."""

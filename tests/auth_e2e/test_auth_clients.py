@@ -2,82 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
-import os
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import DEMO, truncate_all
+from tests.conftest import DEMO
+from tests.support.npm import run_script
 from tests.support.servers import (
-    ROOT,
     ServerProcess,
-    convect_env,
-    create_database,
-    run_cli,
-    start_server,
+    emptied_client,
+    served_app,
 )
+from tests.support.tokens import RsaIssuer, rsa_key
 from tests.support.ws import SyncClient
 
 ISSUER = "https://auth.convect.test"
 AUDIENCE = "convect-demo"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _jwks() -> str:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
-    jwk.update(kid="k1", alg="RS256", use="sig")
-    payload = json.dumps({"keys": [jwk]}).encode()
-    return "data:application/json;base64," + base64.b64encode(payload).decode()
-
-
-def token(
-    sub: str = "user-1", *, key: object = KEY, lifetime: float = 600, **claims: object
-) -> str:
-    """A signed RS256 JWT for the test issuer."""
-    now = int(time.time())
-    body = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": sub,
-        "iat": now,
-        "exp": now + int(lifetime),
-        **claims,
-    }
-    return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})  # type: ignore[arg-type]
+IDP = RsaIssuer(ISSUER, AUDIENCE)
+OTHER_KEY = rsa_key()
+token = IDP.token
 
 
 @pytest.fixture(scope="module")
 def auth_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
-    url = asyncio.run(create_database(services["database_url"], "auth_e2e"))
-    env = convect_env(
-        url,
-        services["redis_url"],
-        DEMO,
-        data_dir / "auth",
-        DEMO_JWT_ISSUER=ISSUER,
-        DEMO_JWT_JWKS=_jwks(),
-    )
-    assert run_cli(env, "deploy").returncode == 0
-    server = start_server(env, data_dir / "auth.log")
-    yield server
-    server.stop()
+    with served_app(services, "auth_e2e", DEMO, data_dir / "auth", **IDP.demo_env()) as server:
+        yield server
 
 
 @pytest.fixture
-async def http(auth_server: ServerProcess) -> httpx.AsyncClient:
-    await truncate_all(auth_server.env["DATABASE_URL"], auth_server.url)
-    return httpx.AsyncClient(base_url=auth_server.url, timeout=30)
+async def http(auth_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with emptied_client(auth_server) as client:
+        yield client
 
 
 async def _call(
@@ -152,25 +112,11 @@ async def test_authenticate_over_the_socket_re_runs_queries_with_the_new_identit
 def test_npm_clients_set_auth_over_http_and_socket_and_refresh_the_token(
     auth_server: ServerProcess,
 ) -> None:
-    node = shutil.which("node")
-    assert node
     tokens = [token("dave", lifetime=12, role="member", jti=str(i)) for i in range(8)]
-    result = subprocess.run(
-        [node, "auth_clients.mjs"],
-        cwd=ROOT / "tests" / "js",
-        env={
-            **os.environ,
-            "CONVECT_URL": auth_server.url,
-            "TOKENS": json.dumps(tokens),
-            "BAD": "garbage",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    out = run_script(
+        "auth_clients.mjs",
+        env={"CONVECT_URL": auth_server.url, "TOKENS": json.dumps(tokens), "BAD": "garbage"},
     )
-    assert result.returncode == 0, result.stderr + result.stdout
-    out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["timedOut"] == [], out
     assert out["httpWhoami"]["subject"] == "dave"
     assert out["socketWhoami"]["subject"] == "dave"

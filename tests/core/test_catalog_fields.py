@@ -12,7 +12,7 @@ def test_tracked_fields_follow_a_replaced_schema() -> None:
     second = define_schema(
         {"notes": define_table({"a": v.string(), "b": v.string()}).index("by_b", ["b", "a"])}
     )
-    catalog = Catalog(None, first)  # type: ignore[arg-type]
+    catalog = Catalog(None, first, cursor_secret="test")  # type: ignore[arg-type]
     assert catalog.tracked_fields("notes") == ("a",)
     catalog.schema = second
     assert catalog.tracked_fields("notes") == ("a", "b")

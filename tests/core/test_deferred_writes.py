@@ -101,7 +101,7 @@ async def test_a_state_change_finds_its_row_by_id_when_its_address_moved(
     db = await asyncpg.connect(url)
     try:
         doc_id = ids.new_id(rows.TABLE)
-        doc = rows.new_document(doc_id, "m:f", {}, 0.0)
+        doc = rows.new_document(doc_id, "m:f", {}, 0.0, creation_time=1.0)
         async with serializable(db):
             tx = Tx(db, writable=True)
             rows.insert_later(tx, doc)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 
 import pytest
 from convex import ConvexError, ConvexInt64
 from convex.http_client import ConvexExecutionError, ConvexHttpClient
 
-from tests.support.servers import ROOT, ServerProcess
-
-JS = ROOT / "tests" / "js"
+from tests.support.npm import run_script
+from tests.support.servers import ServerProcess
 
 
 def test_python_client_runs_queries_mutations_and_actions(demo_server: ServerProcess) -> None:
@@ -104,16 +101,7 @@ def test_python_client_server_error_carries_a_request_id(kitchen_server: ServerP
 def test_npm_client_runs_against_convect(
     demo_server: ServerProcess, kitchen_server: ServerProcess
 ) -> None:
-    done = subprocess.run(
-        ["node", "core_http_client.mjs", demo_server.url, kitchen_server.url],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_script("core_http_client.mjs", demo_server.url, kitchen_server.url)
     assert out["idType"] == "string"
     assert out["doc"] == {"body": "hello", "likes": 2, "likesType": "number", "id": True}
     assert out["byAuthor"] == ["hello"]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.support.apps import write_app
 from tests.support.servers import (
     ServerProcess,
-    convect_env,
-    create_database,
-    run_cli,
-    start_server,
+    served_app,
 )
 
 APP = """
@@ -45,17 +42,9 @@ def prod_server(
 ) -> Iterator[ServerProcess]:
     """`convect serve` in prod mode."""
     root = tmp_path_factory.mktemp("prod")
-    folder = root / "functions"
-    folder.mkdir()
-    (folder / "things.py").write_text(APP)
-    url = asyncio.run(create_database(services["database_url"], "core_prod"))
-    env = convect_env(url, services["redis_url"], folder, root / "data", CONVECT_MODE="prod")
-    assert run_cli(env, "deploy").returncode == 0
-    server = start_server(env, root / "server.log")
-    try:
+    folder = write_app(root / "functions", {"things.py": APP})
+    with served_app(services, "core_prod", folder, root / "data", CONVECT_MODE="prod") as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def post(server: ServerProcess, path: str, args: dict[str, object]) -> dict[str, object]:

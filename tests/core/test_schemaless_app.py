@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 from tests.core.dbcheck import table_docs, table_names
+from tests.support.apps import write_app
 from tests.support.calls import CallFailed, mutation, query
 from tests.support.servers import (
     ServerProcess,
     convect_env,
     create_database,
-    run_cli,
+    served_app,
     start_server,
 )
 
@@ -50,18 +51,9 @@ def free_server(
 ) -> Iterator[ServerProcess]:
     """`convect serve` of a schema-less app on its own database."""
     root = tmp_path_factory.mktemp("schemaless")
-    folder = root / "functions"
-    folder.mkdir()
-    (folder / "free.py").write_text(FREE)
-    url = asyncio.run(create_database(services["database_url"], "core_schemaless"))
-    env = convect_env(url, services["redis_url"], folder, root / "data")
-    deployed = run_cli(env, "deploy")
-    assert deployed.returncode == 0, deployed.stderr + deployed.stdout
-    server = start_server(env, Path(root / "server.log"))
-    try:
+    folder = write_app(root / "functions", {"free.py": FREE})
+    with served_app(services, "core_schemaless", folder, root / "data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -120,9 +112,7 @@ async def test_more_first_inserts_at_once_than_pool_connections_do_not_deadlock(
     services: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("tinypool")
-    folder = root / "functions"
-    folder.mkdir()
-    (folder / "free.py").write_text(FREE)
+    folder = write_app(root / "functions", {"free.py": FREE})
     url = await create_database(services["database_url"], "core_tinypool")
     env = convect_env(url, services["redis_url"], folder, root / "data", CONVECT_POOL_SIZE="2")
     server = await asyncio.to_thread(start_server, env, Path(root / "server.log"))

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.values import Int64
-from tests.conftest import _server, truncate_all
+from tests.conftest import _server
 from tests.support.calls import mutation, query
-from tests.support.servers import ROOT, ServerProcess
+from tests.support.servers import ROOT, ServerProcess, truncate_all
 
 APP = ROOT / "tests" / "apps" / "sortkeys"
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -14,9 +14,9 @@ import orjson
 
 from app.db import ids
 from app.values import Int64, encode_value
-from tests.conftest import DEMO, truncate_all
+from tests.conftest import DEMO
 from tests.support.calls import mutation, query
-from tests.support.servers import ServerProcess, convect_env, create_database, run_cli
+from tests.support.servers import ServerProcess, convect_env, create_database, run_cli, truncate_all
 from tests.support.ws import SyncClient
 
 GENERATED = 100_000

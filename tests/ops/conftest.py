@@ -9,8 +9,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import _server, truncate_all
-from tests.support.servers import ServerProcess
+from tests.conftest import _server
+from tests.support.servers import ServerProcess, emptied_client
 
 OPSAPP = Path(__file__).resolve().parent / "opsapp"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -25,8 +25,7 @@ def ops_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProce
 @pytest.fixture
 async def ops(ops_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the ops server, on emptied tables."""
-    await truncate_all(ops_server.env["DATABASE_URL"], ops_server.url)
-    async with httpx.AsyncClient(base_url=ops_server.url, timeout=30) as client:
+    async with emptied_client(ops_server) as client:
         yield client
 
 

@@ -50,10 +50,7 @@ class ResumingClient:
             c.session_id = self.session_id
         self.session_id = c.session_id
         reason = "InitialConnect" if self.connections == 0 else "closed with code 1012"
-        await c.send(
-            {"type": "Connect", "sessionId": self.session_id, "connectionCount": self.connections,
-             "lastCloseReason": reason, "clientTs": int(time.time() * 1000)}
-        )  # fmt: skip
+        await c.connect(self.connections, reason, int(time.time() * 1000))
         self.connections += 1
         self.qid = await c.add("ledger:count_for", {"client": self.name})
         await c.wait_query_set()

@@ -8,8 +8,8 @@ import httpx
 from prometheus_client import generate_latest
 
 from app.engine import Engine, Failure, Outcome
-from app.metrics import Metrics
-from app.server.registry import load_registry
+from app.engine.metrics import Metrics
+from app.engine.registry import load_registry
 from app.settings import Settings
 from app.values import ConvexError
 from tests.ops.conftest import OPSAPP, sample, scrape

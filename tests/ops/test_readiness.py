@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from app.engine import Engine
+from app.engine.registry import load_registry
 from app.http.app import create_app
 from app.http.health import known_revisions, migration_state
-from app.server.registry import load_registry
 from app.settings import Settings
 from tests.ops.conftest import OPSAPP
 from tests.support.servers import ServerProcess, create_database, free_port
@@ -115,7 +115,7 @@ async def test_an_unreachable_database_makes_a_pod_unready_but_not_unhealthy(
     engine: Engine,
 ) -> None:
     pool = engine.pool
-    engine.pool = await asyncpg.create_pool(
+    engine._pool = await asyncpg.create_pool(  # the engine's pool, as if PostgreSQL went away
         f"postgresql://convect@127.0.0.1:{free_port()}/nothing", min_size=0, max_size=1
     )  # nothing listens there
     try:
@@ -127,11 +127,11 @@ async def test_an_unreachable_database_makes_a_pod_unready_but_not_unhealthy(
             assert (await client.get("/healthz")).status_code == 200
     finally:
         await engine.pool.close()
-        engine.pool = pool
+        engine._pool = pool
 
 
 async def test_a_draining_process_is_unready_without_asking_anything(engine: Engine) -> None:
-    engine.services["draining"] = True
+    engine.draining = True
     status, body = await _readyz(engine)
     assert (status, body) == (
         503,
@@ -139,13 +139,20 @@ async def test_a_draining_process_is_unready_without_asking_anything(engine: Eng
     )
 
 
-async def test_a_hanging_extra_check_fails_within_the_probe_timeout(engine: Engine) -> None:
-    async def hangs() -> None:
+async def test_a_hanging_check_fails_within_the_probe_timeout(engine: Engine) -> None:
+    async def accept_and_say_nothing(reader: asyncio.StreamReader, writer: Any) -> None:
         await asyncio.sleep(60)
 
-    engine.services["ready_checks"] = {"search": hangs}
-    started = time.monotonic()
-    status, body = await _readyz(engine)
+    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    engine.settings = engine.settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{port}/0"}
+    )
+    try:
+        started = time.monotonic()
+        status, body = await _readyz(engine)
+    finally:
+        silent.close()
     assert time.monotonic() - started < 3  # kubelet gives up after 3 s
-    assert status == 503 and body["checks"]["search"] == "error: no answer within 2 s"
+    assert status == 503 and body["checks"]["redis"] == "error: no answer within 2 s"
     assert body["checks"]["database"] == "ok"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,14 +28,14 @@ import pytest
 
 from tests.ops.conftest import OPSAPP
 from tests.ops.resuming import ResumingClient
+from tests.support.npm import node
 from tests.support.servers import (
-    ROOT,
     ServerProcess,
-    convect_env,
-    create_database,
+    deploy_app,
     free_port,
-    run_cli,
     start_server,
+    start_worker,
+    stop_processes,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -44,27 +43,6 @@ LOAD_S = 4.5  # how long every client keeps writing
 SIGTERM_AFTER_S = 1.5  # into the load
 DRAIN_DELAY_S = 1.5  # pod A: SIGTERM -> listeners closed (the preStop sleep on Kubernetes)
 SLOW_MS = 3000  # calls started on pod A just before its SIGTERM, still running after it
-
-
-def _start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        if any("convect worker" in line and " ready " in line for line in text.splitlines()):
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited with {proc.returncode}:\n{text}")
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"worker did not become ready:\n{log_path.read_text()}")
 
 
 def _start_balancer(port: int, backends: list[int], log_path: Path) -> subprocess.Popen[bytes]:
@@ -110,19 +88,6 @@ def _events(log_path: Path) -> list[tuple[float, str, list[str]]]:
     return out
 
 
-def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every process at once, then wait (SIGKILL what does not exit in 20 s)."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 async def _rows(url: str, table: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
@@ -137,10 +102,7 @@ def pods(services: dict[str, str], data_dir: Path):  # type: ignore[no-untyped-d
     """Database `ops_pods` deployed; API pods A (drain delay) and B; two workers; a balancer."""
     folder = data_dir / "ops_pods"
     folder.mkdir(exist_ok=True)
-    url = asyncio.run(create_database(services["database_url"], "ops_pods"))
-    env = convect_env(url, services["redis_url"], OPSAPP, folder / "deploy", CONVECT_MODE="prod")
-    deployed = run_cli(env, "deploy")
-    assert deployed.returncode == 0, deployed.stderr + deployed.stdout
+    env = deploy_app(services, "ops_pods", OPSAPP, folder / "deploy", CONVECT_MODE="prod")
     env_a = {
         **env,
         "CONVECT_DATA_DIR": str(folder / "a"),
@@ -154,7 +116,7 @@ def pods(services: dict[str, str], data_dir: Path):  # type: ignore[no-untyped-d
             ),
             *(
                 pool.submit(
-                    _start_worker, {**env, "CONVECT_DATA_DIR": str(folder / w)}, folder / f"{w}.log"
+                    start_worker, {**env, "CONVECT_DATA_DIR": str(folder / w)}, folder / f"{w}.log"
                 )
                 for w in ("w1", "w2")
             ),
@@ -172,7 +134,7 @@ def pods(services: dict[str, str], data_dir: Path):  # type: ignore[no-untyped-d
         yield {"env": env, "a": a, "b": b, "w1": procs[0], "w2": procs[1],
                "lb": f"http://127.0.0.1:{lb_port}", "folder": folder}  # fmt: skip
     finally:
-        _stop_all(procs + [s.proc for s in servers])
+        stop_processes(procs + [s.proc for s in servers], 20)
 
 
 async def test_sigterm_on_one_api_pod_mid_load_loses_and_repeats_no_mutation(pods) -> None:  # type: ignore[no-untyped-def]
@@ -180,12 +142,10 @@ async def test_sigterm_on_one_api_pod_mid_load_loses_and_repeats_no_mutation(pod
     b: ServerProcess = pods["b"]
     lb: str = pods["lb"]
     folder: Path = pods["folder"]
-    node = shutil.which("node")
-    assert node, "Node.js is required for the official npm client"
 
     # The npm client is the balancer's first connection, so it starts on pod A.
     npm = await asyncio.create_subprocess_exec(
-        node, str(HERE / "ledger_client.mjs"),
+        node(), str(HERE / "ledger_client.mjs"),
         env={**os.environ, "CONVECT_URL": lb, "DURATION_MS": str(int(LOAD_S * 1000))},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -5,14 +5,14 @@ from __future__ import annotations
 from app.db.catalog import Catalog
 from app.db.database import DatabaseReader
 from app.db.sql import table_ref
-from app.server.registry import load_registry
+from app.engine.registry import load_registry
 from bench import baseline
 from tests.support.servers import ROOT
 
 
 def _reader() -> DatabaseReader:
     schema = load_registry(str(ROOT / "functions")).schema
-    return DatabaseReader(None, Catalog(None, schema))  # type: ignore[arg-type]
+    return DatabaseReader(None, Catalog(None, schema, cursor_secret="test"))  # type: ignore[arg-type]
 
 
 def test_the_newest_by_author_statement_is_the_engines() -> None:

@@ -189,10 +189,7 @@ class SocketClient:
                 await asyncio.sleep(0.1)
         c.session_id = self.session_id
         reason = "InitialConnect" if self.connections == 0 else "closed with code 1006"
-        await c.send(
-            {"type": "Connect", "sessionId": self.session_id, "connectionCount": self.connections,
-             "lastCloseReason": reason, "clientTs": int(time.time() * 1000)}
-        )  # fmt: skip
+        await c.connect(self.connections, reason, int(time.time() * 1000))
         self.connections += 1
         self.qids = {}
         for path, args in self.subscribe:

@@ -7,7 +7,6 @@ unless named on the command line; `make reliability` runs them with `-m reliabil
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +15,7 @@ import pytest
 from tests.conftest import KITCHEN
 from tests.support.servers import (
     ServerProcess,
-    convect_env,
-    create_database,
-    run_cli,
-    start_server,
+    served_app,
 )
 
 
@@ -44,10 +40,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def kitchen_target(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
     """`convect serve` of the kitchen app on a database only these tests use (fuzzed)."""
-    url = asyncio.run(create_database(services["database_url"], "rel_fuzz"))
-    env = convect_env(url, services["redis_url"], KITCHEN, data_dir / "rel-fuzz")
-    deployed = run_cli(env, "deploy")
-    assert deployed.returncode == 0, deployed.stderr + deployed.stdout
-    server = start_server(env, data_dir / "rel-fuzz.log")
-    yield server
-    server.stop()
+    with served_app(services, "rel_fuzz", KITCHEN, data_dir / "rel-fuzz") as server:
+        yield server

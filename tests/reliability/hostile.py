@@ -8,11 +8,15 @@ hostile_sync.py). Accepted calls may write; the fingerprint is then taken afresh
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+
+C = TypeVar("C")
 
 
 class Fingerprint:
@@ -63,3 +67,21 @@ class Report:
     def problem(self, label: str, detail: str) -> None:
         """Record a broken expectation (the test fails on any)."""
         self.problems.append(f"{label}: {detail[:600]}")
+
+    def within(self, cases: Iterable[C], budget_s: float) -> Iterator[C]:
+        """The cases one by one, counted, until `budget_s` seconds have passed; the time taken
+        goes to `seconds`."""
+        started = time.monotonic()
+        try:
+            for case in cases:
+                if time.monotonic() - started > budget_s:
+                    break
+                self.cases += 1
+                yield case
+        finally:
+            self.seconds = time.monotonic() - started
+
+
+def changes(before: dict[str, int], after: dict[str, int]) -> dict[str, tuple[int | None, int]]:
+    """The tables whose row counts differ between two fingerprints: (before, after)."""
+    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}

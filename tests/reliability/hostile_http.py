@@ -25,7 +25,7 @@ from tests.reliability.fuzz import (
     hostile_value,
     mutate,
 )
-from tests.reliability.hostile import Fingerprint, Report
+from tests.reliability.hostile import Fingerprint, Report, changes
 
 WRITERS = ("/api/mutation", "/api/action", "/api/function", "/api/run/")
 
@@ -169,12 +169,8 @@ async def run_http(
 ) -> Report:
     """Send each case; check its status, its body's shape, and that a rejection wrote nothing."""
     report = Report()
-    started = time.monotonic()
     before = await fp.take()
-    for case in cases:
-        if time.monotonic() - started > budget_s:
-            break
-        report.cases += 1
+    for case in report.within(cases, budget_s):
         t0 = time.monotonic()
         try:
             r = await client.request(case.method, case.url, headers=case.headers,
@@ -193,10 +189,9 @@ async def run_http(
         if _accepted(case, r):
             report.accepted += 1
         elif after != before:
-            changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
             report.problem(
-                case.label, f"rejected ({r.status_code}) but wrote {changed}: {r.text[:200]}"
+                case.label,
+                f"rejected ({r.status_code}) but wrote {changes(before, after)}: {r.text[:200]}",
             )
         before = after
-    report.seconds = time.monotonic() - started
     return report

@@ -22,7 +22,7 @@ from tests.reliability.fuzz import (
     dumps,
     mutate,
 )
-from tests.reliability.hostile import Fingerprint, Report
+from tests.reliability.hostile import Fingerprint, Report, changes
 from tests.support.ws import SyncClient
 
 SENTINEL = 2**40  # a request id no fuzz message uses
@@ -181,12 +181,8 @@ async def run_sync(url: str, fp: Fingerprint, cases: list[SyncCase], budget_s: f
     """Play each session. A mutation answered with a failure left no record and no write;
     a session with no successful mutation wrote nothing at all."""
     report = Report()
-    started = time.monotonic()
     before = await fp.take()
-    for case in cases:
-        if time.monotonic() - started > budget_s:
-            break
-        report.cases += 1
+    for case in report.within(cases, budget_s):
         t0 = time.monotonic()
         try:
             played = await _play(url, case)
@@ -210,8 +206,6 @@ async def run_sync(url: str, fp: Fingerprint, cases: list[SyncCase], budget_s: f
         if any(played.answers.values()) or committed or anonymous:
             report.accepted += 1
         elif after != before:
-            changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
-            report.problem(case.label, f"nothing accepted but wrote {changed}")
+            report.problem(case.label, f"nothing accepted but wrote {changes(before, after)}")
         before = after
-    report.seconds = time.monotonic() - started
     return report

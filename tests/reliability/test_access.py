@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import base64
 import hmac
-import json
 import re
-import time
 import types
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,71 +21,50 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.auth import AuthenticationError
 from app.auth.header import parse_authorization
 from app.db import ids
-from app.server.registry import load_registry
+from app.engine.registry import load_registry
 from app.sync.socket import SyncSession
-from tests.conftest import DEMO, truncate_all
+from tests.conftest import DEMO
 from tests.reliability.hostile import Fingerprint
 from tests.support.calls import mutation, query
 from tests.support.servers import (
     ADMIN_KEY,
     ROOT,
     ServerProcess,
-    convect_env,
-    create_database,
-    run_cli,
-    start_server,
+    emptied_client,
+    served_app,
 )
+from tests.support.tokens import RsaIssuer, rsa_key
 from tests.support.ws import SyncClient
 
 ISSUER = "https://auth.reliability.test"
 AUDIENCE = "convect-demo"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+IDP = RsaIssuer(ISSUER, AUDIENCE)
+OTHER_KEY = rsa_key()
 ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}
 NOT_FOUND = "Could not find public function for"
 
 
-def token(sub: str, *, key: Any = KEY, lifetime: float = 600, **claims: Any) -> str:
-    """A signed RS256 JWT of the test issuer (or of `key`)."""
-    now = int(time.time())
-    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + int(lifetime)}
-    return jwt.encode({**body, **claims}, key, algorithm="RS256", headers={"kid": "k1"})
+token = IDP.token
 
 
 def bearer(tok: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"} if tok else {}
 
 
-def _jwks() -> str:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
-    jwk.update(kid="k1", alg="RS256", use="sig")
-    return (
-        "data:application/json;base64,"
-        + base64.b64encode(json.dumps({"keys": [jwk]}).encode()).decode()
-    )
-
-
 @pytest.fixture(scope="module")
 def server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
     """`convect serve` of the demo app with a JWT provider, on its own database."""
-    url = asyncio.run(create_database(services["database_url"], "rel_access"))
-    env = convect_env(url, services["redis_url"], DEMO, data_dir / "rel-access",
-                      DEMO_JWT_ISSUER=ISSUER, DEMO_JWT_JWKS=_jwks())  # fmt: skip
-    assert run_cli(env, "deploy").returncode == 0
-    srv = start_server(env, data_dir / "rel-access.log")
-    yield srv
-    srv.stop()
+    with served_app(services, "rel_access", DEMO, data_dir / "rel-access", **IDP.demo_env()) as srv:
+        yield srv
 
 
 @pytest.fixture
 async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    await truncate_all(server.env["DATABASE_URL"], server.url)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with emptied_client(server, timeout=60) as client:
         yield client
 
 

@@ -25,10 +25,7 @@ from tests.reliability.bank_clients import CONFLICT
 from tests.reliability.faults import PrivatePostgres
 from tests.support.servers import (
     ServerProcess,
-    convect_env,
-    create_database,
-    run_cli,
-    start_server,
+    served_app,
 )
 
 LOAD_S = 9.0
@@ -44,15 +41,9 @@ def pg_and_server(
     """A private PostgreSQL and a `convect serve` of the demo app on it."""
     pg = PrivatePostgres(data_dir / "rel-pg")
     try:
-        url = asyncio.run(create_database(pg.url, "rel_pg"))
-        env = convect_env(url, services["redis_url"], DEMO, data_dir / "rel-pg-app")
-        deployed = run_cli(env, "deploy")
-        assert deployed.returncode == 0, deployed.stderr + deployed.stdout
-        server = start_server(env, data_dir / "rel-pg-app.log")
-        try:
+        own = {**services, "database_url": pg.url}
+        with served_app(own, "rel_pg", DEMO, data_dir / "rel-pg-app") as server:
             yield pg, server
-        finally:
-            server.stop()
     finally:
         pg.close()
 

@@ -19,8 +19,12 @@ import pytest
 
 from tests.conftest import ADMIN_HEADERS
 from tests.reliability.faults import PrivateRedis
-from tests.scheduler.conftest import Deployment, deploy, eventually, run
+from tests.scheduler.conftest import Deployment, deploy
 from tests.support.calls import CallFailed
+from tests.support.scheduling import (
+    eventually,
+    run,
+)
 
 LOAD_S = 7.0
 KILL_AFTER_S = 1.5

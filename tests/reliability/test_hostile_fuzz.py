@@ -73,7 +73,8 @@ def _summary(kind: str, seed: int, report: Report) -> str:
     )
 
 
-async def _http_fuzz(
+async def _fuzz(
+    kind: str,
     client: httpx.AsyncClient,
     target: ServerProcess,
     fp: Fingerprint,
@@ -81,50 +82,38 @@ async def _http_fuzz(
     n: int,
     budget: float,
 ) -> Report:
+    """Run `n` seeded hostile cases over HTTP (`kind` "HTTP") or the sync protocol ("sync")
+    for at most `budget` seconds; no problems, and the server still serves."""
     doc_id = await mutation(client, "core_db:insert", {"table": "core_things", "doc": {"n": 1}})
     rng = random.Random(seed)
-    bases = http_bases(doc_id)
-    cases = [http_case(rng, bases, i) for i in range(n)]
-    report = await run_http(client, fp, cases, budget)
-    print(_summary("HTTP", seed, report))
+    if kind == "HTTP":
+        bases = http_bases(doc_id)
+        report = await run_http(client, fp, [http_case(rng, bases, i) for i in range(n)], budget)
+    else:
+        cases = [sync_case(rng, doc_id, i) for i in range(n)]
+        report = await run_sync(target.url, fp, cases, budget)
+    print(_summary(kind, seed, report))
     assert report.problems == [], "\n".join(report.problems[:10])
     await _still_serving(client, target)
-    return report
-
-
-async def _sync_fuzz(
-    client: httpx.AsyncClient,
-    target: ServerProcess,
-    fp: Fingerprint,
-    seed: int,
-    n: int,
-    budget: float,
-) -> Report:
-    doc_id = await mutation(client, "core_db:insert", {"table": "core_things", "doc": {"n": 1}})
-    rng = random.Random(seed)
-    cases = [sync_case(rng, doc_id, i) for i in range(n)]
-    report = await run_sync(target.url, fp, cases, budget)
-    print(_summary("sync", seed, report))
-    assert report.problems == [], "\n".join(report.problems[:10])
-    await _still_serving(client, target)
-    stats = await client.get(
-        "/api/debug/sync_stats", headers={"Authorization": f"Convex {ADMIN_KEY}"}
-    )
-    assert stats.json()["sessions"] <= 1  # every fuzz socket is gone
+    if kind == "sync":
+        stats = await client.get(
+            "/api/debug/sync_stats", headers={"Authorization": f"Convex {ADMIN_KEY}"}
+        )
+        assert stats.json()["sessions"] <= 1  # every fuzz socket is gone
     return report
 
 
 async def test_five_hundred_hostile_http_requests_get_no_5xx_and_write_nothing_when_refused(
     client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint
 ) -> None:
-    report = await _http_fuzz(client, target, fingerprint, seed=1, n=500, budget=60)
+    report = await _fuzz("HTTP", client, target, fingerprint, seed=1, n=500, budget=60)
     assert report.cases == 500
 
 
 async def test_three_hundred_hostile_sync_sessions_never_crash_or_write_when_refused(
     client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint
 ) -> None:
-    report = await _sync_fuzz(client, target, fingerprint, seed=1, n=300, budget=60)
+    report = await _fuzz("sync", client, target, fingerprint, seed=1, n=300, budget=60)
     assert report.cases == 300
 
 
@@ -133,7 +122,7 @@ async def test_three_hundred_hostile_sync_sessions_never_crash_or_write_when_ref
 async def test_three_thousand_hostile_http_requests_per_seed_get_no_5xx(
     client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint, seed: int
 ) -> None:
-    report = await _http_fuzz(client, target, fingerprint, seed=seed, n=3000, budget=100)
+    report = await _fuzz("HTTP", client, target, fingerprint, seed=seed, n=3000, budget=100)
     assert report.cases >= 1000
 
 
@@ -142,7 +131,7 @@ async def test_three_thousand_hostile_http_requests_per_seed_get_no_5xx(
 async def test_a_thousand_hostile_sync_sessions_per_seed_never_crash(
     client: httpx.AsyncClient, target: ServerProcess, fingerprint: Fingerprint, seed: int
 ) -> None:
-    report = await _sync_fuzz(client, target, fingerprint, seed=seed, n=1000, budget=100)
+    report = await _fuzz("sync", client, target, fingerprint, seed=seed, n=1000, budget=100)
     assert report.cases >= 500
 
 
@@ -171,8 +160,8 @@ async def test_a_session_id_with_a_nul_character_is_refused_at_connect(
     target: ServerProcess,
 ) -> None:
     c = await SyncClient.open(target.url, connect_msg=False)
-    await c.send({"type": "Connect", "sessionId": "a\x00b", "connectionCount": 0,
-                  "lastCloseReason": "InitialConnect", "clientTs": 0})  # fmt: skip
+    c.session_id = "a\x00b"
+    await c.connect()
     msg = await c.recv_type("FatalError")
     assert "sessionId" in msg["error"]
     with pytest.raises(ConnectionClosed):

@@ -26,8 +26,8 @@ CUTS = 40
 
 async def _cut_after_sending(url: str, session_id: str, msg: dict[str, Any], delay: float) -> None:
     c = await SyncClient.open(url, connect_msg=False)
-    await c.send({"type": "Connect", "sessionId": session_id, "connectionCount": 0,
-                  "lastCloseReason": "InitialConnect", "clientTs": 0})  # fmt: skip
+    c.session_id = session_id
+    await c.connect()
     await c.send(msg)
     if delay:
         await asyncio.sleep(delay)
@@ -36,8 +36,8 @@ async def _cut_after_sending(url: str, session_id: str, msg: dict[str, Any], del
 
 async def _resend(url: str, session_id: str, msg: dict[str, Any]) -> dict[str, Any]:
     c = await SyncClient.open(url, connect_msg=False)
-    await c.send({"type": "Connect", "sessionId": session_id, "connectionCount": 1,
-                  "lastCloseReason": "closed with code 1006", "clientTs": 0})  # fmt: skip
+    c.session_id = session_id
+    await c.connect(1, "closed with code 1006")
     await c.send(msg)
     response = await c.recv_type("MutationResponse", timeout=30)
     assert response["requestId"] == msg["requestId"]

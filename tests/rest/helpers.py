@@ -1,9 +1,6 @@
-"""Write small functions folders for codegen tests."""
+"""Small functions folders for codegen tests (written with tests.support.apps.write_app)."""
 
 from __future__ import annotations
-
-import textwrap
-from pathlib import Path
 
 # A schemaless app with a nested module folder (sub/deep.py → api.sub.deep).
 BARE = {
@@ -70,12 +67,3 @@ V2 = '''
         """Public now."""
         return 1
 '''
-
-
-def write_app(folder: Path, files: dict[str, str]) -> Path:
-    """Write `files` (relative path → source, dedented) into `folder`; return it."""
-    for name, source in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source).lstrip())
-    return folder

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from app.codegen import CodegenError, generate, render
+from app.engine.registry import Registry, load_registry
 from app.http.openapi import build_spec
 from app.server import query
-from app.server.registry import Registry, load_registry
-from tests.rest.helpers import BARE, V1, V2, write_app
+from tests.rest.helpers import BARE, V1, V2
+from tests.support.apps import write_app
 from tests.support.servers import ROOT
 
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from app.codegen.jsonschema import args_schema, returns_schema
+from app.engine.registry import Registry, load_registry
 from app.http.openapi import build_spec, operation_id, route_path
-from app.server.registry import Registry, load_registry
+from app.values.jsonschema import args_schema, returns_schema
 from tests.conftest import ADMIN_HEADERS, DEMO, KITCHEN
 from tests.support.servers import ServerProcess
 

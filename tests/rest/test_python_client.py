@@ -14,7 +14,7 @@ from convex import ConvexError, ConvexInt64
 from convex.http_client import ConvexHttpClient
 
 from app.codegen import generate
-from app.server.registry import load_registry
+from app.engine.registry import load_registry
 from tests.conftest import DEMO, KITCHEN
 
 

@@ -1,4 +1,4 @@
-"""Dev reload: the engine's `on_reload` hook rebuilds the REST routes and /openapi.json."""
+"""Dev reload: the REST routes and /openapi.json follow the engine's new registry."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 import httpx
 
 from app.engine import Engine
+from app.engine.registry import load_registry
 from app.http.app import create_app
-from app.server.registry import load_registry
 from app.settings import Settings
-from tests.rest.helpers import V1, V2, write_app
+from tests.rest.helpers import V1, V2
+from tests.support.apps import write_app
 from tests.support.servers import create_database
 
 

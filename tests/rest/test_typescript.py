@@ -6,7 +6,6 @@ The fixtures in tests/js/tsc/ call the demo and kitchen apps through the generat
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -17,12 +16,12 @@ import httpx
 import pytest
 
 from app.codegen import generate
-from app.server.registry import load_registry
+from app.engine.registry import load_registry
 from tests.conftest import DEMO, KITCHEN
-from tests.rest.helpers import BARE, write_app
-from tests.support.servers import ROOT
+from tests.rest.helpers import BARE
+from tests.support.apps import write_app
+from tests.support.npm import JS, run_script
 
-JS = ROOT / "tests" / "js"
 FIXTURES = JS / "tsc"
 TSC = JS / "node_modules" / ".bin" / "tsc"
 CANARY = "demo/_generated/canary.d.ts"
@@ -104,14 +103,6 @@ def test_tsc_checks_declaration_files_too(tsc: TscRun) -> None:
 async def test_the_generated_api_js_drives_the_official_client(
     demo: httpx.AsyncClient, project: Path
 ) -> None:
-    result = subprocess.run(
-        ["node", str(project / "demo" / "call.mjs"), str(demo.base_url).rstrip("/")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    out = run_script(project / "demo" / "call.mjs", str(demo.base_url).rstrip("/"), cwd=project)
     assert out["bodies"] == ["typed"]
     assert isinstance(out["id"], str)

@@ -7,7 +7,11 @@ import time
 
 import httpx
 
-from tests.scheduler.conftest import Deployment, eventually, run, sql
+from tests.scheduler.conftest import Deployment, sql
+from tests.support.scheduling import (
+    eventually,
+    run,
+)
 
 N = 1000
 CONCURRENCY = "8"  # one hot row: more concurrent attempts only add conflicts

@@ -13,8 +13,16 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import DEMO
-from tests.scheduler.conftest import Deployment, deploy, eventually, run, sql, state_of
+from tests.scheduler.conftest import Deployment, deploy, sql
 from tests.support.calls import call
+from tests.support.scheduling import (
+    eventually,
+    run,
+    schedule,
+    state_of,
+    wait_for_runs,
+    wait_for_state,
+)
 from tests.support.servers import ADMIN_KEY, run_cli
 
 
@@ -23,13 +31,8 @@ async def test_a_scheduled_mutation_runs_once_at_its_time_and_is_marked_success(
 ) -> None:
     deployment.ensure_workers("w1")
     before = time.time() * 1000
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 700, "target": "sched_funcs:record", "args": {"label": "r"}},
-    )
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "success")
+    scheduled_id = await schedule(app, "sched_funcs:record", {"label": "r"}, delay=700)
+    await wait_for_state(app, scheduled_id, "success")
     doc = await run(app, "query", "scheduled", {"id": scheduled_id})
     (ran,) = await run(app, "query", "runs", {"label": "r"})
     assert doc["scheduledTime"] >= before + 700
@@ -52,9 +55,7 @@ async def test_the_callers_identity_is_not_passed_to_the_scheduled_function(
         headers={"Authorization": f"Convex {ADMIN_KEY}:{user}"},
     )
     assert caller_had_identity is True
-    runs = await eventually(
-        lambda: run(app, "query", "runs", {"label": "who"}), lambda r: len(r) == 1
-    )
+    runs = await wait_for_runs(app, "who")
     assert runs[0]["anonymous"] is True
 
 
@@ -62,20 +63,10 @@ async def test_a_failing_mutation_rolls_back_and_records_its_error(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    failing = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:record_then_fail", "args": {"label": "f"}},
-    )
-    bad_return = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:record_bad_return", "args": {"label": "b"}},
-    )
-    await eventually(lambda: state_of(app, failing), lambda s: s == "failed")
-    await eventually(lambda: state_of(app, bad_return), lambda s: s == "failed")
+    failing = await schedule(app, "sched_funcs:record_then_fail", {"label": "f"})
+    bad_return = await schedule(app, "sched_funcs:record_bad_return", {"label": "b"})
+    await wait_for_state(app, failing, "failed")
+    await wait_for_state(app, bad_return, "failed")
     doc = await run(app, "query", "scheduled", {"id": failing})
     assert doc["state"] == {"kind": "failed", "error": "Uncaught ValueError: boom f"}
     assert doc["completedTime"] >= doc["scheduledTime"]
@@ -89,20 +80,12 @@ async def test_a_scheduled_action_runs_and_a_failing_one_records_its_error(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    ok = await run(
-        app,
-        "action",
-        "schedule_from_action",
-        {"delay": 0, "target": "sched_funcs:slow_action", "args": {"label": "a", "seconds": 0.1}},
+    ok = await schedule(
+        app, "sched_funcs:slow_action", {"label": "a", "seconds": 0.1}, from_action=True
     )
-    bad = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:failing_action", "args": {"message": "nope"}},
-    )
-    await eventually(lambda: state_of(app, ok), lambda s: s == "success")
-    await eventually(lambda: state_of(app, bad), lambda s: s == "failed")
+    bad = await schedule(app, "sched_funcs:failing_action", {"message": "nope"})
+    await wait_for_state(app, ok, "success")
+    await wait_for_state(app, bad, "failed")
     assert [r["label"] for r in await run(app, "query", "runs", {"label": "a:start"})] == [
         "a:start"
     ]
@@ -115,32 +98,22 @@ async def test_an_action_is_in_progress_while_it_runs(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:slow_action", "args": {"label": "p", "seconds": 1.5}},
-    )
-    await eventually(lambda: run(app, "query", "runs", {"label": "p:start"}), lambda r: len(r) == 1)
+    scheduled_id = await schedule(app, "sched_funcs:slow_action", {"label": "p", "seconds": 1.5})
+    await wait_for_runs(app, "p:start")
     assert await state_of(app, scheduled_id) == "inProgress"
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "success")
+    await wait_for_state(app, scheduled_id, "success")
 
 
 async def test_a_function_that_no_longer_exists_fails_with_a_clear_error(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 1500, "target": "sched_funcs:record", "args": {"label": "x"}},
-    )
+    scheduled_id = await schedule(app, "sched_funcs:record", {"label": "x"}, delay=1500)
     await sql(
         deployment.database_url,
         """UPDATE docs."_scheduled_functions" SET doc = jsonb_set(doc, '{name}', '"gone:fn"')""",
     )
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "failed")
+    await wait_for_state(app, scheduled_id, "failed")
     doc = await run(app, "query", "scheduled", {"id": scheduled_id})
     assert doc["state"]["error"] == "Could not find function for 'gone:fn'"
 
@@ -149,12 +122,7 @@ async def test_cancel_before_the_due_time_means_it_never_runs(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 800, "target": "sched_funcs:record", "args": {"label": "c"}},
-    )
+    scheduled_id = await schedule(app, "sched_funcs:record", {"label": "c"}, delay=800)
     await run(app, "mutation", "cancel", {"id": scheduled_id})
     await asyncio.sleep(2.0)
     assert await state_of(app, scheduled_id) == "canceled"
@@ -165,20 +133,10 @@ async def test_cancel_of_a_finished_function_is_a_no_op(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    done = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:record", "args": {"label": "d"}},
-    )
-    failed = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:failing_action", "args": {"message": "x"}},
-    )
-    await eventually(lambda: state_of(app, done), lambda s: s == "success")
-    await eventually(lambda: state_of(app, failed), lambda s: s == "failed")
+    done = await schedule(app, "sched_funcs:record", {"label": "d"})
+    failed = await schedule(app, "sched_funcs:failing_action", {"message": "x"})
+    await wait_for_state(app, done, "success")
+    await wait_for_state(app, failed, "failed")
     before = [await run(app, "query", "scheduled", {"id": i}) for i in (done, failed)]
     await run(app, "mutation", "cancel", {"id": done})
     await run(app, "action", "cancel_from_action", {"id": failed})
@@ -189,15 +147,10 @@ async def test_cancel_of_a_running_action_keeps_it_canceled_when_it_ends(
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:slow_action", "args": {"label": "k", "seconds": 1.0}},
-    )
-    await eventually(lambda: run(app, "query", "runs", {"label": "k:start"}), lambda r: len(r) == 1)
+    scheduled_id = await schedule(app, "sched_funcs:slow_action", {"label": "k", "seconds": 1.0})
+    await wait_for_runs(app, "k:start")
     await run(app, "mutation", "cancel", {"id": scheduled_id})
-    await eventually(lambda: run(app, "query", "runs", {"label": "k:end"}), lambda r: len(r) == 1)
+    await wait_for_runs(app, "k:end")
     await asyncio.sleep(0.3)
     assert await state_of(app, scheduled_id) == "canceled"
 

@@ -9,8 +9,16 @@ import subprocess
 import httpx
 from redis.asyncio import Redis
 
-from tests.scheduler.conftest import Deployment, eventually, kill, run, sql, state_of, worker_tag
-from tests.support.servers import run_cli
+from tests.scheduler.conftest import Deployment, kill, sql
+from tests.support.scheduling import (
+    eventually,
+    run,
+    schedule,
+    state_of,
+    wait_for_runs,
+    wait_for_state,
+)
+from tests.support.servers import run_cli, worker_tag
 
 
 async def running_worker(deployment: Deployment, scheduled_id: str) -> subprocess.Popen[bytes]:
@@ -28,19 +36,10 @@ async def running_worker(deployment: Deployment, scheduled_id: str) -> subproces
 
 async def slow_action(app: httpx.AsyncClient, label: str, seconds: float) -> str:
     """Schedule `slow_action` now and wait until it has started."""
-    scheduled_id: str = await run(
-        app,
-        "mutation",
-        "schedule",
-        {
-            "delay": 0,
-            "target": "sched_funcs:slow_action",
-            "args": {"label": label, "seconds": seconds},
-        },
+    scheduled_id: str = await schedule(
+        app, "sched_funcs:slow_action", {"label": label, "seconds": seconds}
     )
-    await eventually(
-        lambda: run(app, "query", "runs", {"label": f"{label}:start"}), lambda r: len(r) == 1
-    )
+    await wait_for_runs(app, f"{label}:start")
     return scheduled_id
 
 
@@ -51,7 +50,7 @@ async def test_a_worker_killed_during_an_action_leaves_it_failed_and_not_run_aga
     scheduled_id = await slow_action(app, "k", 30)
     assert await state_of(app, scheduled_id) == "inProgress"
     kill(await running_worker(deployment, scheduled_id))
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "failed", timeout=15)
+    await wait_for_state(app, scheduled_id, "failed", timeout=15)
     doc = await run(app, "query", "scheduled", {"id": scheduled_id})
     assert "the worker running it stopped" in doc["state"]["error"]
     # arq hands the job to the surviving worker once the dead one's claim expires: no re-run.
@@ -81,12 +80,7 @@ async def test_redis_flushed_before_the_due_time_the_sweeper_runs_it_once(
     app: httpx.AsyncClient, deployment: Deployment, sched_redis: str
 ) -> None:
     deployment.ensure_workers("w1", "w2")
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 2500, "target": "sched_funcs:bump", "args": {"name": "f"}},
-    )
+    scheduled_id = await schedule(app, "sched_funcs:bump", {"name": "f"}, delay=2500)
     redis = Redis.from_url(sched_redis)
     try:
         assert await redis.exists(f"arq:job:{scheduled_id}") == 1
@@ -95,7 +89,7 @@ async def test_redis_flushed_before_the_due_time_the_sweeper_runs_it_once(
         await eventually(lambda: redis.exists(f"arq:job:{scheduled_id}"), lambda n: n == 1)
     finally:
         await redis.aclose()
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "success")
+    await wait_for_state(app, scheduled_id, "success")
     doc = await run(app, "query", "scheduled", {"id": scheduled_id})
     assert doc["completedTime"] >= doc["scheduledTime"]
     await asyncio.sleep(1.5)
@@ -106,17 +100,12 @@ async def test_redis_flushed_after_the_due_time_the_sweeper_still_runs_it_once(
     app: httpx.AsyncClient, deployment: Deployment, sched_redis: str
 ) -> None:
     deployment.stop_workers()
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:bump", "args": {"name": "g"}},
-    )
+    scheduled_id = await schedule(app, "sched_funcs:bump", {"name": "g"})
     redis = Redis.from_url(sched_redis)
     await redis.flushall()
     await redis.aclose()
     deployment.ensure_workers("w1")
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "success")
+    await wait_for_state(app, scheduled_id, "success")
     await asyncio.sleep(1.5)
     assert await run(app, "query", "counter", {"name": "g"}) == 1
 
@@ -156,24 +145,9 @@ async def test_functions_finished_over_a_week_ago_are_deleted_and_recent_ones_ke
     app: httpx.AsyncClient, deployment: Deployment
 ) -> None:
     deployment.ensure_workers("w1")
-    old_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:bump", "args": {"name": "old"}},
-    )
-    new_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 0, "target": "sched_funcs:bump", "args": {"name": "new"}},
-    )
-    pending_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 3_600_000, "target": "sched_funcs:bump", "args": {"name": "later"}},
-    )
+    old_id = await schedule(app, "sched_funcs:bump", {"name": "old"})
+    new_id = await schedule(app, "sched_funcs:bump", {"name": "new"})
+    pending_id = await schedule(app, "sched_funcs:bump", {"name": "later"}, delay=3_600_000)
     for scheduled_id in (old_id, new_id):
         await eventually(lambda sid=scheduled_id: state_of(app, sid), lambda s: s == "success")
     eight_days_ms = 8 * 86_400_000

@@ -9,8 +9,12 @@ import httpx
 import pytest
 
 from app.db import ids
-from tests.scheduler.conftest import Deployment, run, sql
+from tests.scheduler.conftest import Deployment, sql
 from tests.support.calls import CallFailed, call
+from tests.support.scheduling import (
+    run,
+    schedule,
+)
 
 
 async def scheduled_rows(app: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -85,11 +89,8 @@ async def test_run_at_accepts_a_past_timestamp_and_schedules_it_at_that_time(
 
 
 async def test_an_action_schedules_in_its_own_transaction(app: httpx.AsyncClient) -> None:
-    scheduled_id = await run(
-        app,
-        "action",
-        "schedule_from_action",
-        {"delay": 60_000, "target": "sched_funcs:record", "args": {"label": "a"}},
+    scheduled_id = await schedule(
+        app, "sched_funcs:record", {"label": "a"}, delay=60_000, from_action=True
     )
     doc = await run(app, "query", "scheduled", {"id": scheduled_id})
     assert doc["name"] == "sched_funcs:record"
@@ -97,18 +98,8 @@ async def test_an_action_schedules_in_its_own_transaction(app: httpx.AsyncClient
 
 
 async def test_cancel_of_a_pending_function_marks_it_canceled(app: httpx.AsyncClient) -> None:
-    first = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 60_000, "target": "sched_funcs:record", "args": {"label": "a"}},
-    )
-    second = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 60_000, "target": "sched_funcs:record", "args": {"label": "b"}},
-    )
+    first = await schedule(app, "sched_funcs:record", {"label": "a"}, delay=60_000)
+    second = await schedule(app, "sched_funcs:record", {"label": "b"}, delay=60_000)
     await run(app, "mutation", "cancel", {"id": first})
     await run(app, "action", "cancel_from_action", {"id": second})
     for scheduled_id in (first, second):
@@ -118,12 +109,7 @@ async def test_cancel_of_a_pending_function_marks_it_canceled(app: httpx.AsyncCl
 
 
 async def test_cancel_twice_and_cancel_of_an_unknown_id_are_no_ops(app: httpx.AsyncClient) -> None:
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {"delay": 60_000, "target": "sched_funcs:record", "args": {"label": "a"}},
-    )
+    scheduled_id = await schedule(app, "sched_funcs:record", {"label": "a"}, delay=60_000)
     await run(app, "mutation", "cancel", {"id": scheduled_id})
     canceled = await run(app, "query", "scheduled", {"id": scheduled_id})
     await run(app, "mutation", "cancel", {"id": scheduled_id})

@@ -7,7 +7,14 @@ from redis.asyncio import Redis
 
 from app.db import ids
 from app.settings import Settings
-from tests.scheduler.conftest import Deployment, eventually, run, sql, state_of
+from tests.scheduler.conftest import Deployment, sql
+from tests.support.scheduling import (
+    eventually,
+    run,
+    schedule,
+    wait_for_runs,
+    wait_for_state,
+)
 
 
 async def _namespace(deployment: Deployment) -> str:
@@ -22,7 +29,7 @@ async def test_jobs_that_ran_leave_nothing_of_theirs_in_redis(
     # the queue (and be delivered again after its lease).
     deployment.ensure_workers("w1", "w2")
     await run(app, "mutation", "schedule_records", {"n": 40, "label": "t"})
-    await eventually(lambda: run(app, "query", "runs", {"label": "t"}), lambda r: len(r) == 40)
+    await wait_for_runs(app, "t", 40)
     queue = f"convect:{await _namespace(deployment)}:queue"
     redis = Redis.from_url(sched_redis)
     try:
@@ -52,16 +59,9 @@ async def test_a_transient_error_past_the_in_process_retries_is_run_again_later(
     deployment.ensure_workers("w1")
     deployment.stop_worker("w2")  # one process, so the flaky function counts its calls once
     failures = Settings().mutation_retries + 1  # the first run gives up; the job is retried
-    scheduled_id = await run(
-        app,
-        "mutation",
-        "schedule",
-        {
-            "delay": 0,
-            "target": "sched_funcs:flaky_record",
-            "args": {"label": "flaky", "failures": failures},
-        },
+    scheduled_id = await schedule(
+        app, "sched_funcs:flaky_record", {"label": "flaky", "failures": failures}
     )
-    await eventually(lambda: state_of(app, scheduled_id), lambda s: s == "success", timeout=30)
+    await wait_for_state(app, scheduled_id, "success", timeout=30)
     assert len(await run(app, "query", "runs", {"label": "flaky"})) == 1
     assert "hit a transient error; retrying" in deployment.worker_log("w1")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import asyncpg
@@ -26,6 +25,7 @@ from tests.support.servers import create_database
 
 T = TypeVar("T")
 DIMS = 16
+CURSOR_SECRET = "search-tests"  # the deployment secret pagination cursors are signed with
 
 SCHEMA = define_schema(
     {
@@ -71,11 +71,6 @@ class Store:
         value, _ = await self.read(fn)
         return value
 
-    @property
-    def engine(self) -> Any:
-        """What `vector_search` needs of an engine: the pool and the catalog."""
-        return SimpleNamespace(pool=self.pool, catalog=self.catalog)
-
     async def bulk_insert(self, table: str, docs: list[dict[str, Any]], start: float) -> list[str]:
         """Insert plain documents straight into the table (fast); return their ids."""
         from app.db import ids
@@ -107,7 +102,7 @@ async def search_db(services: dict[str, str]) -> AsyncIterator[Store]:
     await deploy(url, SCHEMA)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=8)
     assert pool is not None
-    catalog = Catalog(pool, SCHEMA)
+    catalog = Catalog(pool, SCHEMA, cursor_secret=CURSOR_SECRET)
     await catalog.load()
     try:
         yield Store(url, pool, catalog)

@@ -13,7 +13,7 @@ from app.db.deploy import SchemaRefused
 from app.db.vector import vector_search
 from app.schema import SchemaDefinition, define_schema, define_table
 from app.values import v
-from tests.search.conftest import Store, deploy
+from tests.search.conftest import CURSOR_SECRET, Store, deploy
 from tests.support.servers import create_database
 
 
@@ -36,7 +36,7 @@ async def fresh(services: dict[str, str]) -> AsyncIterator[Store]:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     assert pool is not None
     try:
-        yield Store(url, pool, Catalog(pool, None))
+        yield Store(url, pool, Catalog(pool, None, cursor_secret=CURSOR_SECRET))
     finally:
         await pool.close()
 
@@ -44,14 +44,16 @@ async def fresh(services: dict[str, str]) -> AsyncIterator[Store]:
 async def use(store: Store, schema: SchemaDefinition, **kw: Any) -> Any:
     """Deploy `schema` and run the store with it."""
     report = await deploy(store.url, schema, **kw)
-    store.catalog = Catalog(store.pool, schema)
+    store.catalog = Catalog(store.pool, schema, cursor_secret=CURSOR_SECRET)
     await store.catalog.load()
     return report
 
 
 async def titles_near(store: Store, vec: list[float], **query: Any) -> list[str]:
     """Titles of the nearest books."""
-    found = await vector_search(store.engine, "books", "by_emb", {"vector": vec, **query})
+    found = await vector_search(
+        store.pool, store.catalog, "books", "by_emb", {"vector": vec, **query}
+    )
 
     async def get(db: Any) -> list[str]:
         return [(await db.get(r["_id"]))["title"] for r in found]
@@ -143,7 +145,7 @@ async def test_a_table_created_by_its_first_insert_gets_its_derived_columns(
     fresh: Store,
 ) -> None:
     schema = schema_with({"dimensions": 3}, "blurb")
-    fresh.catalog = Catalog(fresh.pool, schema)
+    fresh.catalog = Catalog(fresh.pool, schema, cursor_secret=CURSOR_SECRET)
     await fresh.catalog.load()
     await fresh.write(lambda db: db.insert("books", BOOKS[0]))
     assert await titles_near(fresh, [1.0, 0.0, 0.0]) == ["north"]

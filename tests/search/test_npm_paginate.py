@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-
 import httpx
 
-from tests.support.servers import ROOT, ServerProcess
-
-JS = ROOT / "tests" / "js"
+from tests.support.npm import run_script
+from tests.support.servers import ServerProcess
 
 
 def test_npm_client_loads_pages_to_the_end_and_sees_live_changes(
     demo_server: ServerProcess, demo: httpx.AsyncClient
 ) -> None:
-    node = shutil.which("node")
-    assert node, "Node.js is required for the official npm client tests"
-    result = subprocess.run(
-        [node, "search_paginate.mjs"],
-        cwd=JS,
-        env={**os.environ, "CONVECT_URL": demo_server.url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_script("search_paginate.mjs", env={"CONVECT_URL": demo_server.url})
     names = [f"m{i}" for i in range(13)]
     assert out["first"] == names[:5]
     assert out["second"] == names[:10]

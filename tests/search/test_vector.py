@@ -103,7 +103,9 @@ async def test_recall_at_10_matches_brute_force_on_clustered_vectors(store: Stor
     queries = clustered(30, middles, rng)
     hits = 0
     for q in queries:
-        got = await vector_search(store.engine, "vecs", "by_emb", {"vector": q, "limit": 10})
+        got = await vector_search(
+            store.pool, store.catalog, "vecs", "by_emb", {"vector": q, "limit": 10}
+        )
         exact = brute_force(docs, q, 10)
         hits += len({r["_id"] for r in got} & set(exact))
         scores = [r["_score"] for r in got]
@@ -124,7 +126,8 @@ async def test_a_one_percent_filter_still_returns_limit_results_and_the_exact_on
     docs = await insert_vectors(store, vectors, cats)
     for q in clustered(5, middles, rng):
         got = await vector_search(
-            store.engine,
+            store.pool,
+            store.catalog,
             "vecs",
             "by_emb",
             {"vector": q, "limit": 10, "filter": lambda f: f.eq("cat", "rare")},
@@ -140,7 +143,8 @@ async def test_or_filter_and_a_filter_matching_nothing(store: Store) -> None:
     cats = [("x", "y", "z")[i % 3] for i in range(len(vectors))]
     docs = await insert_vectors(store, vectors, cats)
     got = await vector_search(
-        store.engine,
+        store.pool,
+        store.catalog,
         "vecs",
         "by_emb",
         {
@@ -152,7 +156,8 @@ async def test_or_filter_and_a_filter_matching_nothing(store: Store) -> None:
     assert len(got) == 200
     assert {docs[r["_id"]][1] for r in got} == {"x", "z"}
     none = await vector_search(
-        store.engine,
+        store.pool,
+        store.catalog,
         "vecs",
         "by_emb",
         {"vector": vectors[0], "filter": lambda q: q.eq("cat", "nope")},
@@ -164,7 +169,7 @@ async def test_default_limit_is_ten_and_the_nearest_scores_one(store: Store) -> 
     rng = random.Random(9)
     vectors = clustered(50, 3, rng)
     docs = await insert_vectors(store, vectors, ["a"] * 50)
-    got = await vector_search(store.engine, "vecs", "by_emb", {"vector": vectors[7]})
+    got = await vector_search(store.pool, store.catalog, "vecs", "by_emb", {"vector": vectors[7]})
     assert len(got) == 10
     assert docs[got[0]["_id"]][0] == vectors[7]
     assert got[0]["_score"] == pytest.approx(1.0, abs=1e-6)
@@ -178,7 +183,10 @@ async def test_updates_and_removed_vectors_change_what_the_index_finds(store: St
 
     async def nearest(vec: list[float]) -> list[str]:
         return [
-            r["_id"] for r in await vector_search(store.engine, "vecs", "by_emb", {"vector": vec})
+            r["_id"]
+            for r in await vector_search(
+                store.pool, store.catalog, "vecs", "by_emb", {"vector": vec}
+            )
         ]
 
     assert (await nearest(a))[0] == doc_id
@@ -256,7 +264,7 @@ async def test_bad_vector_searches_get_a_clear_error(
 ) -> None:
     await store.write(lambda db: db.insert("vecs", {"label": "x", "cat": "c", "emb": GOOD}))
     with pytest.raises(VectorSearchError, match=message):
-        await vector_search(store.engine, table, index, query)
+        await vector_search(store.pool, store.catalog, table, index, query)
     assert len(await store.query(lambda db: db.query("vecs").collect())) == 1
 
 
@@ -309,7 +317,8 @@ async def test_a_filter_that_correlates_with_location_still_finds_the_exact_near
         near_a = clustered(1, [middles[k]], rng)[0]
         other = f"c{(k + 10) % 20}"  # documents far from the query
         got = await vector_search(
-            store.engine,
+            store.pool,
+            store.catalog,
             "vecs",
             "by_emb",
             {"vector": near_a, "limit": 10, "filter": lambda q, c=other: q.eq("cat", c)},

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import os
-import subprocess
 
 import httpx
 
 from tests.support.calls import query
-from tests.support.servers import ROOT, ServerProcess
-
-
-def _run_script(url: str) -> dict:
-    done = subprocess.run(
-        ["node", "storage_upload.mjs"],
-        cwd=ROOT / "tests" / "js",
-        env={**os.environ, "CONVEX_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return json.loads(done.stdout.strip().splitlines()[-1])
+from tests.support.npm import run_script
+from tests.support.servers import ServerProcess
 
 
 async def test_the_npm_client_uploads_saves_and_reads_back_a_file(
     demo: httpx.AsyncClient, demo_server: ServerProcess
 ) -> None:
-    out = await asyncio.to_thread(_run_script, demo_server.url)
+    out = await asyncio.to_thread(
+        run_script, "storage_upload.mjs", env={"CONVEX_URL": demo_server.url}
+    )
     assert out["uploadUrl"].startswith(f"{demo_server.url}/api/storage/upload?token=")
     assert out["uploadStatus"] == 200
     storage_id = out["storageId"]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -31,17 +36,22 @@ def database_url(base_url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-async def create_database(base_url: str, name: str) -> str:
-    """Create (or recreate) database `name` and migrate it; return its URL."""
-    from app.db import migrate
-
+async def empty_database(base_url: str, name: str) -> str:
+    """Create (or recreate) database `name`, with no migrations applied; return its URL."""
     conn = await asyncpg.connect(base_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = database_url(base_url, name)
+    return database_url(base_url, name)
+
+
+async def create_database(base_url: str, name: str) -> str:
+    """Create (or recreate) database `name` and migrate it; return its URL."""
+    from app.db import migrate
+
+    url = await empty_database(base_url, name)
     migrate.upgrade(url)
     return url
 
@@ -73,15 +83,7 @@ class ServerProcess:
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM, then SIGKILL if it does not exit."""
-        for p in [self.proc, *self.extra]:
-            if p.poll() is None:
-                p.terminate()
-        for p in [self.proc, *self.extra]:
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes([self.proc, *self.extra], timeout)
 
 
 def convect_env(
@@ -115,6 +117,91 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def deploy_app(
+    services: dict[str, str], db: str, functions: Path, data_dir: Path, **extra: str
+) -> dict[str, str]:
+    """Create database `db` on the PostgreSQL at `services["database_url"]` and `convect
+    deploy` the app in `functions` on it; return the environment that serves it (with the
+    Redis at `services["redis_url"]`, data in `data_dir`)."""
+    url = asyncio.run(create_database(services["database_url"], db))
+    env = convect_env(url, services["redis_url"], functions, data_dir, **extra)
+    deployed = run_cli(env, "deploy")
+    assert deployed.returncode == 0, deployed.stderr + deployed.stdout
+    return env
+
+
+@contextlib.contextmanager
+def served_app(
+    services: dict[str, str],
+    db: str,
+    functions: Path,
+    data_dir: Path,
+    log_path: Path | None = None,
+    **extra: str,
+) -> Iterator[ServerProcess]:
+    """`deploy_app`, then `convect serve` it (logging to `log_path`, by default `data_dir`
+    with `.log` added) until the block ends."""
+    env = deploy_app(services, db, functions, data_dir, **extra)
+    server = start_server(env, log_path or data_dir.with_name(data_dir.name + ".log"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """SIGTERM every process at once, then wait for each (SIGKILL what does not exit)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def worker_tag(pid: int) -> str:
+    """How the id of the worker with process id `pid` starts (host and pid)."""
+    return f"{socket.gethostname()}-{pid}-"
+
+
+def spawn_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `python -m app worker`, appending its output to `log_path` (not waited for)."""
+    with open(log_path, "ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_worker_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    """Wait until worker `proc` logged that it is ready (SIGKILL it if it never does)."""
+    tag = f"convect worker {worker_tag(proc.pid)}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
+        if any(tag in line and "ready" in line for line in text.splitlines()):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}:\n{text}")
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"worker did not become ready:\n{log_path.read_text()}")
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `python -m app worker` and wait until it reports ready."""
+    proc = spawn_worker(env, log_path)
+    wait_worker_ready(proc, log_path)
+    return proc
 
 
 def start_server(
@@ -170,3 +257,53 @@ def _start_server(
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+
+
+async def truncate_all(database_url: str, server_url: str | None = None) -> None:
+    """Empty every document table, log the change so servers drop what they cached, and wait
+    until the server at `server_url` has seen it."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        names = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables")]
+        tables = ", ".join(f'docs."{n}"' for n in names)
+        async with conn.transaction():
+            extra = [
+                r["t"]
+                for r in await conn.fetch(
+                    "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' "
+                    "AND table_name IN ('_convect_blobs', '_convect_scheduled_queue')"
+                )
+            ]
+            await conn.execute(
+                f"TRUNCATE {', '.join([tables, '_convect_commits', '_convect_mutation_requests', *extra])}"
+            )
+            ts = await conn.fetchval(
+                "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), $1::jsonb) "
+                "RETURNING ts",
+                orjson.dumps([[n, None, None, None] for n in names]).decode(),
+            )
+        await conn.execute("NOTIFY convect_commits")
+    finally:
+        await conn.close()
+    if server_url is None:
+        return
+    from app.sync.protocol import decode_ts
+
+    deadline = time.monotonic() + 10
+    async with httpx.AsyncClient(base_url=server_url) as client:
+        while time.monotonic() < deadline:
+            r = await client.post("/api/query_ts")
+            if decode_ts(r.json()["ts"]) >= ts:
+                return
+            await asyncio.sleep(0.005)
+    raise RuntimeError("the server did not see the truncation within 10 s")
+
+
+@contextlib.asynccontextmanager
+async def emptied_client(
+    server: ServerProcess, timeout: float = 30, **kw: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Empty the server's tables (`truncate_all`), then an HTTP client for it."""
+    await truncate_all(server.env["DATABASE_URL"], server.url)
+    async with httpx.AsyncClient(base_url=server.url, timeout=timeout, **kw) as client:
+        yield client

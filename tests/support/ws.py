@@ -35,16 +35,25 @@ class SyncClient:
         conn = await connect(url, max_size=64 * 1024 * 1024, open_timeout=10)
         client = cls(conn)
         if connect_msg:
-            await client.send(
-                {
-                    "type": "Connect",
-                    "sessionId": client.session_id,
-                    "connectionCount": 0,
-                    "lastCloseReason": "InitialConnect",
-                    "clientTs": 0,
-                }
-            )
+            await client.connect()
         return client
+
+    async def connect(
+        self,
+        connection_count: int = 0,
+        last_close_reason: str = "InitialConnect",
+        client_ts: int = 0,
+    ) -> None:
+        """Send Connect for `session_id` (set it first to resume another connection's)."""
+        await self.send(
+            {
+                "type": "Connect",
+                "sessionId": self.session_id,
+                "connectionCount": connection_count,
+                "lastCloseReason": last_close_reason,
+                "clientTs": client_ts,
+            }
+        )
 
     async def send(self, msg: dict[str, Any]) -> None:
         """Send one JSON frame."""

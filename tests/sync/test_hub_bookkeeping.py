@@ -10,7 +10,8 @@ import asyncpg
 import orjson
 
 from app.db.readset import ReadSet, Write
-from app.sync.hub import Entry, Hub
+from app.engine import Outcome
+from app.sync.hub import Entry, EntryState, Hub, frozen
 from tests.support.servers import create_database
 
 
@@ -35,14 +36,12 @@ class _Session:
         pass
 
 
-def _engine(pool: Any, runner: Any = None) -> Any:
+def _engine(pool: Any, call: Any = None) -> Any:
     return SimpleNamespace(
         pool=pool,
         current_ts=lambda: 0,
         advance_ts=lambda ts: None,
-        lookup=lambda path, kind, admin=False: object(),
-        check_args=lambda fn, args: args,
-        runner=runner,
+        call=call,
         settings=SimpleNamespace(dev=False),
         catalog=SimpleNamespace(tracked_fields=lambda table: ()),
     )
@@ -58,25 +57,25 @@ async def test_the_hub_ts_names_a_commit_only_once_the_queries_it_touches_were_r
     pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
     seen: dict[str, Any] = {}
 
-    class Runner:
-        async def run_query_in(self, tx: Any, fn: Any, args: Any, ident: Any, rid: str) -> Any:
-            seen["ts_while_rerunning"] = hub.ts
-            await asyncio.sleep(0.05)
-            return "new"
+    async def call(path: str, args: Any, principal: Any, kind: Any, *, tx: Any) -> Outcome:
+        seen["ts_while_rerunning"] = hub.ts
+        await asyncio.sleep(0.05)
+        return Outcome(value="new")
 
     try:
-        hub = Hub(_engine(pool, Runner()))
+        hub = Hub(_engine(pool, call))
         row = await pool.fetchrow(
             "SELECT pg_current_snapshot()::text AS snap, "
             "pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"
         )
         assert row is not None
-        hub.snapshot, hub.xmin = row["snap"], row["xmin"]
-        hub.index = _Index()  # type: ignore[assignment]
-        entry = Entry("q:f", {}, None, False, ("q:f", "{}", ""), value="old", ready=True)
+        hub._snapshot, hub._xmin = row["snap"], row["xmin"]
+        hub._index = _Index()  # type: ignore[assignment]
+        key = ("q:f", "{}", "")
+        entry = Entry("q:f", {}, None, False, key, value=frozen("old"), state=EntryState.FRESH)
         entry.sessions[_Session()] = 1
-        hub.entries[entry.key] = entry
-        hub.index.hits = {entry}  # type: ignore[attr-defined]
+        hub._entries[entry.key] = entry
+        hub._index.hits = {entry}  # type: ignore[attr-defined]
         ts = await pool.fetchval(
             "INSERT INTO _convect_commits (ts, writes) VALUES (nextval('_convect_ts'), "
             """'[["t", "x", null, {}]]'::jsonb) RETURNING ts"""

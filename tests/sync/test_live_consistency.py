@@ -11,15 +11,14 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import DEMO, truncate_all
+from tests.conftest import DEMO
 from tests.support.calls import mutation, query
 from tests.support.servers import (
     ADMIN_KEY,
     ServerProcess,
-    convect_env,
-    create_database,
-    run_cli,
+    deploy_app,
     start_server,
+    truncate_all,
 )
 from tests.support.ws import SyncClient
 
@@ -29,9 +28,7 @@ AUTHORS = ["a", "b", "c", "d"]
 @pytest.fixture(scope="module")
 def pair(services: dict[str, str], data_dir: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two `convect serve` processes on one database."""
-    url = asyncio.run(create_database(services["database_url"], "live_pair"))
-    env = convect_env(url, services["redis_url"], DEMO, data_dir / "pair")
-    assert run_cli(env, "deploy").returncode == 0
+    env = deploy_app(services, "live_pair", DEMO, data_dir / "pair")
     a = start_server(env, data_dir / "pair-a.log")
     b = start_server(env, data_dir / "pair-b.log")
     try:

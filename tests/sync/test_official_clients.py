@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import time
 
 import httpx
 import pytest
 
 from tests.support.deadline import deadline
-from tests.support.servers import ROOT, ServerProcess
-
-JS = ROOT / "tests" / "js"
+from tests.support.npm import run_script
+from tests.support.servers import ServerProcess
 
 
 def test_npm_convex_client_subscribes_mutates_and_sees_other_clients(
     demo_server: ServerProcess, demo: httpx.AsyncClient
 ) -> None:
-    node = shutil.which("node")
-    assert node, "Node.js is required for the official npm client tests"
-    result = subprocess.run(
-        [node, "sync_live.mjs"],
-        cwd=JS,
-        env={**os.environ, "CONVECT_URL": demo_server.url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_script("sync_live.mjs", env={"CONVECT_URL": demo_server.url})
     assert out["updates"][0] == []
     assert out["sawOwnWriteOnResolve"] is True
     assert out["updates"][-1] == ["from socket", "from http"]

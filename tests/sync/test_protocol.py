@@ -176,15 +176,7 @@ async def test_resent_mutation_with_the_same_session_and_request_id_applies_once
     await c1.close()
     c2 = await SyncClient.open(demo_server.url, connect_msg=False)
     c2.session_id = c1.session_id
-    await c2.send(
-        {
-            "type": "Connect",
-            "sessionId": c1.session_id,
-            "connectionCount": 1,
-            "lastCloseReason": "closed with code 1006",
-            "clientTs": 0,
-        }
-    )
+    await c2.connect(1, "closed with code 1006")
     r2 = await c2.mutation("messages:create", {"author": "dup", "body": "once"}, request_id=7)
     assert r2["success"] and r2["result"] == r1["result"] and r2["ts"] == r1["ts"]
     assert len(await query(demo, "messages:get_by_author", {"author": "dup"})) == 1

@@ -194,52 +194,6 @@ def test_reprs_use_convex_notation() -> None:
     assert repr(v.object({})) == "v.object({})"
 
 
-FLOAT_SCHEMA = {
-    "anyOf": [
-        {"type": "number"},
-        {
-            "type": "object",
-            "properties": {"$float": {"type": "string"}},
-            "required": ["$float"],
-            "additionalProperties": False,
-        },
-    ]
-}
-
-
-def test_json_schema_of_leaves() -> None:
-    assert v.string().json_schema() == {"type": "string"}
-    assert v.number().json_schema() == FLOAT_SCHEMA
-    assert v.null().json_schema() == {"type": "null"}
-    assert v.boolean().json_schema() == {"type": "boolean"}
-    assert v.any().json_schema() == {}
-    assert v.id("t").json_schema() == {"type": "string", "description": "Id of table t"}
-    int_schema = v.int64().json_schema()
-    assert int_schema["type"] == "object" and int_schema["required"] == ["$integer"]
-    assert int_schema["additionalProperties"] is False
-    assert v.bytes().json_schema()["required"] == ["$bytes"]
-    assert v.literal("a").json_schema() == {"const": "a"}
-    assert v.literal(Int64(1)).json_schema() == {"const": {"$integer": "AQAAAAAAAAA="}}
-
-
-def test_json_schema_of_containers() -> None:
-    schema = v.object({"a": v.string(), "b": v.optional(v.array(v.null()))}).json_schema()
-    assert schema == {
-        "type": "object",
-        "properties": {"a": {"type": "string"}, "b": {"type": "array", "items": {"type": "null"}}},
-        "required": ["a"],
-        "additionalProperties": False,
-    }
-    assert v.record(v.string(), v.string()).json_schema() == {
-        "type": "object",
-        "additionalProperties": {"type": "string"},
-    }
-    assert v.union(v.string(), v.null()).json_schema() == {
-        "anyOf": [{"type": "string"}, {"type": "null"}]
-    }
-    orjson.dumps(pagination_opts_validator.json_schema())
-
-
 ALL_KINDS = [
     v.string(),
     v.number(),

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from app.engine import Engine, Outcome
+    from app.engine.parts import LiveQueryCounts
     from app.server.functions import RegisteredFunction
 
 log = logging.getLogger("convect.metrics")
@@ -66,7 +67,7 @@ class SchedulerSnapshot:
 
 
 class Metrics:
-    """The metrics of one engine; `services["metrics"]`."""
+    """The metrics of one engine (`engine.metrics`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -110,7 +111,7 @@ class Metrics:
         children[1].observe(outcome.duration_ms / 1000.0)
 
     def retry(self, fn: RegisteredFunction) -> None:
-        """Count one OCC retry of a mutation (`Engine.metrics_retry`)."""
+        """Count one OCC retry of a mutation."""
         self.retries.labels(fn.path or "?").inc()
 
     # ------------------------------------------------------------- scrape
@@ -122,10 +123,10 @@ class Metrics:
 
     async def refresh_scheduler(self) -> None:
         """Read queue depth, in-progress count and lag of `_scheduled_functions`."""
-        pool = self.engine.pool
-        if pool is None:
+        if not self.engine.started:
             self.scheduler.ok = False
             return
+        pool = self.engine.pool
         try:
             row = await asyncio.wait_for(
                 pool.fetchrow(SCHEDULER_SQL, time.time() * 1000.0, COUNT_CAP),
@@ -145,13 +146,15 @@ class Metrics:
         )
 
 
-def _scheduler_sql() -> str:
-    from app.scheduler.documents import STATS_SQL
-
-    return STATS_SQL
-
-
-SCHEDULER_SQL = _scheduler_sql()
+# For metrics: $1 = now (ms), $2 = a cap on counts. Columns: due (pending functions due by
+# now, capped), oldest (the earliest due time among them), in_progress (running actions).
+SCHEDULER_SQL = (
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM _convect_scheduled_queue "
+    "WHERE due <= $1 AND worker IS NULL LIMIT $2) d) AS due, "
+    "(SELECT min(due) FROM _convect_scheduled_queue WHERE due <= $1 AND worker IS NULL) AS oldest, "
+    "(SELECT count(*) FROM (SELECT 1 FROM _convect_scheduled_queue WHERE worker IS NOT NULL LIMIT $2) p) "
+    "AS in_progress"
+)
 
 
 def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
@@ -169,11 +172,11 @@ class _LiveCollector(Collector):
         yield _gauge(
             "convect_draining",
             "1 while this process drains for shutdown (its /readyz answers 503)",
-            1.0 if engine.services.get("draining") else 0.0,
+            1.0 if engine.draining else 0.0,
         )
-        hub = engine.services.get("hub")
+        hub = engine.hub
         if hub is not None:
-            yield from _hub_metrics(hub)
+            yield from _hub_metrics(hub.snapshot())
         sched = self.metrics.scheduler
         yield _gauge(
             "convect_scheduler_stats_ok",
@@ -199,48 +202,36 @@ class _LiveCollector(Collector):
             )
 
 
-def _hub_metrics(hub: Any) -> Iterator[Metric]:
-    sessions = list(hub.sessions)
-    entries = list(hub.entries.values())
-    live = [e for e in entries if e.sessions]
-    yield _gauge("convect_sync_sockets", "Open sync WebSockets", len(sessions))
+def _hub_metrics(hub: LiveQueryCounts) -> Iterator[Metric]:
+    yield _gauge("convect_sync_sockets", "Open sync WebSockets", hub.sessions)
     yield _gauge(
         "convect_sync_subscriptions",
         "Query subscriptions of open sockets (one per socket and query id)",
-        sum(sum(e.sessions.values()) for e in live),
+        hub.subscriptions,
     )
     yield _gauge(
         "convect_sync_live_queries",
         "Distinct live queries (function, args, identity) with at least one subscriber",
-        len(live),
+        hub.live_queries,
     )
     yield _gauge(
         "convect_sync_entries",
         "Query results the hub holds (live queries plus cached HTTP results)",
-        len(entries),
+        hub.entries,
     )
     yield _gauge(
         "convect_sync_healthy", "1 unless the last live-query refresh failed", float(hub.healthy)
     )
-    stats = hub.stats
     for field_name, name, help_text in HUB_COUNTERS:
-        yield CounterMetricFamily(name, help_text, value=getattr(stats, field_name, 0))
+        yield CounterMetricFamily(name, help_text, value=getattr(hub, field_name))
     inval = CounterMetricFamily(
         "convect_sync_invalidations",
         "Query results a commit invalidated: subscribed ones are re-run, cached ones dropped",
         labels=["target"],
     )
-    inval.add_metric(["subscribed"], getattr(stats, "affected", 0))
-    inval.add_metric(["cached"], getattr(stats, "invalidations", 0))
+    inval.add_metric(["subscribed"], hub.affected)
+    inval.add_metric(["cached"], hub.invalidations)
     yield inval
 
 
-def install_metrics(engine: Engine) -> Metrics:
-    """Give `engine` metrics (`services["metrics"]`, an observer); any role."""
-    metrics = Metrics(engine)
-    engine.services["metrics"] = metrics
-    engine.observers.append(metrics.observe)
-    return metrics
-
-
-__all__ = ["CONTENT_TYPE", "Metrics", "install_metrics", "outcome_label"]
+__all__ = ["CONTENT_TYPE", "Metrics", "outcome_label"]

@@ -1,11 +1,19 @@
-"""JSON Schema (2020-12) of validators, describing values in Convex's JSON wire encoding."""
+"""JSON Schema (2020-12) of validators: the values they accept, in Convex's JSON wire encoding.
+
+The one JSON-schema generator: the OpenAPI document (`app/http/openapi.py`) and its tests
+describe functions' arguments and results with it. A schema accepts exactly the wire values
+its validator accepts, with two deliberate exceptions: an id is any string (the id format is
+opaque to clients) and float64 takes any JSON number (the safe-integer bound is not spelled
+out).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
-from app.values import (
+from app.values.encoding import MAX_FIELD_NAME_LENGTH, encode_value, field_name_problem
+from app.values.validators import (
     AnyValidator,
     ArrayValidator,
     BooleanValidator,
@@ -21,35 +29,39 @@ from app.values import (
     StringValidator,
     UnionValidator,
     Validator,
-    encode_value,
 )
-from app.values.encoding import MAX_FIELD_NAME_LENGTH
 
 __all__ = [
     "ANY_VALUE",
     "FIELD_NAME_SCHEMA",
+    "JSONSchema",
     "args_schema",
     "convex_value_schema",
     "returns_schema",
     "value_schema",
 ]
 
-# 8 bytes of standard base64: 11 characters and one "=" (the last one carries 4 bits).
-_B64_8_BYTES = r"^[A-Za-z0-9+/]{10}[AEIMQUYcgkosw048]=$"
-_B64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-_SPECIAL_FLOATS = [encode_value(x)["$float"] for x in (math.nan, math.inf, -math.inf, -0.0)]
+JSONSchema = dict[str, Any]
+"""A JSON Schema document: a JSON object (its members are arbitrary JSON)."""
 
-FIELD_NAME_SCHEMA: dict[str, Any] = {
+# 8 bytes of standard base64: 11 characters and one "=" (the last one carries 4 bits).
+_B64_8_BYTES: Final = r"^[A-Za-z0-9+/]{10}[AEIMQUYcgkosw048]=$"
+_B64: Final = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_SPECIAL_FLOATS: Final[list[str]] = [
+    encode_value(x)["$float"] for x in (math.nan, math.inf, -math.inf, -0.0)
+]
+
+FIELD_NAME_SCHEMA: Final[JSONSchema] = {
     "type": "string",
     "minLength": 1,
     "maxLength": MAX_FIELD_NAME_LENGTH,
     "pattern": "^[ -#%-~][ -~]*$",
     "description": "A Convex field name: printable ASCII, not starting with '$'",
 }
-ANY_VALUE: dict[str, Any] = {"description": "Any Convex value"}
+ANY_VALUE: Final[JSONSchema] = {"description": "Any Convex value"}
 
 
-def _tagged(tag: str, pattern: str, convex_type: str, description: str) -> dict[str, Any]:
+def _tagged(tag: str, pattern: str, convex_type: str, description: str) -> JSONSchema:
     return {
         "type": "object",
         "properties": {tag: {"type": "string", "contentEncoding": "base64", "pattern": pattern}},
@@ -60,15 +72,15 @@ def _tagged(tag: str, pattern: str, convex_type: str, description: str) -> dict[
     }
 
 
-def _int64() -> dict[str, Any]:
+def _int64() -> JSONSchema:
     return _tagged("$integer", _B64_8_BYTES, "int64", "int64: 8 bytes little-endian, base64")
 
 
-def _bytes() -> dict[str, Any]:
+def _bytes() -> JSONSchema:
     return _tagged("$bytes", _B64, "bytes", "bytes: standard base64")
 
 
-def _special_float() -> dict[str, Any]:
+def _special_float() -> JSONSchema:
     return {
         "type": "object",
         "properties": {"$float": {"type": "string", "enum": list(_SPECIAL_FLOATS)}},
@@ -78,7 +90,11 @@ def _special_float() -> dict[str, Any]:
     }
 
 
-def convex_value_schema(ref: str) -> dict[str, Any]:
+def _field_name() -> JSONSchema:
+    return dict(FIELD_NAME_SCHEMA)
+
+
+def convex_value_schema(ref: str) -> JSONSchema:
     """A schema of any Convex value, recursing through `ref` (where this schema lives)."""
     return {
         "description": "Any Convex value in Convex's JSON encoding",
@@ -93,27 +109,28 @@ def convex_value_schema(ref: str) -> dict[str, Any]:
             {"type": "array", "items": {"$ref": ref}},
             {
                 "type": "object",
-                "propertyNames": dict(FIELD_NAME_SCHEMA),
+                "propertyNames": _field_name(),
                 "additionalProperties": {"$ref": ref},
             },
         ],
     }
 
 
-def value_schema(validator: Validator, any_value: dict[str, Any] | None = None) -> dict[str, Any]:
+def value_schema(validator: Validator, any_value: JSONSchema | None = None) -> JSONSchema:
     """The JSON Schema of values `validator` accepts, as they travel on the wire.
 
-    `any_value` stands for `v.any()` (default: no constraint), e.g. a `$ref` to a
-    `convex_value_schema(...)`.
+    `any_value` stands for `v.any()` (default: `ANY_VALUE`, no constraint), e.g. a `$ref`
+    to a `convex_value_schema(...)`. `v.optional(x)` describes as `x`: optionality lives in
+    the enclosing object's `required`.
     """
     return _Schemas(any_value if any_value is not None else ANY_VALUE).of(validator)
 
 
 class _Schemas:
-    def __init__(self, any_value: dict[str, Any]) -> None:
+    def __init__(self, any_value: JSONSchema) -> None:
         self.any_value = any_value
 
-    def of(self, validator: Validator) -> dict[str, Any]:
+    def of(self, validator: Validator) -> JSONSchema:
         if isinstance(validator, OptionalValidator):
             return self.of(validator.inner)
         if isinstance(validator, StringValidator):
@@ -143,20 +160,13 @@ class _Schemas:
         if isinstance(validator, ObjectValidator):
             return self.object(validator)
         if isinstance(validator, RecordValidator):
-            keys = validator.keys
-            return {
-                "type": "object",
-                "propertyNames": (
-                    dict(FIELD_NAME_SCHEMA) if isinstance(keys, StringValidator) else self.of(keys)
-                ),
-                "additionalProperties": self.of(validator.values),
-            }
+            return self.record(validator)
         if isinstance(validator, UnionValidator):
             return {"anyOf": [self.of(m) for m in validator.members]}
         raise TypeError(f"No JSON Schema for validator {validator!r}")
 
-    def object(self, validator: ObjectValidator) -> dict[str, Any]:
-        schema: dict[str, Any] = {
+    def object(self, validator: ObjectValidator) -> JSONSchema:
+        schema: JSONSchema = {
             "type": "object",
             "properties": {k: self.of(fv) for k, fv in validator.fields.items()},
         }
@@ -166,15 +176,30 @@ class _Schemas:
         schema["additionalProperties"] = False
         return schema
 
-
-def args_schema(
-    validator: Validator | None, any_value: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The schema of a function's arguments object (`None`: any object)."""
-    if validator is None or isinstance(validator, AnyValidator):
-        schema: dict[str, Any] = {
+    def record(self, validator: RecordValidator) -> JSONSchema:
+        return {
             "type": "object",
-            "propertyNames": dict(FIELD_NAME_SCHEMA),
+            "propertyNames": self.key(validator.keys),
+            "additionalProperties": self.of(validator.values),
+        }
+
+    def key(self, keys: Validator) -> JSONSchema:
+        """A record key: a field name (checked before the keys validator) that `keys` takes."""
+        if isinstance(keys, StringValidator):
+            return _field_name()
+        if isinstance(keys, UnionValidator):
+            return {"anyOf": [self.key(m) for m in keys.members]}
+        if isinstance(keys, LiteralValidator) and field_name_problem(keys.value) is None:
+            return self.of(keys)
+        return {"allOf": [_field_name(), self.of(keys)]}
+
+
+def args_schema(validator: Validator | None, any_value: JSONSchema | None = None) -> JSONSchema:
+    """The schema of a function's arguments object (`None` or `v.any()`: any object)."""
+    if validator is None or isinstance(validator, AnyValidator):
+        schema: JSONSchema = {
+            "type": "object",
+            "propertyNames": _field_name(),
             "description": "Any arguments (the function declares no args validator)",
         }
         if any_value is not None:
@@ -183,9 +208,7 @@ def args_schema(
     return value_schema(validator, any_value)
 
 
-def returns_schema(
-    validator: Validator | None, any_value: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def returns_schema(validator: Validator | None, any_value: JSONSchema | None = None) -> JSONSchema:
     """The schema of a function's return value (`None`: any Convex value)."""
     if validator is None:
         return {

@@ -116,7 +116,7 @@ def make_file_endpoint(service: StorageService) -> Any:
 
 
 def storage_routes(service: StorageService) -> list[Route]:
-    """The storage routes, for `engine.services["api_routes"]`."""
+    """The storage routes of the API listener."""
     return [
         Route("/api/storage/upload", make_upload_endpoint(service), methods=["POST", "OPTIONS"]),
         Route(

@@ -1,0 +1,39 @@
+"""Build the engine a process role runs: the one place that plugs the parts together.
+
+| role     | live queries (hub, sockets) | notifier | scheduler | storage | call log        |
+|----------|-----------------------------|----------|-----------|---------|-----------------|
+| `serve`  | yes (unless disabled)       | yes      | yes       | yes     | prod: structured |
+| `dev`    | yes                         | yes      | yes       | yes     | dev: one line    |
+| `worker` | no                          | yes      | yes       | yes     | prod: structured |
+| `cli`    | no                          | yes      | yes       | yes     | prod: structured |
+"""
+
+from __future__ import annotations
+
+from app.devlog import CallLog
+from app.engine import Engine, Role
+from app.engine.registry import Registry
+from app.logconfig import log_call
+from app.scheduler import SchedulerService
+from app.settings import Settings
+from app.storage import FileStorage
+from app.sync.hub import Hub
+from app.sync.notifier import Notifier
+
+
+def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
+    """An engine with every part `role` runs; `async with` it to start and stop them."""
+    engine = Engine(settings, registry, role)
+    engine.storage = FileStorage(engine)
+    engine.scheduler = SchedulerService(engine)
+    hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
+    engine.hub = hub
+    engine.notifier = Notifier(engine, hub)
+    if role == "dev":
+        engine.call_log = CallLog()
+    elif settings.mode == "prod":
+        engine.call_log = log_call
+    return engine
+
+
+__all__ = ["build_engine"]

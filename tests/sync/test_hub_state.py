@@ -1,0 +1,542 @@
+"""The hub's own state, without a database: subscriptions and their counts, entry states,
+the HTTP cache, sessions, reload, snapshots, and refreshes over a scripted connection.
+
+A refresh runs queries through the engine in `Hub._run_entry`; these tests replace that
+one method with a stand-in that hands `Hub._settle` a result, so everything around the
+engine call is the real code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from app.db.readset import ReadSet, Write
+from app.engine import Failure
+from app.sync import hub as hub_module
+from app.sync.hub import Entry, EntryState, Hub, HubSnapshot, HubStats, Run, frozen
+
+S = EntryState
+
+
+class Session:
+    """What the hub needs of a socket."""
+
+    def __init__(self, queued: int = 0) -> None:
+        self.queued_bytes = queued
+        self.emitted: list[int] = []
+        self.closed: tuple[int, str] | None = None
+        self.drained = False
+
+    def emit(self, ts: int) -> None:
+        self.emitted.append(ts)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    async def drain(self) -> None:
+        self.drained = True
+
+
+class Conn:
+    """Answers the refresh's scan: the commits that landed since the previous scan."""
+
+    def __init__(self) -> None:
+        self.landed: list[tuple[int, list[Any]]] = []
+        self.scans = 0
+        self.transactions = 0
+
+    def commit(self, ts: int, *writes: list[Any]) -> None:
+        self.landed.append((ts, list(writes)))
+
+    async def fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        self.scans += 1
+        snap = f"snap{self.scans}"
+        landed, self.landed = self.landed, []
+        if not landed:
+            return [{"snap": snap, "xmin": "1", "ts": None, "writes": None}]
+        return [
+            {"snap": snap, "xmin": "1", "ts": ts, "writes": orjson.dumps(w).decode()}
+            for ts, w in landed
+        ]
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, **options: Any) -> AsyncIterator[None]:
+        self.transactions += 1
+        yield
+
+
+class Pool:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Conn]:
+        yield self.conn
+
+
+def reads(table: str = "t") -> ReadSet:
+    return ReadSet(tables={table})
+
+
+def make_hub(conn: Conn | None = None) -> Hub:
+    engine = SimpleNamespace(
+        pool=Pool(conn or Conn()),
+        advance_ts=lambda ts: None,
+        current_ts=lambda: 0,
+        catalog=SimpleNamespace(tracked_fields=lambda table: ()),
+        settings=SimpleNamespace(dev=False),
+    )
+    return Hub(engine)  # type: ignore[arg-type]
+
+
+class Queries:
+    """Stands in for `Hub._run_entry`: each path's current result, read set and calls."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.results: dict[str, Any] = {}
+        self.failing: set[str] = set()
+        self.read_sets: dict[str, ReadSet] = {}
+        self.runs: list[str] = []
+        self.explode: str | None = None
+        self.hub = hub
+        hub._run_entry = self._run  # type: ignore[method-assign]
+
+    async def _run(self, conn: Any, entry: Entry) -> bool:
+        self.runs.append(entry.path)
+        if entry.path == self.explode:
+            raise ConnectionResetError("lost the database")
+        failure = Failure("boom") if entry.path in self.failing else None
+        value = None if failure else self.results.get(entry.path)
+        run = Run(frozen(value), failure, [], None, self.read_sets.get(entry.path, reads()))
+        return self.hub._settle(entry, run, was_ready=entry.state.ready)
+
+
+def local_write(table: str = "t") -> Any:
+    return SimpleNamespace(
+        writes={"x": Write(table, "x", None, {"_id": "x", "_creationTime": 1.0})}
+    )
+
+
+def value_of(entry: Entry | None) -> Any:
+    assert entry is not None and entry.value is not None
+    return orjson.loads(orjson.dumps(entry.value))
+
+
+# ----------------------------------------------------------------- EntryState
+
+
+@pytest.mark.parametrize(
+    ("state", "ready", "serves_http", "cached_only", "touched", "unsubscribed"),
+    [
+        (S.PENDING, False, False, False, S.PENDING, S.PENDING),
+        (S.FRESH, True, True, False, S.DIRTY, S.CACHED),
+        (S.DIRTY, True, False, False, S.DIRTY, S.STALE),
+        (S.CACHED, True, True, True, S.STALE, S.CACHED),
+        (S.STALE, True, False, True, S.STALE, S.STALE),
+    ],
+)
+def test_entry_states(
+    state: EntryState,
+    ready: bool,
+    serves_http: bool,
+    cached_only: bool,
+    touched: EntryState,
+    unsubscribed: EntryState,
+) -> None:
+    assert state.ready is ready
+    assert state.serves_http is serves_http
+    assert state.cached_only is cached_only
+    assert state.touched() is touched
+    assert state.unsubscribed() is unsubscribed
+
+
+def test_an_entry_is_ready_exactly_when_its_state_is() -> None:
+    entry = Entry("q:f", {}, None, False, ("q:f", "{}", ""))
+    assert entry.state is S.PENDING and not entry.ready
+    entry.state = S.STALE
+    assert entry.ready
+
+
+def test_a_failed_entry_is_ready_with_its_failure_and_belongs_to_no_hub() -> None:
+    entry = Entry.failed("q:f", "Invalid arguments: nope")
+    assert entry.ready and entry.version == 1
+    assert entry.modification(3) == {
+        "type": "QueryFailed",
+        "queryId": 3,
+        "errorMessage": "Invalid arguments: nope",
+        "logLines": [],
+        "journal": None,
+    }
+    hub = make_hub()
+    assert not hub.holds(entry)
+    hub.unsubscribe(Session(), entry)  # ignored
+    assert entry.state is S.FRESH and hub.snapshot().entries == 0
+
+
+# ----------------------------------------------------------------- subscriptions
+
+
+def test_a_new_subscription_is_a_pending_entry_queued_for_the_next_refresh() -> None:
+    hub = make_hub()
+    s = Session()
+    entry = hub.subscribe(s, "q.js:f", {"a": 1}, None, False)
+    assert entry.state is S.PENDING and entry.path == "q:f"
+    assert hub.pending == {entry} and hub.holds(entry)
+    assert dict(hub.entries) == {("q:f", '{"a":1}', ""): entry}
+    assert entry.sessions == {s: 1}
+
+
+def test_one_entry_per_query_args_and_identity_shared_and_counted_per_session() -> None:
+    hub = make_hub()
+    s1, s2 = Session(), Session()
+    e1 = hub.subscribe(s1, "q:f", {"a": 1, "b": 2}, None, False)
+    e2 = hub.subscribe(s1, "q:f", {"b": 2, "a": 1}, None, False)  # another query id
+    e3 = hub.subscribe(s2, "q.js:f", {"a": 1, "b": 2}, None, False)
+    assert e1 is e2 is e3
+    assert e1.sessions == {s1: 2, s2: 1}
+    admin = hub.subscribe(s1, "q:f", {"a": 1, "b": 2}, None, True)
+    other_args = hub.subscribe(s1, "q:f", {"a": 2, "b": 2}, None, False)
+    assert len({id(e1), id(admin), id(other_args)}) == 3
+    snap = hub.snapshot()
+    assert (snap.entries, snap.live_queries, snap.subscriptions, snap.pending) == (3, 3, 5, 3)
+
+
+def test_unsubscribing_counts_down_and_the_last_one_drops_a_pending_entry() -> None:
+    hub = make_hub()
+    s1, s2 = Session(), Session()
+    entry = hub.subscribe(s1, "q:f", {}, None, False)
+    hub.subscribe(s1, "q:f", {}, None, False)
+    hub.subscribe(s2, "q:f", {}, None, False)
+    hub.unsubscribe(s1, entry)
+    assert entry.sessions == {s1: 1, s2: 1}
+    hub.unsubscribe(s1, entry)
+    assert entry.sessions == {s2: 1} and hub.holds(entry)
+    hub.unsubscribe(s2, entry)
+    assert entry.sessions == {}
+    assert not hub.holds(entry) and hub.pending == frozenset() and not hub.has_entries
+
+
+@pytest.mark.parametrize(("before", "after"), [(S.FRESH, S.CACHED), (S.DIRTY, S.STALE)])
+def test_the_last_unsubscribe_keeps_a_result_for_http(
+    before: EntryState, after: EntryState
+) -> None:
+    hub = make_hub()
+    s = Session()
+    entry = hub.subscribe(s, "q:f", {}, None, False)
+    hub._settle(entry, Run(frozen([1]), None, [], None, reads()), was_ready=False)
+    entry.state = before
+    hub.unsubscribe(s, entry)
+    assert hub.holds(entry) and entry.state is after
+    served = hub.cached("q:f", {}, None, False)
+    assert served is (entry if after.serves_http else None)
+
+
+@pytest.mark.parametrize("state", [S.CACHED, S.STALE])
+def test_subscribing_to_a_cached_result_queues_it_again(state: EntryState) -> None:
+    hub = make_hub()
+    hub.store("q:f", {}, None, False, hub.generation(), [1], None, reads())
+    entry = hub.entries[("q:f", "{}", "")]
+    entry.state = state
+    assert hub.pending == frozenset()
+    assert hub.subscribe(Session(), "q:f", {}, None, False) is entry
+    assert entry.state is S.PENDING and hub.pending == {entry}
+
+
+@pytest.mark.parametrize("state", [S.FRESH, S.DIRTY])
+def test_subscribing_to_a_refreshed_result_uses_it_as_is(state: EntryState) -> None:
+    hub = make_hub()
+    s1, s2 = Session(), Session()
+    entry = hub.subscribe(s1, "q:f", {}, None, False)
+    hub._settle(entry, Run(frozen([1]), None, [], None, reads()), was_ready=False)
+    hub._pending.clear()
+    entry.state = state
+    assert hub.subscribe(s2, "q:f", {}, None, False) is entry
+    assert entry.state is state and hub.pending == frozenset()
+
+
+# ----------------------------------------------------------------- local commits and the HTTP cache
+
+
+def test_a_local_commit_touches_the_entries_that_read_what_it_wrote() -> None:
+    hub = make_hub()
+    s = Session()
+    live = hub.subscribe(s, "q:live", {}, None, False)
+    hub._settle(live, Run(frozen(1), None, [], None, reads("t")), was_ready=False)
+    hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads("t"))
+    hub.store("q:other", {}, None, False, hub.generation(), 3, None, reads("u"))
+    cached, other = hub.entries[("q:cached", "{}", "")], hub.entries[("q:other", "{}", "")]
+    before = hub.generation()
+    hub.local_commit(9, local_write("t"))
+    assert (live.state, cached.state, other.state) == (S.DIRTY, S.STALE, S.CACHED)
+    assert hub.generation() != before
+    assert hub.cached("q:live", {}, None, False) is None
+    assert hub.cached("q:cached", {}, None, False) is None
+    assert hub.cached("q:other", {}, None, False) is other
+    stats = hub.snapshot()
+    assert (stats.cache_hits, stats.cache_misses) == (1, 2)
+
+
+def test_store_keeps_only_successes_computed_within_one_generation() -> None:
+    hub = make_hub()
+    gen = hub.generation()
+    hub.store("q:f", {}, None, False, gen, [1], Failure("no"), reads())
+    assert not hub.has_entries
+    hub.request_refresh()  # asking does not move the generation; refreshing does
+    hub.store("q:f", {}, None, False, gen, [1], None, reads())
+    entry = hub.cached("q:f", {}, None, False)
+    assert entry is not None and entry.state is S.CACHED and value_of(entry) == [1]
+    hub.store("q:f", {}, None, False, hub.generation(), [2], None, reads())
+    assert value_of(hub.cached("q:f", {}, None, False)) == [1]  # the first one stays
+
+
+def test_a_failure_held_for_sockets_is_never_served_over_http() -> None:
+    hub = make_hub()
+    entry = hub.subscribe(Session(), "q:f", {}, None, False)
+    hub._settle(entry, Run(frozen(None), Failure("boom"), [], None, reads()), was_ready=False)
+    assert entry.state is S.FRESH
+    assert hub.cached("q:f", {}, None, False) is None
+
+
+def test_the_http_cache_forgets_its_least_recently_used_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "MAX_CACHED", 2)
+    hub = make_hub()
+    live = hub.subscribe(Session(), "q:live", {}, None, False)
+    for name in ("a", "b"):
+        hub.store(f"q:{name}", {}, None, False, hub.generation(), name, None, reads())
+    assert hub.cached("q:a", {}, None, False) is not None  # a is now the most recent
+    hub.store("q:c", {}, None, False, hub.generation(), "c", None, reads())
+    held = {key[0] for key in hub.entries}
+    assert held == {"q:live", "q:a", "q:c"} and hub.holds(live)
+
+
+# ----------------------------------------------------------------- sessions, reload, snapshots
+
+
+def test_sessions_attach_detach_close_and_drain() -> None:
+    hub = make_hub()
+    s1, s2 = Session(queued=10), Session(queued=5)
+    hub.attach(s1)
+    hub.attach(s2)
+    hub.attach(s1)
+    assert set(hub.sessions) == {s1, s2}
+    snap = hub.snapshot()
+    assert (snap.sessions, snap.queued_bytes) == (2, 15)
+    hub.close_sockets(1001, "ServerShuttingDown")
+    assert s1.closed == s2.closed == (1001, "ServerShuttingDown")
+    hub.detach(s2)
+    hub.detach(s2)
+    assert set(hub.sessions) == {s1}
+
+
+async def test_drain_drains_every_attached_session() -> None:
+    hub = make_hub()
+    sessions = [Session() for _ in range(3)]
+    for s in sessions:
+        hub.attach(s)
+    await hub.drain()
+    assert all(s.drained for s in sessions)
+
+
+def test_reload_marks_subscribed_results_and_drops_the_others() -> None:
+    hub = make_hub()
+    s = Session()
+    fresh = hub.subscribe(s, "q:fresh", {}, None, False)
+    hub._settle(fresh, Run(frozen(1), None, [], None, reads()), was_ready=False)
+    pending = hub.subscribe(s, "q:pending", {}, None, False)
+    hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads())
+    before = hub.generation()
+    hub.reload()
+    assert fresh.state is S.DIRTY and pending.state is S.PENDING
+    assert {key[0] for key in hub.entries} == {"q:fresh", "q:pending"}
+    assert hub.cached("q:fresh", {}, None, False) is None
+    # An HTTP query that started before the reload ran the old code: not kept.
+    hub.store("q:new", {}, None, False, before, 3, None, reads())
+    assert hub.cached("q:new", {}, None, False) is None
+
+
+def test_the_snapshot_counts_and_copies() -> None:
+    hub = make_hub()
+    s1, s2 = Session(queued=3), Session()
+    hub.attach(s1)
+    hub.attach(s2)
+    hub.subscribe(s1, "q:a", {}, None, False)
+    hub.subscribe(s2, "q:a", {}, None, False)
+    hub.subscribe(s2, "q:b", {}, None, False)
+    hub.store("q:c", {}, None, False, hub.generation(), 1, None, reads())
+    hub.cached("q:c", {}, None, False)
+    snap = hub.snapshot()
+    assert snap == HubSnapshot(
+        sessions=2,
+        subscriptions=3,
+        live_queries=2,
+        entries=3,
+        pending=2,
+        queued_bytes=3,
+        healthy=True,
+        ts=0,
+        refreshes=0,
+        commits_seen=0,
+        reruns=0,
+        affected=0,
+        cache_hits=1,
+        cache_misses=0,
+        invalidations=0,
+    )
+    hub.cached("q:c", {}, None, False)
+    assert snap.cache_hits == 1 and hub.snapshot().cache_hits == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.sessions = 5  # type: ignore[misc]
+
+
+def test_the_snapshot_is_the_stats_body_with_every_counter() -> None:
+    body = dataclasses.asdict(make_hub().snapshot())
+    counters = {f.name for f in dataclasses.fields(HubStats)}
+    assert counters <= set(body)
+    # What the stats endpoint's readers (tests, benches) look up.
+    assert {"sessions", "entries", "pending", "queued_bytes", "ts"} <= set(body)
+
+
+# ----------------------------------------------------------------- refreshes
+
+
+async def test_a_refresh_runs_pending_entries_and_tells_their_sessions() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    queries.results["q:f"] = [1]
+    s = Session()
+    entry = hub.subscribe(s, "q:f", {}, None, False)
+    hub.mark_dirty(s)
+    await hub._refresh()
+    assert queries.runs == ["q:f"] and conn.transactions == 1
+    assert entry.state is S.FRESH and value_of(entry) == [1] and entry.version == 1
+    assert hub.pending == frozenset()
+    assert s.emitted == [0]  # once, though both dirty and subscribed
+    stats = hub.snapshot()
+    assert (stats.refreshes, stats.reruns) == (1, 1)
+
+
+async def test_a_commit_re_runs_subscribed_entries_and_drops_cached_ones() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    queries.results["q:live"] = "v1"
+    s = Session()
+    live = hub.subscribe(s, "q:live", {}, None, False)
+    await hub._refresh()
+    hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads())
+    hub.store("q:elsewhere", {}, None, False, hub.generation(), 3, None, reads("u"))
+    queries.results["q:live"] = "v2"
+    conn.commit(41, ["t", "x", None, {}])
+    await hub._refresh()
+    assert queries.runs == ["q:live", "q:live"]
+    assert value_of(live) == "v2" and live.version == 2 and live.state is S.FRESH
+    assert {key[0] for key in hub.entries} == {"q:live", "q:elsewhere"}
+    assert hub.ts == 41 and s.emitted == [0, 41]
+    stats = hub.snapshot()
+    assert (stats.commits_seen, stats.affected, stats.invalidations) == (1, 1, 1)
+
+
+async def test_a_re_run_with_the_same_result_tells_no_one() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    queries.results["q:f"] = "same"
+    s = Session()
+    entry = hub.subscribe(s, "q:f", {}, None, False)
+    await hub._refresh()
+    hub.local_commit(50, local_write("t"))
+    assert entry.state is S.DIRTY
+    conn.commit(50, ["t", "x", None, {}])
+    await hub._refresh()
+    assert queries.runs == ["q:f", "q:f"] and entry.version == 1
+    assert entry.state is S.FRESH and hub.cached("q:f", {}, None, False) is entry
+    assert s.emitted == [0] and hub.ts == 50
+
+
+async def test_a_resubscribed_result_is_sent_once_re_run_even_if_unchanged() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    queries.results["q:f"] = "same"
+    s1, s2 = Session(), Session()
+    entry = hub.subscribe(s1, "q:f", {}, None, False)
+    await hub._refresh()
+    hub.unsubscribe(s1, entry)
+    assert entry.state is S.CACHED
+    assert hub.subscribe(s2, "q:f", {}, None, False) is entry and entry.state is S.PENDING
+    await hub._refresh()
+    assert entry.version == 1 and entry.state is S.FRESH
+    assert s2.emitted == [0]  # it waited for the entry to be ready again
+
+
+async def test_commits_nobody_reads_move_the_ts_without_a_transaction() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    s = Session()
+    hub.subscribe(s, "q:f", {}, None, False)
+    await hub._refresh()
+    conn.commit(7, ["other", "x", None, {}])
+    await hub._refresh()
+    assert queries.runs == ["q:f"] and conn.transactions == 1
+    assert hub.ts == 7 and s.emitted == [0]
+
+
+async def test_reload_re_runs_every_subscribed_entry() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    for name in ("a", "b"):
+        queries.results[f"q:{name}"] = name
+        hub.subscribe(Session(), f"q:{name}", {}, None, False)
+    await hub._refresh()
+    queries.runs.clear()
+    hub.reload()
+    await hub._refresh()
+    assert sorted(queries.runs) == ["q:a", "q:b"]
+    assert all(e.state is S.FRESH for e in hub.entries.values())
+
+
+async def test_a_failed_refresh_queues_its_entries_again() -> None:
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    queries.explode = "q:f"
+    s = Session()
+    entry = hub.subscribe(s, "q:f", {}, None, False)
+    with pytest.raises(ConnectionResetError):
+        await hub._refresh()
+    assert entry.state is S.PENDING and hub.pending == {entry} and s.emitted == []
+    queries.explode = None
+    await hub._refresh()
+    assert entry.state is S.FRESH and s.emitted == [0]
+
+
+async def test_a_detached_session_is_not_told_after_the_refresh() -> None:
+    hub = make_hub()
+    Queries(hub)
+    s = Session()
+    hub.attach(s)
+    hub.mark_dirty(s)
+    hub.detach(s)
+    await hub._refresh()
+    assert s.emitted == []
+
+
+async def test_an_entry_dropped_while_it_ran_leaves_nothing_in_the_index() -> None:
+    hub = make_hub()
+    s = Session()
+    entry = hub.subscribe(s, "q:f", {}, None, False)
+    hub.unsubscribe(s, entry)  # dropped (it had no result yet)
+    hub._settle(entry, Run(frozen(1), None, [], None, reads("t")), was_ready=False)
+    assert hub._index.match(["t", "x", None, {}]) == set()
