@@ -180,8 +180,9 @@ class SchedulerWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             await self._retire()
-        if main.done() and not main.cancelled() and main.exception() is not None:
-            raise main.exception()  # type: ignore[misc]
+        failed = main.exception() if main.done() and not main.cancelled() else None
+        if failed is not None:
+            raise failed
 
     async def _run_arq(self, worker: Worker) -> None:
         """arq's job loop, resumed (same worker, same running jobs) after Redis comes back.
