@@ -119,12 +119,15 @@ def dev(
     if settings.admin_key is None:
         settings = settings.model_copy(update={"admin_key": _dev_admin_key(settings)})
     _logging(settings)
+    for problem in settings.prod_problems():
+        _fail(problem)
     settings, registry = _prepare(settings, migrate=True, push=True)
     typer.echo(
         f"Convect dev: API http://{settings.host}:{settings.port}  "
         f"HTTP actions http://{settings.host}:{settings.site_port}"
     )
-    typer.echo(f"admin key: {settings.admin_key}")
+    if settings.dev:  # in prod the key is a secret: never printed
+        typer.echo(f"admin key: {settings.admin_key}")
     from app.devserver import run_dev
     from app.serve import run_event_loop
 
@@ -153,8 +156,8 @@ def serve(
     """Serve the API and site listeners (production role)."""
     settings = _settings(functions, port, site_port, data_dir)
     _logging(settings)
-    if settings.mode == "prod" and not settings.admin_key:
-        _fail("CONVECT_ADMIN_KEY is required in prod mode")
+    for problem in settings.prod_problems():
+        _fail(problem)
     settings, registry = _prepare(settings, migrate=False, push=False)
     from app.devserver import run_serve
     from app.serve import run_event_loop

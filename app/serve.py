@@ -116,8 +116,16 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+class ListenerConfig(uvicorn.Config):
+    """uvicorn's config plus the header timeout `BoundedHttpToolsProtocol` applies."""
+
+    def __init__(self, app: Any, *, header_timeout: float, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.header_timeout = header_timeout
+
+
 def _config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
+    return ListenerConfig(
         app,
         host=settings.host,
         port=port,
@@ -131,6 +139,8 @@ def _config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
         ws_ping_interval=5.0,
         ws_ping_timeout=120.0,
         timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout)),
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
+        header_timeout=settings.header_timeout,
         loop="none",
     )
 

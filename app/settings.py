@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_ADMIN_KEY_CHARS = 32  # a prod admin key shorter than this is refused
+
 
 class Settings(BaseSettings):
     """Every knob of a Convect process (DESIGN §6)."""
@@ -29,8 +31,25 @@ class Settings(BaseSettings):
     mode: Literal["dev", "prod"] = "dev"
     public_url: str | None = None
     auth_providers: str | None = None  # JSON list, for deployments that cannot ship code
+    # Prod: /metrics answers only the admin key unless this is on (a scraper inside the
+    # cluster that cannot send it; the k8s base turns it on, /metrics is not routed out).
+    metrics_public: bool = False
 
     pool_size: int = 16
+    # A call waits at most this long for a database connection, then fails as overloaded
+    # (HTTP 503, retryable) instead of queueing without bound.
+    pool_timeout: float = Field(default=10.0, gt=0.0, le=600.0)
+    # Both listeners: a request head must arrive within header_timeout of the connection
+    # (or the request) starting; an idle keep-alive connection closes after keep_alive_timeout.
+    header_timeout: float = Field(default=10.0, gt=0.0, le=600.0)
+    keep_alive_timeout: float = Field(default=5.0, ge=1.0, le=600.0)
+    # Bounds a hostile client meets and an ordinary app never does (README, docs/reliability.md).
+    max_socket_queries: int = Field(default=4096, ge=1)  # live queries on one sync socket
+    max_sockets: int = Field(default=20_000, ge=1)  # sync sockets one API process serves
+    max_socket_mutations: int = Field(default=1024, ge=1)  # mutations waiting on one socket
+    max_socket_mutation_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # their arguments
+    max_queued_bytes: int = Field(default=512 * 1024 * 1024, ge=1)  # sends queued, all sockets
+    query_cache_bytes: int = Field(default=128 * 1024 * 1024, ge=0)  # HTTP query cache
     # Off: the API process runs no live-query hub (no /api/sync, no HTTP query cache);
     # commits are still logged and notified, so other processes' subscribers see them.
     live_queries: bool = True
@@ -42,6 +61,19 @@ class Settings(BaseSettings):
     # in-flight calls.
     drain_delay: float = Field(default=0.0, ge=0.0, le=300.0)
     shutdown_timeout: float = Field(default=20.0, gt=0.0, le=3600.0)
+
+    def prod_problems(self) -> list[str]:
+        """Why these settings may not serve in prod mode (empty when they may)."""
+        if self.mode != "prod":
+            return []
+        if not self.admin_key:
+            return ["CONVECT_ADMIN_KEY is required in prod mode"]
+        if len(self.admin_key) < MIN_ADMIN_KEY_CHARS:
+            return [
+                f"CONVECT_ADMIN_KEY must be at least {MIN_ADMIN_KEY_CHARS} characters in prod "
+                f"mode (it has {len(self.admin_key)}); e.g. `openssl rand -hex 32`"
+            ]
+        return []
 
     @property
     def dev(self) -> bool:

@@ -27,6 +27,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    site_url: str = ""  # Convect's HTTP actions listener
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the process has used so far."""
@@ -67,7 +68,7 @@ def start_convect(
 ) -> Server:
     """`python -m app serve` of the demo app (one process, its own uvicorn loop);
     `live=False` runs it without the live-query hub (CONVECT_LIVE_QUERIES=false)."""
-    port = free_port()
+    port, site_port = free_port(), free_port()
     env = convect_env(
         database_url,
         redis_url,
@@ -77,12 +78,14 @@ def start_convect(
         CONVECT_LOG_LEVEL="warning",
         CONVECT_POOL_SIZE="16",
         CONVECT_PORT=str(port),
-        CONVECT_SITE_PORT=str(free_port()),
+        CONVECT_SITE_PORT=str(site_port),
         CONVECT_LIVE_QUERIES="true" if live else "false",
     )
     cmd = [sys.executable, "-m", "app", "serve"]
     name = "convect" if live else "nolive"
-    return _start(name, cmd, env, port, data_dir / f"{name}.log")
+    server = _start(name, cmd, env, port, data_dir / f"{name}.log")
+    server.site_url = f"http://127.0.0.1:{site_port}"
+    return server
 
 
 def start_baseline(database_url: str, data_dir: Path) -> Server:

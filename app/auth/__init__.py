@@ -11,9 +11,10 @@ from app.auth.providers import (
     parse_providers,
     providers_from_json,
 )
-from app.auth.verifier import AuthVerifier
+from app.auth.verifier import AuthVerifier, token_expiry
 
 __all__ = [
+    "token_expiry",
     "AuthVerifier",
     "AuthenticationError",
     "CustomJwtProvider",

@@ -108,6 +108,12 @@ class UserIdentity:
         object.__setattr__(self, "_custom", MappingProxyType(custom))
         object.__setattr__(self, "_key", _canonical(self.to_dict()))
 
+    @property
+    def canonical_json(self) -> str:
+        """The identity as sorted JSON text: equal identities, equal text."""
+        text: str = self._key.decode()
+        return text
+
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> UserIdentity:
         """Build the identity of a verified JWT payload (`sub` and `iss` required)."""
@@ -215,10 +221,18 @@ class UserIdentity:
 
 
 def _canonical(data: dict[str, Any]) -> bytes:
+    """The identity as sorted JSON text (UTF-8); ValueError for a claim that is no text
+    (a string with a lone surrogate). Integers beyond 64 bits are kept."""
     try:
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # e.g. an integer beyond 64 bits
-        return json.dumps(data, sort_keys=True, default=repr).encode()
+    except TypeError:  # an integer beyond 64 bits, or a lone surrogate
+        pass
+    try:
+        return json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError(
+            "a claim of the identity is not valid text (it holds a lone surrogate)"
+        ) from None
 
 
 def _from_dict(data: dict[str, Any]) -> UserIdentity:

@@ -217,6 +217,16 @@ class AuthVerifier:
             self._verified.popitem(last=False)
 
 
+def token_expiry(token: str) -> float | None:
+    """When a (verified) token expires: its `exp` claim in seconds, or None without one."""
+    try:
+        _, claims = _read_unverified(token.strip())
+    except AuthenticationError:
+        return None
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
 def _read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and payload of a compact JWS, without checking anything else."""
     if not token:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import asyncpg
@@ -25,7 +26,7 @@ from app.embedded import cursor_secret
 from app.engine import logs
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
-from app.engine.outcome import Failure, FunctionNotFound, Outcome, failure_of
+from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, failure_of
 from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
 from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
@@ -79,6 +80,23 @@ class Engine:
         if self._catalog is None:
             raise RuntimeError("The engine has not started")
         return self._catalog
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pool connection for a call, within CONVECT_POOL_TIMEOUT (else `Overloaded`)."""
+        pool = self.pool
+        timeout = self.settings.pool_timeout
+        try:
+            conn = await pool.acquire(timeout=timeout)
+        except TimeoutError:
+            raise Overloaded(
+                f"Server overloaded: no database connection came free within {timeout:g} s "
+                "(CONVECT_POOL_TIMEOUT); retry shortly"
+            ) from None
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
 
     @property
     def started(self) -> bool:

@@ -141,7 +141,7 @@ class Executor:
             async with tx.conn.transaction():  # a savepoint: one failing query spoils no other
                 value = await self._run_query(tx, fn, args, identity, rid)
             return value, tx.read_set
-        async with self.engine.pool.acquire() as conn:
+        async with self.engine.connection() as conn:
             if fn.path not in self.multi_statement:
                 lazy = Tx(conn, writable=False, lazy=True)
                 try:
@@ -185,7 +185,7 @@ class Executor:
             if attempt:
                 await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.25)))
                 logs.clear()
-            async with engine.pool.acquire() as conn:
+            async with engine.connection() as conn:
                 tx = Tx(conn, writable=True)
                 call = Call(engine, identity, "mutation", tx, rid)
                 try:

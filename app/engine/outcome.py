@@ -10,7 +10,7 @@ from typing import Any
 
 from asyncpg.exceptions import InsufficientResourcesError, OperatorInterventionError
 
-from app.db.errors import ConflictError, is_connection_error, is_retryable
+from app.db.errors import ConflictError, LimitError, is_connection_error, is_retryable
 from app.db.readset import ReadSet
 from app.values import UNSET, ArgumentValidationError, ConvexError, encode_value
 
@@ -23,6 +23,10 @@ class FunctionNotFound(LookupError):
 
 class ReturnsValidationError(ValueError):
     """A function returned a value its `returns=` validator rejects."""
+
+
+class Overloaded(RuntimeError):
+    """No database connection came free in time: the deployment is overloaded; retry."""
 
 
 class InvalidArgs(ValueError):
@@ -52,6 +56,7 @@ class Failure:
     data: Any = UNSET
     cause: str = ""
     transient: bool = False
+    overloaded: bool = False  # HTTP answers 503 with Retry-After
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -93,7 +98,9 @@ def is_transient(exc: BaseException) -> bool:
     """True for errors that running the function again may cure: conflicts past the
     retries, a lost connection, a server out of connections or shutting down."""
     return (
-        isinstance(exc, ConflictError | InsufficientResourcesError | OperatorInterventionError)
+        isinstance(
+            exc, ConflictError | Overloaded | InsufficientResourcesError | OperatorInterventionError
+        )
         or is_retryable(exc)
         or is_connection_error(exc)
     )
@@ -122,6 +129,9 @@ def failure_of(
         return Failure(text, cause=cause)
     if isinstance(exc, FunctionNotFound):
         return Failure(str(exc), cause=str(exc))
+    if isinstance(exc, Overloaded):  # not a bug of the function's: named in every mode
+        text = f"[Request ID: {request_id}] {exc}"
+        return Failure(text, cause=cause, transient=True, overloaded=True)
     where = path or "?"
     if kind != "httpAction" or client_status(exc) is None:  # an HTTP action's 4xx: no log
         log.error(
@@ -132,7 +142,7 @@ def failure_of(
             extra={"request_id": request_id, "path": where, "kind": kind},
         )
     text = f"[Request ID: {request_id}] Server Error"
-    if dev:
+    if dev or isinstance(exc, LimitError):  # a limit is named in every mode: the caller can act
         text += f"\n{cause}"
     kept = exc if kind == "httpAction" else None  # its response may depend on it
     return Failure(text, cause=cause, transient=transient, exception=kept)
@@ -143,6 +153,7 @@ __all__ = [
     "FunctionNotFound",
     "InvalidArgs",
     "Outcome",
+    "Overloaded",
     "ReturnsValidationError",
     "describe",
     "failure_of",

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.auth import AuthenticationError
 from app.engine import MAX_ARGS_BYTES, Engine, InvalidArgs, decode_args
-from app.http.responses import JSONResponse, error_response, outcome_body
+from app.http.responses import JSONResponse, error_response, outcome_response
 from app.server.functions import Kind
 from app.sync.protocol import encode_ts
 
@@ -82,7 +82,7 @@ async def run_call(
     except AuthenticationError as exc:
         return error_response(401, "Unauthenticated", str(exc))
     outcome = await engine.call(path, args, principal, kind)
-    return JSONResponse(outcome_body(outcome, dev=engine.settings.dev))
+    return outcome_response(outcome, dev=engine.settings.dev)
 
 
 def make_call_endpoint(engine: Engine, kind: Kind | None) -> Any:

@@ -6,14 +6,16 @@ import asyncio
 import functools
 from typing import Any
 
+import asyncpg
 from alembic.script import ScriptDirectory
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth import AuthenticationError
 from app.db.migrate import alembic_config
 from app.engine import Engine
 from app.engine.metrics import CONTENT_TYPE
-from app.http.responses import JSONResponse
+from app.http.responses import JSONResponse, error_response
 
 
 async def healthz(request: Request) -> Response:
@@ -36,9 +38,21 @@ def make_readyz(engine: Engine) -> Any:
 
 
 def make_metrics(engine: Engine) -> Any:
-    """The engine's Prometheus metrics (app/metrics.py)."""
+    """The engine's Prometheus metrics (app/engine/metrics.py); the admin key in prod."""
 
     async def metrics(request: Request) -> Response:
+        settings = engine.settings
+        if not settings.dev and not settings.metrics_public:  # prod: function names are internal
+            try:
+                principal = await engine.principal(request.headers.get("authorization"))
+            except AuthenticationError as exc:
+                return error_response(401, "Unauthenticated", str(exc))
+            if not principal.is_admin:
+                return error_response(
+                    401, "Unauthenticated",
+                    "/metrics needs the admin key (`Authorization: Convex <admin key>`) in "
+                    "prod mode, or CONVECT_METRICS_PUBLIC=true",
+                )  # fmt: skip
         return Response(await engine.metrics.scrape(), media_type=CONTENT_TYPE)
 
     return metrics
@@ -64,16 +78,28 @@ async def engine_ready(engine: Engine) -> dict[str, str]:
 
 
 async def _database(engine: Engine, checks: dict[str, str]) -> str:
+    """Ask PostgreSQL on a connection of the probe's own: a pool busy with the app's calls
+    says nothing about the database, and must not take every pod out of the Service."""
+    url = engine.settings.database_url
+    if not url:
+        return "error: DATABASE_URL is not set"
     try:
-        rows = await asyncio.wait_for(
-            engine.pool.fetch("SELECT version_num FROM alembic_version"), READY_TIMEOUT_S
-        )
+        rows = await asyncio.wait_for(_versions(url), READY_TIMEOUT_S)
     except TimeoutError:
         return "error: no answer within 2 s"
     except Exception as exc:
         return f"error: {type(exc).__name__}"
     checks["migrations"] = migration_state([r["version_num"] for r in rows])
     return "ok"
+
+
+async def _versions(url: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url, timeout=READY_TIMEOUT_S, statement_cache_size=0)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch("SELECT version_num FROM alembic_version")
+        return rows
+    finally:
+        await conn.close(timeout=READY_TIMEOUT_S)
 
 
 def migration_state(versions: list[str]) -> str:

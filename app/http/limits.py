@@ -1,12 +1,18 @@
 """Bounds on what a client can make a listener hold: the request head and buffered bodies.
 
-uvicorn's httptools protocol buffers a request line and headers of any size; this one
-answers 431 once the head of a request passes `MAX_HEAD_BYTES`. HTTP actions get a
+uvicorn's httptools protocol buffers a request line and headers of any size, for as long
+as the client takes; this one answers 431 once the head of a request passes
+`MAX_HEAD_BYTES`, and 408 (closing the connection) when a connection has not sent a whole
+head within the header timeout of opening it or of starting the request (slowloris).
+Idle keep-alive connections are closed by uvicorn's keep-alive timeout. HTTP actions get a
 request whose buffered body (`body()`, `json()`) stops at `MAX_ACTION_BODY_BYTES`
 (Convex's HTTP action limit); `stream()` stays unbounded for handlers that stream.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 from starlette.requests import Request
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,21 +30,66 @@ _431 = (
 )
 
 
+HEADER_TIMEOUT_S = 10.0  # the default of CONVECT_HEADER_TIMEOUT
+_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 15\r\nconnection: close\r\n\r\nRequest Timeout"
+)
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a bound on a request's line and headers."""
+    """uvicorn's httptools protocol with bounds on a request's head: its size and its time.
+
+    The header timeout comes from `config.header_timeout` (set by app/serve.py).
+    """
 
     _in_head = False
     _head_bytes = 0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._header_timeout = float(getattr(config, "header_timeout", HEADER_TIMEOUT_S))
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """A connection opens: its first request's head is due within the timeout."""
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the head timer with the connection."""
+        self._disarm_head_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
-        """A request starts: count its head."""
+        """A request starts: count its head, and time it."""
         super().on_message_begin()
         self._in_head, self._head_bytes = True, 0
+        if self._head_timer is None:
+            self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
-        """The head is complete: stop counting."""
+        """The head is complete: stop counting and timing."""
         self._in_head = False
+        self._disarm_head_timer()
         super().on_headers_complete()
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._head_timer = self.loop.call_later(self._header_timeout, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or (self.cycle is not None and not self._in_head):
+            return  # a request is being served (or the connection is going anyway)
+        if self._in_head:
+            self.transport.write(_408)
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; refuse a head that is still incomplete past the bound."""

@@ -25,6 +25,17 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
+def outcome_response(outcome: Outcome, *, dev: bool) -> JSONResponse:
+    """A call's outcome over HTTP: 200 with `outcome_body`, or 503 when overloaded."""
+    if outcome.error is not None and outcome.error.overloaded:
+        return JSONResponse(
+            {"code": "Overloaded", "message": outcome.error.message},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    return JSONResponse(outcome_body(outcome, dev=dev))
+
+
 def outcome_body(outcome: Outcome, *, dev: bool) -> dict[str, Any]:
     """A function's result as `{"status": "success"|"error", ...}` (HTTP 200 either way)."""
     body: dict[str, Any]

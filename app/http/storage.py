@@ -40,6 +40,33 @@ def _preflight() -> Response:
     return Response(status_code=204, headers=CORS)
 
 
+# A stored file is the uploader's content on the API's origin: never a page that runs.
+FILE_CSP = (
+    "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+)
+ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+        "application/x-javascript",
+        "text/xsl",
+    }
+)
+
+
+def is_active(content_type: str) -> bool:
+    """True for types a browser renders as a document or runs (HTML, SVG, XML, scripts)."""
+    essence = content_type.split(";")[0].strip().lower()
+    return essence in ACTIVE_TYPES or essence.endswith(("+xml", "+html"))
+
+
 def make_upload_endpoint(service: StorageService) -> Any:
     """POST /api/storage/upload?token=...: the body is the file; replies `{"storageId"}`."""
 
@@ -58,6 +85,7 @@ def make_upload_endpoint(service: StorageService) -> Any:
                         f"The file ({int(length)} bytes) exceeds the upload limit of "
                         f"{service.limit} bytes"
                     )
+            await service.claim_token(request.query_params.get("token"))
             storage_id = await service.store(request.stream(), content_type)
         except StorageError as exc:
             return _storage_error(exc)
@@ -91,10 +119,14 @@ def make_file_endpoint(service: StorageService) -> Any:
             "Cache-Control": CACHE_CONTROL,
             "Accept-Ranges": "bytes",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": FILE_CSP,
         }
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
-        headers["Content-Type"] = doc.get("contentType") or "application/octet-stream"
+        content_type = doc.get("contentType") or "application/octet-stream"
+        headers["Content-Type"] = content_type
+        if is_active(content_type):  # would run in the API's origin if shown inline
+            headers["Content-Disposition"] = "attachment"
         start, stop, status = 0, size, 200
         if_range = request.headers.get("if-range")
         if if_range is None or if_range.strip() == etag:

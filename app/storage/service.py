@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from app.storage.errors import (
     ChecksumMismatch,
     FileNotFound,
     InvalidStorageId,
+    InvalidUploadToken,
     StorageError,
 )
 from app.storage.postgres import PostgresBlobs
@@ -128,6 +131,26 @@ class StorageService:
     def check_token(self, token: object) -> None:
         """Raise InvalidUploadToken unless `token` is a valid, unexpired upload token."""
         tokens.verify(self._signing_key(), token)
+
+    async def claim_token(self, token: object) -> None:
+        """Take a valid upload token for one upload (InvalidUploadToken if already taken):
+        an upload URL that leaked cannot be used to store more files."""
+        expires, body = tokens.verified(self._signing_key(), token)
+        pool = self.engine.pool
+        taken = await pool.fetchval(
+            "INSERT INTO _convect_upload_tokens (token, expires_ms) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            body,
+            int(expires),
+        )
+        if taken is None:
+            raise InvalidUploadToken(
+                "This upload URL was already used (each takes one upload); generate a new one"
+            )
+        if secrets.randbelow(100) == 0:  # now and then, forget tokens past their expiry
+            await pool.execute(
+                "DELETE FROM _convect_upload_tokens WHERE expires_ms < $1", int(time.time() * 1000)
+            )
 
     def file_url(self, storage_id: str) -> str:
         """Where a stored file is served."""

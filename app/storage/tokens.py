@@ -44,6 +44,12 @@ def sign(key: bytes, *, expires_ms: float | None = None) -> str:
 
 def verify(key: bytes, token: object, *, now_ms: float | None = None) -> float:
     """Check a token's signature and expiry; return its expiry (ms) or raise."""
+    return verified(key, token, now_ms=now_ms)[0]
+
+
+def verified(key: bytes, token: object, *, now_ms: float | None = None) -> tuple[float, bytes]:
+    """`verify`, and the token's signed body: one per token, whatever its text (a key for
+    remembering that it was used)."""
     if not isinstance(token, str) or not token:
         raise InvalidUploadToken("The upload URL has no token; generate a new upload URL")
     if len(token) > MAX_TOKEN_CHARS:
@@ -63,4 +69,4 @@ def verify(key: bytes, token: object, *, now_ms: float | None = None) -> float:
     now = time.time() * 1000 if now_ms is None else now_ms
     if expires <= now:
         raise InvalidUploadToken("The upload URL has expired; generate a new one")
-    return float(expires)
+    return float(expires), body

@@ -60,14 +60,19 @@ SCAN_SQL = (
 )
 MAX_CACHED = 10_000
 MIN_REFRESH_INTERVAL_S = 0.005
+# First runs of new subscriptions in one refresh: about this long, in turns across the
+# sockets waiting (NEW_RUNS_PER_TURN each). What commits touch always runs; the rest of
+# the new ones wait for the next refresh, so no socket's subscriptions hold up another's
+# updates or mutation replies for longer than this.
+NEW_RUNS_BUDGET_S = 0.02
+NEW_RUNS_PER_TURN = 8
 
 
 def identity_key(identity: UserIdentity | None, admin: bool = False) -> str:
     """A stable text naming an identity (queries are keyed by it)."""
     if identity is None:
         return "admin" if admin else ""
-    text = orjson.dumps(identity.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
-    return ("admin:" if admin else "") + text
+    return ("admin:" if admin else "") + identity.canonical_json
 
 
 EntryKey = tuple[str, str, str]  # (canonical path, args text, identity text)
@@ -95,6 +100,7 @@ class Subscriber(Protocol):
     def queued_bytes(self) -> int: ...
     def emit(self, ts: int) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
+    def abort(self) -> None: ...
     async def drain(self) -> None: ...
 
 
@@ -230,6 +236,7 @@ class HubSnapshot:
     entries: int  # every entry: live queries plus cached HTTP results
     pending: int  # entries waiting for their first result
     queued_bytes: int  # bytes queued on all sockets
+    cache_bytes: int  # bytes of unsubscribed results kept for HTTP calls
     healthy: bool  # False when the last refresh failed
     ts: int  # the commit ts every result held for sockets is valid at
     # HubStats, as they stood
@@ -252,11 +259,15 @@ class Hub:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._entries: dict[EntryKey, Entry] = {}
-        self._cache_lru: OrderedDict[EntryKey, None] = OrderedDict()
+        self._cache_lru: OrderedDict[EntryKey, int] = OrderedDict()  # key -> bytes held
+        self._cache_bytes = 0
+        self._cache_budget = engine.settings.query_cache_bytes
         self._index: InvalidationIndex[Entry] = InvalidationIndex()
-        self._pending: set[Entry] = set()
+        self._pending: dict[Entry, None] = {}  # waiting for a first run (or a re-run)
+        self._pending_of: dict[Subscriber, dict[Entry, None]] = {}  # the same, by socket
         self._waiting: set[Subscriber] = set()  # sessions to emit after the next refresh
         self._sessions: dict[Subscriber, None] = {}
+        self._queued_bytes = 0  # what all sockets have queued to send
         self._stats = HubStats()
         self._snapshot: str | None = None  # the latest refreshed PostgreSQL snapshot
         self._xmin: str = "0"
@@ -322,7 +333,8 @@ class Hub:
             live_queries=len(live),
             entries=len(self._entries),
             pending=len(self._pending),
-            queued_bytes=sum(s.queued_bytes for s in self._sessions),
+            queued_bytes=self._queued_bytes,
+            cache_bytes=self._cache_bytes,
             healthy=self._healthy,
             ts=self._ts,
             **dataclasses.asdict(self._stats),
@@ -378,9 +390,30 @@ class Hub:
         self._sessions[session] = None
 
     def detach(self, session: Subscriber) -> None:
-        """A socket is gone (after it unsubscribed its queries): forget it."""
+        """A socket is gone (after it unsubscribed its queries): forget it, and what it
+        still had queued to send."""
+        self._queued_bytes -= session.queued_bytes
+        self._pending_of.pop(session, None)
         self._sessions.pop(session, None)
         self._waiting.discard(session)
+
+    def add_queued(self, delta: int) -> int:
+        """A socket queued (or sent) `delta` bytes; returns what all sockets hold now."""
+        self._queued_bytes += delta
+        return self._queued_bytes
+
+    def drop_slowest(self) -> None:
+        """Over the process's send budget (CONVECT_MAX_QUEUED_BYTES): drop the socket that
+        is furthest behind; its client reconnects and starts from a fresh state."""
+        if not self._sessions:
+            return
+        slowest = max(self._sessions, key=lambda s: s.queued_bytes)
+        log.warning(
+            "sync sockets hold %d bytes to send (limit reached); dropping the slowest (%d bytes)",
+            self._queued_bytes,
+            slowest.queued_bytes,
+        )
+        slowest.abort()
 
     def close_sockets(self, code: int, reason: str) -> None:
         """Close every attached socket once what it has queued is sent (shutdown)."""
@@ -446,12 +479,12 @@ class Hub:
             entry = Entry(path, args, identity, admin, key)
             entry.journal = journal if isinstance(journal, str) else None
             self._entries[key] = entry
-            self._pending.add(entry)
+            self._queue(entry, session)
         elif entry.state.cached_only:
             # A cached result belongs to another snapshot: recompute it in the next refresh.
             entry.state = EntryState.PENDING
-            self._pending.add(entry)
-        self._cache_lru.pop(key, None)
+            self._queue(entry, session)
+        self._forget_cached(key)
         entry.sessions[session] = entry.sessions.get(session, 0) + 1
         return entry
 
@@ -473,18 +506,29 @@ class Hub:
                 self._drop(entry)
 
     def _remember(self, entry: Entry) -> None:
-        self._cache_lru[entry.key] = None
-        self._cache_lru.move_to_end(entry.key)
-        while len(self._cache_lru) > MAX_CACHED:
-            key, _ = self._cache_lru.popitem(last=False)
+        """Keep an unsubscribed result for HTTP calls; past MAX_CACHED results or the cache's
+        byte budget (CONVECT_QUERY_CACHE_BYTES), the least recently used go first."""
+        self._forget_cached(entry.key)
+        size = len(orjson.dumps(entry.value))  # a Fragment: its text, copied once
+        size += sum(len(part) for part in entry.key)
+        self._cache_lru[entry.key] = size
+        self._cache_bytes += size
+        while self._cache_lru and (
+            len(self._cache_lru) > MAX_CACHED or self._cache_bytes > self._cache_budget
+        ):
+            key, _ = next(iter(self._cache_lru.items()))
+            self._forget_cached(key)
             old = self._entries.get(key)
             if old is not None and not old.sessions:
                 self._drop(old)
 
+    def _forget_cached(self, key: EntryKey) -> None:
+        self._cache_bytes -= self._cache_lru.pop(key, 0)
+
     def _drop(self, entry: Entry) -> None:
         self._index.remove(entry)
-        self._pending.discard(entry)
-        self._cache_lru.pop(entry.key, None)
+        self._pending.pop(entry, None)
+        self._forget_cached(entry.key)
         if self._entries.get(entry.key) is entry:
             del self._entries[entry.key]
 
@@ -580,15 +624,45 @@ class Hub:
     def _to_run(self, affected: set[Entry]) -> set[Entry]:
         """Subscribed entries among `affected` (plus pending ones); cached-only ones are
         dropped: the next HTTP call runs its query anew."""
-        to_run = set(self._pending)
+        to_run: set[Entry] = set()
         for entry in affected:
             if entry.sessions:
                 to_run.add(entry)
+                self._pending.pop(entry, None)
             else:
                 self._stats.invalidations += 1
                 self._drop(entry)
-        self._pending -= to_run
         return to_run
+
+    def _queue(self, entry: Entry, session: Subscriber | None) -> None:
+        """`entry` waits for a run; `session` (or each of its sessions) waits for it."""
+        self._pending[entry] = None
+        for s in [session] if session is not None else list(entry.sessions):
+            self._pending_of.setdefault(s, {})[entry] = None
+
+    def _take_new(self, count: int) -> list[Entry]:
+        """Up to `count` pending entries, NEW_RUNS_PER_TURN per socket in turn, oldest first."""
+        taken: list[Entry] = []
+        for session in list(self._pending_of):
+            queue = self._pending_of[session]
+            turn = 0
+            while queue and turn < NEW_RUNS_PER_TURN and len(taken) < count:
+                entry = next(iter(queue))
+                del queue[entry]
+                if entry not in self._pending:
+                    continue  # taken for another socket already, or dropped
+                del self._pending[entry]
+                taken.append(entry)
+                turn += 1
+            if not queue:
+                del self._pending_of[session]
+            if len(taken) >= count:
+                break
+        if not taken and self._pending:  # waiting for no socket (a failed refresh's re-runs)
+            for entry in list(self._pending)[:count]:
+                del self._pending[entry]
+                taken.append(entry)
+        return taken
 
     async def _refresh(self) -> None:
         """Read the commits since the last refresh; re-run the subscribed queries they touch.
@@ -622,14 +696,19 @@ class Hub:
                         affected |= {e for e in self._entries.values() if e.sessions}
                     to_run |= self._to_run(affected)
                     try:
-                        for entry in to_run:
-                            if not self.holds(entry):
-                                continue  # dropped while we ran
-                            self._stats.reruns += 1
-                            if await self._run_entry(conn, entry):
-                                changed.append(entry)
+                        await self._run_all(conn, list(to_run), changed)
+                        # New subscriptions: a bounded share, in turns across sockets.
+                        loop = asyncio.get_running_loop()
+                        deadline = loop.time() + NEW_RUNS_BUDGET_S
+                        while batch := self._take_new(4 * NEW_RUNS_PER_TURN):
+                            to_run.update(batch)
+                            await self._run_all(conn, batch, changed)
+                            if loop.time() >= deadline:
+                                break  # at least one round of turns per refresh
                     except BaseException:
-                        self._pending |= {e for e in to_run if self.holds(e)}
+                        for e in to_run:
+                            if self.holds(e):
+                                self._queue(e, None)
                         raise
                 self._snapshot, self._xmin = snapshot, xmin
                 self._ts = self._seen_ts  # results now match the commits seen
@@ -646,6 +725,19 @@ class Hub:
         async with self._done:
             self._done_gen = max(self._done_gen, gen)
             self._done.notify_all()
+        if self._pending:  # new subscriptions left for the next refresh
+            self._wake.set()
+
+    async def _run_all(
+        self, conn: asyncpg.Connection, entries: list[Entry], changed: list[Entry]
+    ) -> None:
+        """Run `entries` (those still held) on the refresh's transaction; note the changed."""
+        for entry in entries:
+            if not self.holds(entry):
+                continue  # dropped while we ran
+            self._stats.reruns += 1
+            if await self._run_entry(conn, entry):
+                changed.append(entry)
 
     async def _run_entry(self, conn: asyncpg.Connection, entry: Entry) -> bool:
         """Run an entry's query in the refresh transaction; `_settle` keeps the result.

@@ -43,8 +43,14 @@ class SessionState:
     target: dict[int, Result] = field(default_factory=dict)
     sent: dict[int, tuple[Result, int]] = field(default_factory=dict)  # id -> (entry, version)
 
-    def modify(self, base: Any, new: Any, modifications: Any) -> tuple[list[int], list[int]]:
-        """Apply a ModifyQuerySet; return (added ids, removed ids)."""
+    def modify(
+        self, base: Any, new: Any, modifications: Any, *, max_queries: int | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Apply a ModifyQuerySet; return (added ids, removed ids).
+
+        `max_queries` bounds the query set (and so a frame's modifications): one over is a
+        protocol violation that applies nothing.
+        """
         if not isinstance(base, int) or base != self.query_set:
             raise ProtocolViolation(
                 f"Base version {base} passed up doesn't match the current version {self.query_set}"
@@ -53,6 +59,11 @@ class SessionState:
             raise ProtocolViolation(f"New version {new} must be the base version plus one")
         if not isinstance(modifications, list):
             raise ProtocolViolation("modifications must be a list")
+        if max_queries is not None and len(modifications) > 2 * max_queries:
+            raise ProtocolViolation(
+                f"Too many modifications in one ModifyQuerySet ({len(modifications)}; "
+                f"limit: {2 * max_queries}, CONVECT_MAX_SOCKET_QUERIES x 2)"
+            )
         added: list[int] = []
         removed: list[int] = []
         staged = dict(self.queries)
@@ -77,6 +88,11 @@ class SessionState:
                 removed.append(qid)
             else:
                 raise ProtocolViolation(f"Unknown modification type {mod.get('type')!r}")
+        if max_queries is not None and len(staged) > max_queries:
+            raise ProtocolViolation(
+                f"Too many queries on one connection ({len(staged)}; limit: {max_queries}, "
+                "CONVECT_MAX_SOCKET_QUERIES)"
+            )
         self.queries = staged
         self.query_set = new
         return added, removed

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.auth import AuthenticationError, Principal, UserIdentity
+from app.auth import AuthenticationError, Principal, UserIdentity, token_expiry
 from app.engine import Failure, InvalidArgs, Outcome, decode_args, wire_args
 from app.server.functions import Kind
 from app.sync.hub import Entry
@@ -42,14 +43,16 @@ class SyncSession:
         self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.closed = False
         self.close_reason: tuple[int, str] | None = None
-        self.mutations: asyncio.Queue[tuple[int, str, Any, UserIdentity | None, bool]] = (
+        self.mutations: asyncio.Queue[tuple[int, str, Any, UserIdentity | None, bool, int]] = (
             asyncio.Queue()
         )
         self.actions: set[asyncio.Task[None]] = set()
         self.queued_bytes = 0
+        self.mutation_bytes = 0  # frames of the mutations waiting in `mutations`
         self.writer_task: asyncio.Task[None] | None = None
         self.draining = False
         self.busy = 0
+        self.expiry: asyncio.TimerHandle | None = None  # the user token's `exp`
 
     # ------------------------------------------------------------- output
 
@@ -64,6 +67,8 @@ class SyncSession:
             return
         self.queued_bytes += len(data)
         self.out.put_nowait(data)
+        if self.hub.add_queued(len(data)) > self.engine.settings.max_queued_bytes:
+            self.hub.drop_slowest()
 
     def emit(self, ts: int, *, force: bool = False) -> None:
         """Send a Transition if there is one (hub callback after a refresh)."""
@@ -93,6 +98,7 @@ class SyncSession:
         """Drop a client that does not read: stop writing and let the connection close."""
         self.closed = True
         self.out = asyncio.Queue()
+        self.hub.add_queued(-self.queued_bytes)
         self.queued_bytes = 0
         if self.writer_task is not None:
             self.writer_task.cancel()
@@ -110,12 +116,14 @@ class SyncSession:
             except TimeoutError:
                 item = orjson.dumps({"type": "Ping"})
                 self.queued_bytes += len(item)
+                self.hub.add_queued(len(item))
             if item is None:
                 code, reason = self.close_reason or (1000, "")
                 with contextlib.suppress(Exception):
                     await self.ws.close(code, reason)
                 return
             self.queued_bytes -= len(item)
+            self.hub.add_queued(-len(item))
             await self.ws.send_text(item.decode())
 
     # ------------------------------------------------------------- queries
@@ -150,7 +158,10 @@ class SyncSession:
     def modify(self, msg: dict[str, Any]) -> None:
         """ModifyQuerySet."""
         added, removed = self.state.modify(
-            msg.get("baseVersion"), msg.get("newVersion"), msg.get("modifications")
+            msg.get("baseVersion"),
+            msg.get("newVersion"),
+            msg.get("modifications"),
+            max_queries=self.engine.settings.max_socket_queries,
         )
         for qid in removed:
             self._unbind(qid)
@@ -158,17 +169,36 @@ class SyncSession:
             self._bind(qid)
         self._changed()
 
+    def queue_mutation(self, rid: int, path: str, args: Any, size: int) -> None:
+        """Queue a Mutation frame of `size` bytes for the mutation worker, within the
+        socket's bounds (a client that far ahead is broken or hostile: it is closed)."""
+        settings = self.engine.settings
+        if self.mutations.qsize() >= settings.max_socket_mutations:
+            raise ProtocolViolation(
+                f"Too many mutations waiting on one connection (limit: "
+                f"{settings.max_socket_mutations}, CONVECT_MAX_SOCKET_MUTATIONS)"
+            )
+        if self.mutation_bytes + size > settings.max_socket_mutation_bytes:
+            raise ProtocolViolation(
+                f"Too many bytes of mutations waiting on one connection (limit: "
+                f"{settings.max_socket_mutation_bytes}, CONVECT_MAX_SOCKET_MUTATION_BYTES)"
+            )
+        self.mutation_bytes += size
+        self.mutations.put_nowait((rid, path, args, self.identity, self.admin, size))
+
     async def authenticate(self, msg: dict[str, Any]) -> None:
         """Authenticate: verify, then re-key every query under the new identity."""
         base = msg.get("baseVersion")
         token_type = msg.get("tokenType")
         identity: UserIdentity | None
         try:
+            expires: float | None = None
             if token_type == "User":
                 value = msg.get("value")
                 if not isinstance(value, str):
                     raise AuthenticationError("Authenticate needs a token value")
                 identity, admin = await self.engine.identity_from_token(value), False
+                expires = token_expiry(value)
             elif token_type == "Admin":
                 identity, admin = self._admin(msg), True
             elif token_type == "None":
@@ -188,10 +218,36 @@ class SyncSession:
             return
         self.state.authenticate(base)
         self.identity, self.admin = identity, admin
+        self._expire_at(expires)
         for qid in list(self.state.target):
             self._unbind(qid)
             self._bind(qid)
         self._changed()
+
+    def _expire_at(self, expires: float | None) -> None:
+        """End the identity when its token expires, as Convex does: an AuthError (not an
+        update the client attempted), then the socket closes; the official clients fetch a
+        fresh token through their auth callback and reconnect with it."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        if expires is None:
+            return
+        delay = max(0.0, expires - time.time())
+        self.expiry = asyncio.get_running_loop().call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self.expiry = None
+        self.identity, self.admin = None, False  # nothing more runs as that user
+        self.send(
+            {
+                "type": "AuthError",
+                "error": "Convex token identity expired",
+                "baseVersion": self.state.identity,
+                "authUpdateAttempted": False,
+            }
+        )
+        self.close(1000, "AuthError")
 
     def _admin(self, msg: dict[str, Any]) -> UserIdentity | None:
         key = self.engine.settings.admin_key
@@ -215,7 +271,8 @@ class SyncSession:
     async def mutation_worker(self) -> None:
         """Run this socket's mutations one at a time, in arrival order."""
         while True:
-            rid, path, raw_args, identity, admin = await self.mutations.get()
+            rid, path, raw_args, identity, admin, size = await self.mutations.get()
+            self.mutation_bytes -= size
             if self.draining:
                 continue  # the client resends it to another server after the close
             self.busy += 1
@@ -271,16 +328,26 @@ class SyncSession:
         return await self.engine.call(path, args, principal, kind, session=dedupe)
 
 
+MAX_PROTOCOL_INT = 2**53 - 1  # the clients' numbers are JavaScript's safe integers
+
+
 def _int(msg: dict[str, Any], key: str) -> int:
     value = msg.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ProtocolViolation(f"{msg.get('type')}.{key} must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PROTOCOL_INT:
+        raise ProtocolViolation(
+            f"{msg.get('type')}.{key} must be an integer from 0 to {MAX_PROTOCOL_INT}"
+        )
     return value
 
 
 async def serve_socket(engine: Engine, hub: Hub, ws: WebSocket) -> None:
     """Serve one sync connection until it closes."""
     await ws.accept()
+    limit = engine.settings.max_sockets
+    if len(hub.sessions) >= limit:
+        # Past the process's bound: the client backs off and reconnects (to another pod).
+        await ws.close(1013, f"TryAgainLater: too many connections (limit: {limit})")
+        return
     session = SyncSession(engine, hub, ws)
     hub.attach(session)
     writer = asyncio.create_task(session.writer())
@@ -298,6 +365,8 @@ async def serve_socket(engine: Engine, hub: Hub, ws: WebSocket) -> None:
             await asyncio.wait({writer}, timeout=5)
     finally:
         session.closed = True
+        if session.expiry is not None:
+            session.expiry.cancel()
         for task in (reader, mutator, writer, *session.actions):
             task.cancel()
         session.unbind_all()
@@ -321,7 +390,7 @@ async def _read(session: SyncSession) -> None:
             data = orjson.loads(text)
             if not isinstance(data, dict):
                 raise ProtocolViolation("A message must be a JSON object")
-            await _handle(session, data)
+            await _handle(session, data, len(text))
         except orjson.JSONDecodeError:
             session.fatal("Invalid JSON message")
         except ProtocolViolation as exc:
@@ -330,7 +399,7 @@ async def _read(session: SyncSession) -> None:
         session.close(1000, "")
 
 
-async def _handle(session: SyncSession, msg: dict[str, Any]) -> None:
+async def _handle(session: SyncSession, msg: dict[str, Any], size: int) -> None:
     kind = msg.get("type")
     if kind == "Connect":
         sid = msg.get("sessionId")
@@ -350,7 +419,7 @@ async def _handle(session: SyncSession, msg: dict[str, Any]) -> None:
         path = msg.get("udfPath")
         if not isinstance(path, str) or not path:
             raise ProtocolViolation("Mutation needs a udfPath string")
-        session.mutations.put_nowait((rid, path, msg.get("args"), session.identity, session.admin))
+        session.queue_mutation(rid, path, msg.get("args"), size)
     elif kind == "Action":
         rid = _int(msg, "requestId")
         path = msg.get("udfPath")

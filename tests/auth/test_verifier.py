@@ -441,3 +441,19 @@ async def test_a_verifier_given_an_http_client_leaves_it_open(issuer: Issuer, rs
         await v.verify(mint(rsa_key, "RS256", claims(domain), kid="k1"))
         await v.aclose()
         assert not http.is_closed
+
+
+async def test_a_signed_token_whose_claim_is_no_text_is_refused_not_crashed() -> None:
+    # Properly signed, so only the claim is wrong: the caller gets a 401, not a 500.
+    provider = {"type": "customJwt", "issuer": "https://hs.example.com", "secret": SECRET.decode()}
+    async with verifier(provider) as v:
+        token = mint(SECRET, "HS256", claims("https://hs.example.com", team="\ud800 alone"))
+        await rejected(v, token, "Invalid token: a claim of the identity is not valid text")
+
+
+async def test_a_signed_token_with_an_integer_beyond_64_bits_works() -> None:
+    provider = {"type": "customJwt", "issuer": "https://hs.example.com", "secret": SECRET.decode()}
+    async with verifier(provider) as v:
+        identity = await v.verify(mint(SECRET, "HS256", claims("https://hs.example.com", n=2**70)))
+    assert identity.n == 2**70
+    assert identity.canonical_json.startswith("{") and str(2**70) in identity.canonical_json

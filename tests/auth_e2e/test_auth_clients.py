@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import DEMO
 from tests.support.npm import run_script
@@ -139,3 +140,59 @@ def test_pypi_client_set_auth(auth_server: ServerProcess) -> None:
         c = ConvexClient(auth_server.url)
         c.set_auth(token("erin"))
         assert c.query("posts:whoami")["subject"] == "erin"
+
+
+async def test_an_identity_ends_on_the_socket_when_its_token_expires(
+    http: httpx.AsyncClient, auth_server: ServerProcess
+) -> None:
+    # As Convex: an AuthError the client did not ask for (authUpdateAttempted false), the
+    # socket closes, and nothing more runs as that user; the clients then fetch a new token.
+    c = await SyncClient.open(auth_server.url)
+    qid = await c.add("posts:whoami")
+    await c.wait_query_set()
+    short = token("erin", lifetime=2)
+    await c.send({"type": "Authenticate", "tokenType": "User", "value": short, "baseVersion": 0})
+    await c.recv_type("Transition")
+    assert c.value(qid)["subject"] == "erin"
+    started = time.monotonic()
+    msg = await c.recv_type("AuthError", timeout=6)
+    assert time.monotonic() - started < 3.5  # at `exp` (whole seconds), not later
+    assert msg == {
+        "type": "AuthError",
+        "error": "Convex token identity expired",
+        "baseVersion": 1,
+        "authUpdateAttempted": False,
+    }
+    with pytest.raises(ConnectionClosed):
+        await c.recv(timeout=5)
+
+
+def test_the_npm_client_gets_a_new_token_when_the_server_ends_an_expired_one(
+    auth_server: ServerProcess,
+) -> None:
+    # Tokens without `iat`: the client cannot schedule a refresh of its own, so it is the
+    # server's AuthError at expiry that makes it fetch the next token and carry on.
+    tokens = [token("frank", lifetime=3 + 4 * i, iat=None, jti=str(i)) for i in range(6)]
+    out = run_script(
+        "auth_expiry.mjs", env={"CONVECT_URL": auth_server.url, "TOKENS": json.dumps(tokens)}
+    )
+    assert out["timedOut"] == [], out
+    assert out["before"]["subject"] == "frank"
+    assert out["fetchesAfterExpiry"] >= 2, out  # the first token, then at least one more
+    assert out["after"]["subject"] == "frank"  # still that user, on a fresh token
+    assert out["authChanges"][0] is True and False not in out["authChanges"], out
+
+
+async def test_an_identity_with_an_integer_beyond_64_bits_works_over_http_and_the_socket(
+    http: httpx.AsyncClient, auth_server: ServerProcess
+) -> None:
+    # Such a claim once made every HTTP query answer 500 and the socket close 1011.
+    big = token("grace", n=2**70)
+    r = await _call(http, "query", "messages:list", {}, big)
+    assert r.status_code == 200 and r.json()["status"] == "success"
+    c = await SyncClient.open(auth_server.url)
+    await c.send({"type": "Authenticate", "tokenType": "User", "value": big, "baseVersion": 0})
+    qid = await c.add("messages:list")
+    await c.wait_query_set()
+    assert c.value(qid) == []
+    await c.close()

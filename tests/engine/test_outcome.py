@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from app.db.errors import ConflictError
+from app.db.errors import ConflictError, LimitError
 from app.engine import FunctionNotFound, InvalidArgs, decode_args, wire_args
 from app.engine.args import MAX_ARGS_BYTES
 from app.engine.outcome import failure_of
@@ -71,3 +71,12 @@ def test_bad_arguments_are_refused_with_a_reason(raw: object, text: str) -> None
     for parse in (decode_args, wire_args):
         with pytest.raises(InvalidArgs, match=text):
             parse(raw)
+
+
+def test_a_limit_that_was_hit_is_named_in_prod_too() -> None:
+    limit = LimitError("Too many documents read in a single function execution (limit: 16384).")
+    failure = failure_of(limit, "r9", "m:f", "query", dev=False)
+    assert failure.message == (
+        "[Request ID: r9] Server Error\nUncaught LimitError: Too many documents read in a "
+        "single function execution (limit: 16384)."
+    )

@@ -40,8 +40,11 @@ const ranged = await fetch(doc.url, { headers: { Range: "bytes=100-199" } });
 const part = new Uint8Array(await ranged.arrayBuffer());
 out.range = { status: ranged.status, length: part.length, same: part.every((b, i) => b === bytes[100 + i]) };
 
-// 4. A text upload (fetch's default string content type) and a reused URL.
-const again = await fetch(uploadUrl, { method: "POST", body: "plain text" });
+// 4. A used URL is refused; a text upload (fetch's default string content type) on a new one.
+const reused = await fetch(uploadUrl, { method: "POST", body: "plain text" });
+out.reused = { status: reused.status, body: await reused.json() };
+const secondUrl = await client.mutation("files:generate_upload_url", {});
+const again = await fetch(secondUrl, { method: "POST", body: "plain text" });
 const { storageId: textId } = await again.json();
 out.textMeta = await client.query("files:metadata", { storageId: textId });
 

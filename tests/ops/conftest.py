@@ -10,9 +10,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import _server
-from tests.support.servers import ServerProcess, emptied_client
+from tests.support.servers import ADMIN_KEY, ServerProcess, emptied_client
 
 OPSAPP = Path(__file__).resolve().parent / "opsapp"
+ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}  # /metrics in prod mode
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -40,7 +41,7 @@ def parse_metrics(text: str) -> Samples:
 
 async def scrape(client: httpx.AsyncClient) -> Samples:
     """GET /metrics and parse it."""
-    r = await client.get("/metrics")
+    r = await client.get("/metrics", headers=ADMIN)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4"), r.headers
     return parse_metrics(r.text)

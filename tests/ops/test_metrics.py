@@ -10,9 +10,10 @@ from prometheus_client import generate_latest
 from app.engine import Engine, Failure, Outcome
 from app.engine.metrics import Metrics
 from app.engine.registry import load_registry
+from app.http.app import create_app
 from app.settings import Settings
 from app.values import ConvexError
-from tests.ops.conftest import OPSAPP, sample, scrape
+from tests.ops.conftest import ADMIN, OPSAPP, sample, scrape
 from tests.support.calls import CallFailed, action, mutation, query
 from tests.support.servers import ServerProcess
 from tests.support.ws import SyncClient
@@ -64,7 +65,7 @@ async def test_unknown_and_hostile_function_paths_create_no_series(ops: httpx.As
     for path in hostile:
         r = await ops.post("/api/query", json={"path": path, "args": {}})
         assert r.status_code == 200 and r.json()["status"] == "error"
-    text = (await ops.get("/metrics")).text
+    text = (await ops.get("/metrics", headers=ADMIN)).text
     for path in hostile:
         assert f'function="{path}"' not in text
     assert 'function="ledger:nope"' not in text
@@ -176,3 +177,34 @@ def test_two_engines_in_one_process_keep_separate_registries() -> None:
     assert 'function="ledger:refuse",kind="mutation",outcome="convex_error"} 1.0' in one
     assert 'convect_mutation_retries_total{function="ledger:record"} 1.0' in one
     assert "ledger:" not in two
+
+
+async def test_in_prod_metrics_answer_only_the_admin_key(
+    ops: httpx.AsyncClient, ops_server: ServerProcess
+) -> None:
+    anonymous = await ops.get("/metrics")
+    assert anonymous.status_code == 401 and "admin key" in anonymous.json()["message"]
+    wrong = await ops.get("/metrics", headers={"Authorization": "Convex not-the-key"})
+    assert wrong.status_code == 401
+    assert (await ops.get("/metrics", headers=ADMIN)).status_code == 200
+
+
+async def test_metrics_can_be_made_public_for_an_in_cluster_scraper() -> None:
+    async def get(**settings: object) -> int:
+        engine = Engine(
+            Settings(mode="prod", admin_key="k" * 32, **settings), load_registry(OPSAPP)
+        )
+        transport = httpx.ASGITransport(app=create_app(engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return (await client.get("/metrics")).status_code
+
+    assert await get() == 401
+    assert await get(metrics_public=True) == 200
+
+
+def test_a_short_admin_key_is_refused_in_prod_and_accepted_in_dev() -> None:
+    short = Settings(mode="prod", admin_key="x" * 31)
+    assert "at least 32 characters" in short.prod_problems()[0]
+    assert Settings(mode="prod", admin_key="x" * 32).prod_problems() == []
+    assert Settings(mode="prod").prod_problems() == ["CONVECT_ADMIN_KEY is required in prod mode"]
+    assert Settings(mode="dev", admin_key="x").prod_problems() == []

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.auth import Principal
 from app.engine import Engine
 from app.engine.registry import load_registry
 from app.http.app import create_app
@@ -114,9 +115,9 @@ async def test_an_unreachable_redis_makes_a_pod_unready(engine: Engine) -> None:
 async def test_an_unreachable_database_makes_a_pod_unready_but_not_unhealthy(
     engine: Engine,
 ) -> None:
-    pool = engine.pool
-    engine._pool = await asyncpg.create_pool(  # the engine's pool, as if PostgreSQL went away
-        f"postgresql://convect@127.0.0.1:{free_port()}/nothing", min_size=0, max_size=1
+    settings = engine.settings
+    engine.settings = settings.model_copy(  # as if PostgreSQL went away
+        update={"database_url": f"postgresql://convect@127.0.0.1:{free_port()}/nothing"}
     )  # nothing listens there
     try:
         status, body = await _readyz(engine)
@@ -126,8 +127,34 @@ async def test_an_unreachable_database_makes_a_pod_unready_but_not_unhealthy(
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/healthz")).status_code == 200
     finally:
-        await engine.pool.close()
-        engine._pool = pool
+        engine.settings = settings
+
+
+async def test_readiness_does_not_wait_behind_the_apps_calls(engine: Engine) -> None:
+    # Every pool connection busy (a load spike): the probe still answers, from its own
+    # connection, and a call that cannot get one fails as overloaded instead of queueing.
+    held = [await engine.pool.acquire() for _ in range(engine.settings.pool_size)]
+    engine.settings = engine.settings.model_copy(update={"pool_timeout": 0.2})
+    try:
+        started = time.monotonic()
+        status, body = await _readyz(engine)
+        assert status == 200, body
+        assert time.monotonic() - started < 1.5
+        outcome = await engine.call(
+            "ledger:count_for", {"client": "x"}, Principal(None, False), "query"
+        )
+        assert outcome.error is not None and outcome.error.overloaded
+        assert "no database connection came free within 0.2 s" in outcome.error.message
+        transport = httpx.ASGITransport(app=create_app(engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await client.post(
+                "/api/query", json={"path": "ledger:count_for", "args": {"client": "x"}}
+            )
+        assert r.status_code == 503 and r.json()["code"] == "Overloaded"
+        assert r.headers["retry-after"] == "1"
+    finally:
+        for conn in held:
+            await engine.pool.release(conn)
 
 
 async def test_a_draining_process_is_unready_without_asking_anything(engine: Engine) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.ops.conftest import ADMIN
 from tests.support.calls import query
 from tests.support.servers import ServerProcess, start_server
 from tests.support.ws import SyncClient
@@ -107,7 +108,7 @@ async def test_during_the_drain_delay_readyz_is_503_and_responses_close_their_co
             )
             assert served.status_code == 200 and served.json()["value"] == 0
             assert served.headers["connection"] == "close"
-            metrics = await client.get("/metrics")
+            metrics = await client.get("/metrics", headers=ADMIN)
             assert "convect_draining 1.0" in metrics.text
             # Sockets stay until the delay is over, then get 1012.
             assert await _close_code(socket, 3) == 1012

@@ -45,7 +45,7 @@ async def test_ten_thousand_sockets_opened_and_dropped_leave_memory_where_it_was
     after = rss(demo_server)
     stats = (
         await demo.get(
-            "/api/debug/sync_stats", headers={"Authorization": "Convex test-admin-key-0123456789"}
+            "/api/debug/sync_stats", headers={"Authorization": "Convex test-admin-key-0123456789abcdefghijkl"}
         )
     ).json()
     assert stats["sessions"] == 0
@@ -92,7 +92,7 @@ async def test_a_client_that_stops_reading_is_dropped_without_growing_memory(
         proto.send_text(orjson.dumps(msg))
         sock.sendall(b"".join(proto.data_to_send()))
     before = rss(demo_server)
-    headers = {"Authorization": "Convex test-admin-key-0123456789"}
+    headers = {"Authorization": "Convex test-admin-key-0123456789abcdefghijkl"}
     for i in range(150):
         await mutation(demo, "messages:create", {"author": "slow", "body": f"more {i}"})
         stats = (await demo.get("/api/debug/sync_stats", headers=headers)).json()

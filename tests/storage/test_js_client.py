@@ -38,6 +38,8 @@ async def test_the_npm_client_uploads_saves_and_reads_back_a_file(
     assert out["range"] == {"status": 206, "length": 100, "same": True}
     assert out["textMeta"]["contentType"] == "text/plain;charset=UTF-8"
     assert out["textMeta"]["size"] == len("plain text")
+    assert out["reused"]["status"] == 403  # an upload URL takes one upload
+    assert "already used" in out["reused"]["body"]["message"]
     assert out["tampered"]["status"] == 403
     assert out["tampered"]["body"]["code"] == "InvalidUploadToken"
     stored = await query(demo, "files:stored")

@@ -187,3 +187,33 @@ async def test_cors_lets_browsers_upload_and_fetch(demo: httpx.AsyncClient) -> N
     assert r.headers["access-control-allow-origin"] == "*"
     got = await demo.get(f"/api/storage/{r.json()['storageId']}")
     assert got.headers["access-control-allow-origin"] == "*"
+
+
+async def test_active_content_is_served_as_a_sandboxed_attachment_never_a_page(
+    demo: httpx.AsyncClient,
+) -> None:
+    # An uploader's HTML or SVG would otherwise run script in the API's origin.
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    for content_type in ("text/html; charset=utf-8", "image/svg+xml", "application/javascript"):
+        storage_id = await upload(demo, page, content_type)
+        r = await demo.get(f"/api/storage/{storage_id}")
+        assert r.status_code == 200 and r.content == page
+        assert r.headers["content-disposition"] == "attachment", content_type
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"]
+    image = await upload(demo, b"\x89PNG\r\n\x1a\n", "image/png")
+    r = await demo.get(f"/api/storage/{image}")
+    assert "content-disposition" not in r.headers  # images stay inline
+    assert "sandbox" in r.headers["content-security-policy"]
+
+
+async def test_an_upload_url_takes_one_upload(demo: httpx.AsyncClient) -> None:
+    url = await mutation(demo, "files:generate_upload_url")
+    first = await demo.post(url, content=b"one", headers={"Content-Type": "text/plain"})
+    assert first.status_code == 200
+    again = await demo.post(url, content=b"two", headers={"Content-Type": "text/plain"})
+    assert again.status_code == 403 and again.json()["code"] == "InvalidUploadToken"
+    assert "already used" in again.json()["message"]
+    padded = await demo.post(url + "=", content=b"two", headers={"Content-Type": "text/plain"})
+    assert padded.status_code == 403  # the same token written otherwise is the same token
+    assert len(await query(demo, "files:stored")) == 1

@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-ADMIN_KEY = "test-admin-key-0123456789"
+ADMIN_KEY = "test-admin-key-0123456789abcdefghijkl"
 
 
 def free_port() -> int:

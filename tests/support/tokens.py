@@ -40,7 +40,7 @@ class RsaIssuer:
         self, sub: str = "user-1", *, key: Any = None, lifetime: float = 600, **claims: Any
     ) -> str:
         """A token for `sub`, signed with this issuer's key (or `key`); `claims` are added
-        to (or replace) the standard ones."""
+        to (or replace) the standard ones (None leaves one out)."""
         now = int(time.time())
         body = {
             "iss": self.issuer,
@@ -49,6 +49,5 @@ class RsaIssuer:
             "iat": now,
             "exp": now + int(lifetime),
         }
-        return jwt.encode(
-            {**body, **claims}, key or self.key, algorithm="RS256", headers={"kid": "k1"}
-        )
+        payload = {k: v for k, v in {**body, **claims}.items() if v is not None}
+        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": "k1"})

@@ -11,6 +11,7 @@ import orjson
 
 from app.db.readset import ReadSet, Write
 from app.engine import Outcome
+from app.settings import Settings
 from app.sync.hub import Entry, EntryState, Hub, frozen
 from tests.support.servers import create_database
 
@@ -42,7 +43,7 @@ def _engine(pool: Any, call: Any = None) -> Any:
         current_ts=lambda: 0,
         advance_ts=lambda ts: None,
         call=call,
-        settings=SimpleNamespace(dev=False),
+        settings=Settings(mode="prod"),
         catalog=SimpleNamespace(tracked_fields=lambda table: ()),
     )
 

@@ -19,6 +19,7 @@ import pytest
 
 from app.db.readset import ReadSet, Write
 from app.engine import Failure
+from app.settings import Settings
 from app.sync import hub as hub_module
 from app.sync.hub import Entry, EntryState, Hub, HubSnapshot, HubStats, Run, frozen
 
@@ -39,6 +40,10 @@ class Session:
 
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
+
+    def abort(self) -> None:
+        self.closed = (0, "aborted")
+        self.queued_bytes = 0
 
     async def drain(self) -> None:
         self.drained = True
@@ -91,7 +96,7 @@ def make_hub(conn: Conn | None = None) -> Hub:
         advance_ts=lambda ts: None,
         current_ts=lambda: 0,
         catalog=SimpleNamespace(tracked_fields=lambda table: ()),
-        settings=SimpleNamespace(dev=False),
+        settings=Settings(mode="prod"),
     )
     return Hub(engine)  # type: ignore[arg-type]
 
@@ -327,6 +332,7 @@ def test_sessions_attach_detach_close_and_drain() -> None:
     hub.attach(s1)
     hub.attach(s2)
     hub.attach(s1)
+    hub.add_queued(15)  # what the sockets queued (a SyncSession tells the hub as it queues)
     assert set(hub.sessions) == {s1, s2}
     snap = hub.snapshot()
     assert (snap.sessions, snap.queued_bytes) == (2, 15)
@@ -368,6 +374,7 @@ def test_the_snapshot_counts_and_copies() -> None:
     s1, s2 = Session(queued=3), Session()
     hub.attach(s1)
     hub.attach(s2)
+    hub.add_queued(3)
     hub.subscribe(s1, "q:a", {}, None, False)
     hub.subscribe(s2, "q:a", {}, None, False)
     hub.subscribe(s2, "q:b", {}, None, False)
@@ -381,6 +388,7 @@ def test_the_snapshot_counts_and_copies() -> None:
         entries=3,
         pending=2,
         queued_bytes=3,
+        cache_bytes=len("1") + len("q:c") + len("{}"),  # the result's text and its key
         healthy=True,
         ts=0,
         refreshes=0,
@@ -540,3 +548,73 @@ async def test_an_entry_dropped_while_it_ran_leaves_nothing_in_the_index() -> No
     hub.unsubscribe(s, entry)  # dropped (it had no result yet)
     hub._settle(entry, Run(frozen(1), None, [], None, reads("t")), was_ready=False)
     assert hub._index.match(["t", "x", None, {}]) == set()
+
+
+async def test_one_sockets_many_new_queries_take_turns_with_anothers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An attacker's thousands of Adds must not sit in front of a victim's query: a refresh
+    # runs new subscriptions in turns across sockets, for a bounded time, and goes on later.
+    monkeypatch.setattr(hub_module, "NEW_RUNS_BUDGET_S", 0.0)  # one round of turns each
+    hub = make_hub(Conn())
+    queries = Queries(hub)
+    attacker, victim = Session(), Session()
+    many = [hub.subscribe(attacker, f"q:a{i}", {}, None, False) for i in range(200)]
+    mine = hub.subscribe(victim, "q:mine", {}, None, False)
+    await hub._refresh()
+    assert mine.state is S.FRESH and "q:mine" in queries.runs
+    assert len(queries.runs) <= 1 + hub_module.NEW_RUNS_PER_TURN  # not all 200
+    assert len(hub.pending) == 200 - (len(queries.runs) - 1)
+    assert hub._wake.is_set()  # the rest in the next refresh
+    while hub.pending:
+        await hub._refresh()
+    assert all(e.state is S.FRESH for e in many)
+
+
+async def test_what_a_commit_touches_runs_even_while_new_queries_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "NEW_RUNS_BUDGET_S", 0.0)
+    conn = Conn()
+    hub = make_hub(conn)
+    queries = Queries(hub)
+    victim, attacker = Session(), Session()
+    queries.results["q:live"] = "v1"
+    live = hub.subscribe(victim, "q:live", {}, None, False)
+    await hub._refresh()
+    for i in range(100):
+        hub.subscribe(attacker, f"q:a{i}", {}, None, False)
+    queries.results["q:live"], queries.runs = "v2", []
+    conn.commit(7, ["t", "x", None, {}])
+    await hub._refresh()
+    assert value_of(live) == "v2" and hub.ts == 7
+    assert len(queries.runs) <= 1 + hub_module.NEW_RUNS_PER_TURN
+
+
+def test_the_http_cache_keeps_to_its_byte_budget_least_recently_used_first() -> None:
+    hub = make_hub()
+    hub._cache_budget = 3_100  # three results of ~1,008 bytes (text and key)
+    big = "x" * 1_000
+    for i in range(3):
+        hub.store(f"q:f{i}", {}, None, False, hub.generation(), big, None, reads())
+    assert hub.cached("q:f0", {}, None, False) is not None  # f0 is now the most recent
+    hub.store("q:f3", {}, None, False, hub.generation(), big, None, reads())
+    assert hub.cached("q:f1", {}, None, False) is None  # least recently used: gone
+    assert hub.cached("q:f0", {}, None, False) is not None
+    assert hub.snapshot().cache_bytes <= 3_100
+    hub.store("q:huge", {}, None, False, hub.generation(), "y" * 10_000, None, reads())
+    assert hub.cached("q:huge", {}, None, False) is None  # larger than the whole budget
+    assert hub.snapshot().cache_bytes <= 3_100
+
+
+def test_past_the_process_send_budget_the_slowest_socket_is_dropped() -> None:
+    hub = make_hub()
+    fast, slow = Session(queued=10), Session(queued=5_000)
+    for s in (fast, slow):
+        hub.attach(s)
+        hub.add_queued(s.queued_bytes)
+    assert hub.snapshot().queued_bytes == 5_010
+    hub.drop_slowest()
+    assert slow.closed is not None and fast.closed is None
+    hub.detach(fast)  # a socket that goes takes what it still had queued off the count
+    assert hub.snapshot().queued_bytes == 5_000

@@ -239,6 +239,11 @@ async def test_authenticate_none_and_admin_bump_the_identity_version(
             {"type": "Mutation", "requestId": -1, "udfPath": "messages:create", "args": [{}]}
         ).decode(),
         orjson.dumps({"type": "Mutation", "requestId": 0, "udfPath": 5, "args": [{}]}).decode(),
+        # Beyond JavaScript's safe integers (and PostgreSQL's bigint): a protocol error,
+        # not a Server Error from the dedupe lookup.
+        orjson.dumps(
+            {"type": "Mutation", "requestId": 2**63, "udfPath": "messages:create", "args": [{}]}
+        ).decode(),
         orjson.dumps({"type": "Authenticate", "tokenType": "Wizard", "baseVersion": 0}).decode(),
         orjson.dumps({"type": "Connect", "sessionId": 5}).decode(),
     ],

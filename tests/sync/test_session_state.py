@@ -237,3 +237,16 @@ def test_each_transition_starts_where_the_previous_one_ended() -> None:
         assert start == ends[-1]
         ends.append(end)
     assert ends[-1] == (5, 2, 50)
+
+
+def test_a_query_set_past_the_limit_is_refused_and_applies_nothing() -> None:
+    state = SessionState()
+    adds = [{"type": "Add", "queryId": i, "udfPath": "q:f", "args": [{}]} for i in range(5)]
+    with pytest.raises(
+        ProtocolViolation, match=r"Too many queries on one connection \(5; limit: 4"
+    ):
+        state.modify(0, 1, adds, max_queries=4)
+    assert state.queries == {} and state.query_set == 0
+    assert state.modify(0, 1, adds[:4], max_queries=4) == ([0, 1, 2, 3], [])
+    with pytest.raises(ProtocolViolation, match="Too many modifications in one ModifyQuerySet"):
+        state.modify(1, 2, adds * 2, max_queries=4)  # 10 > 8, before anything is read
