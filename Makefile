@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python -m bench.scheduler_bench | tee bench/results/scheduler.md
 	$(BIN)/python -m bench.storage_bench | tee bench/results/storage.md
 	$(BIN)/python -m bench.search_bench | tee bench/results/search.md
+	$(BIN)/python -m bench.hostile_bench | tee bench/results/hostile.md
 
 # The long load, fault and fuzz runs (docs/reliability.md); -s prints each run's figures.
 reliability: setup

@@ -26,8 +26,8 @@ import orjson
 import psutil
 from websockets.asyncio.client import connect
 
-from bench.servers import ROOT, run_alone, start_convect
-from tests.support.servers import ADMIN_KEY, convect_env, create_database, run_cli
+from bench.servers import run_alone, start_deployed_convect
+from tests.support.servers import ADMIN_KEY
 
 QUERIES = int(os.environ.get("BENCH_HOSTILE_QUERIES", "40000"))
 SLOW = int(os.environ.get("BENCH_HOSTILE_SLOW", "2000"))
@@ -196,12 +196,7 @@ async def _slowloris(url: str, site_url: str) -> list[str]:
 
 def run_hostile_bench(database_base_url: str, redis_url: str, data_dir: Path) -> list[str]:
     """Both scenarios against a fresh `convect serve` in prod mode; report lines."""
-    url = asyncio.run(create_database(database_base_url, "bench_hostile"))
-    env = convect_env(url, redis_url, ROOT / "functions", data_dir / "hostile")
-    deployed = run_cli(env, "deploy")
-    if deployed.returncode != 0:
-        raise RuntimeError(deployed.stderr)
-    server = start_convect(url, redis_url, data_dir, "prod")
+    server = start_deployed_convect(database_base_url, redis_url, data_dir, "bench_hostile")
     lines = ["", "## Hostile clients", ""]
     try:
         only = os.environ.get("BENCH_HOSTILE_ONLY", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.servers import ADMIN_KEY, convect_env, free_port
+from tests.support.servers import ADMIN_KEY, convect_env, create_database, free_port, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,18 @@ def start_convect(
     server = _start(name, cmd, env, port, data_dir / f"{name}.log")
     server.site_url = f"http://127.0.0.1:{site_port}"
     return server
+
+
+def start_deployed_convect(
+    database_base_url: str, redis_url: str, data_dir: Path, db: str
+) -> Server:
+    """A fresh database `db`, the demo app deployed on it, and `convect serve` in prod."""
+    url = asyncio.run(create_database(database_base_url, db))
+    env = convect_env(url, redis_url, ROOT / "functions", data_dir / db)
+    deployed = run_cli(env, "deploy")
+    if deployed.returncode != 0:
+        raise RuntimeError(deployed.stderr)
+    return start_convect(url, redis_url, data_dir, "prod")
 
 
 def start_baseline(database_url: str, data_dir: Path) -> Server:

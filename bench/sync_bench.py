@@ -5,7 +5,6 @@ Run alone with `python -m bench.sync_bench` (bench.run calls `run_sync_bench`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -15,8 +14,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.servers import run_alone, start_convect
-from tests.support.servers import ADMIN_KEY, convect_env, create_database, run_cli
+from bench.servers import run_alone, start_deployed_convect
+from tests.support.servers import ADMIN_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,12 +43,7 @@ def _load(url: str, which: str) -> dict:
 
 def run_sync_bench(database_base_url: str, redis_url: str, data_dir: Path) -> list[str]:
     """Run scenarios a and b against a fresh `convect serve`; return report lines."""
-    url = asyncio.run(create_database(database_base_url, "bench_sync"))
-    env = convect_env(url, redis_url, ROOT / "functions", data_dir / "sync")
-    deployed = run_cli(env, "deploy")
-    if deployed.returncode != 0:
-        raise RuntimeError(deployed.stderr)
-    server = start_convect(url, redis_url, data_dir, "prod")
+    server = start_deployed_convect(database_base_url, redis_url, data_dir, "bench_sync")
     lines = ["", "## Live queries", ""]
     try:
         proc = psutil.Process(server.proc.pid)
