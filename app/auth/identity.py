@@ -223,8 +223,8 @@ class UserIdentity:
 def _canonical(data: dict[str, Any]) -> bytes:
     """The identity as sorted JSON text (UTF-8); ValueError for a claim that is no text
     (a string with a lone surrogate). Integers beyond 64 bits are kept."""
-    try:
-        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    try:  # an exact-size copy: orjson's own result holds a ~4 KiB buffer
+        return bytes(memoryview(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)))
     except TypeError:  # an integer beyond 64 bits, or a lone surrogate
         pass
     try:

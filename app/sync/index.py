@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from app.db.readset import RangeRead, ReadSet
 from app.sync.matching import doc_in_range, eq_prefix, key_text
+from app.values import kept
 
 # Where an entry sits in the index, so that it can be taken out again.
 Registration = (
@@ -53,7 +54,7 @@ class InvalidationIndex(Generic[E]):
             regs.append(("table", table))
         for read in reads.ranges:
             r = read.range
-            prefix = key_text(list(r.eq))
+            prefix = kept(key_text(list(r.eq)))  # kept as long as the entry
             bucket = self.ranges[r.table][r.index][len(r.eq)][prefix]
             bucket.append((entry, read))
             self.fields[(r.table, r.index)] = r.fields

@@ -18,6 +18,7 @@ from app.server.functions import Kind
 from app.sync.hub import Entry
 from app.sync.protocol import decode_ts, function_response
 from app.sync.session import ProtocolViolation, SessionState
+from app.values import kept
 
 if TYPE_CHECKING:
     from app.engine import Engine
@@ -60,7 +61,7 @@ class SyncSession:
         """Queue a message (drops a client that cannot keep up)."""
         if self.closed:
             return
-        data = orjson.dumps(msg)
+        data = kept(orjson.dumps(msg))  # queued: its size is what the bounds count
         if self.queued_bytes + len(data) > MAX_QUEUED_BYTES:
             log.warning("sync client too slow (%d bytes queued); dropping it", self.queued_bytes)
             self.abort()

@@ -9,6 +9,7 @@ from app.values.encoding import (
     dumps,
     encode_value,
     json_size,
+    kept,
     loads,
 )
 from app.values.errors import ConvexError
@@ -62,6 +63,7 @@ __all__ = [
     "dumps",
     "encode_value",
     "json_size",
+    "kept",
     "loads",
     "pagination_opts_validator",
     "v",
