@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -87,7 +88,9 @@ class Engine:
         pool = self.pool
         timeout = self.settings.pool_timeout
         try:
-            conn = await pool.acquire(timeout=timeout)
+            # asyncio.timeout, not acquire(timeout=): that wraps each acquire in a task.
+            async with asyncio.timeout(timeout):
+                conn = await pool.acquire()
         except TimeoutError:
             raise Overloaded(
                 f"Server overloaded: no database connection came free within {timeout:g} s "

@@ -115,25 +115,30 @@ def client_status(exc: BaseException) -> int | None:
 def failure_of(
     exc: BaseException, request_id: str, path: str | None, kind: str | None, *, dev: bool
 ) -> Failure:
-    """The one mapping from an exception to what clients see (and the server logs)."""
+    """The one mapping from an exception to what clients see (and the server logs).
+
+    An HTTP action has no error shape of its own: whatever escapes its handler is a server
+    error (logged, a 500 unless the exception is a client's 4xx), and the exception is
+    kept on the failure for `app.http.site.action_response`.
+    """
     cause = describe(exc)
-    transient = is_transient(exc)
-    if isinstance(exc, ConvexError):
+    if isinstance(exc, Overloaded):  # not a bug of the function's: named in every mode
+        text = f"[Request ID: {request_id}] {exc}"
+        return Failure(text, cause=cause, transient=True, overloaded=True)
+    http_action = kind == "httpAction"
+    if isinstance(exc, ConvexError) and not http_action:
         try:
             data = encode_value(exc.data) and exc.data
         except ValueError:
             data = str(exc.data)
         return Failure(cause, data, cause=cause)
-    if isinstance(exc, ArgumentValidationError | InvalidArgs):
+    if isinstance(exc, ArgumentValidationError | InvalidArgs) and not http_action:
         text = cause if isinstance(exc, ArgumentValidationError) else str(exc)
         return Failure(text, cause=cause)
-    if isinstance(exc, FunctionNotFound):
+    if isinstance(exc, FunctionNotFound) and not http_action:
         return Failure(str(exc), cause=str(exc))
-    if isinstance(exc, Overloaded):  # not a bug of the function's: named in every mode
-        text = f"[Request ID: {request_id}] {exc}"
-        return Failure(text, cause=cause, transient=True, overloaded=True)
     where = path or "?"
-    if kind != "httpAction" or client_status(exc) is None:  # an HTTP action's 4xx: no log
+    if not http_action or client_status(exc) is None:  # an HTTP action's 4xx: no log
         log.error(
             "function %s failed [request %s]: %s",
             where,
@@ -144,8 +149,9 @@ def failure_of(
     text = f"[Request ID: {request_id}] Server Error"
     if dev or isinstance(exc, LimitError):  # a limit is named in every mode: the caller can act
         text += f"\n{cause}"
-    kept = exc if kind == "httpAction" else None  # its response may depend on it
-    return Failure(text, cause=cause, transient=transient, exception=kept)
+    return Failure(
+        text, cause=cause, transient=is_transient(exc), exception=exc if http_action else None
+    )
 
 
 __all__ = [

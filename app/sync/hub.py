@@ -506,12 +506,16 @@ class Hub:
             else:
                 self._drop(entry)
 
-    def _remember(self, entry: Entry) -> None:
+    def _remember(self, entry: Entry, text_size: int | None = None) -> None:
         """Keep an unsubscribed result for HTTP calls; past MAX_CACHED results or the cache's
-        byte budget (CONVECT_QUERY_CACHE_BYTES), the least recently used go first."""
+        byte budget (CONVECT_QUERY_CACHE_BYTES), the least recently used go first.
+
+        `text_size`: the result's JSON size when the caller has it (else it is measured).
+        """
         self._forget_cached(entry.key)
-        size = len(orjson.dumps(entry.value))  # a Fragment: its text, copied once
-        size += sum(len(part) for part in entry.key)
+        if text_size is None:
+            text_size = len(orjson.dumps(entry.value))  # a Fragment: its text, copied once
+        size = text_size + sum(len(part) for part in entry.key)
         self._cache_lru[entry.key] = size
         self._cache_bytes += size
         while self._cache_lru and (
@@ -571,12 +575,13 @@ class Hub:
         key = (canonical_path(path), args_key(args), identity_key(identity, admin))
         if key in self._entries:
             return
+        text = kept(orjson.dumps(value))
         entry = Entry(
-            key[0], args, identity, admin, key, value=frozen(value), state=EntryState.CACHED
+            key[0], args, identity, admin, key, value=orjson.Fragment(text), state=EntryState.CACHED
         )
         self._entries[key] = entry
         self._index.add(entry, read_set)
-        self._remember(entry)
+        self._remember(entry, len(text))
 
     # ------------------------------------------------------------- the refresh loop
 

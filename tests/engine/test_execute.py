@@ -45,6 +45,7 @@ FUNCTIONS = {
     "http.py": """
         from starlette.responses import PlainTextResponse
         from app.server import HttpRouter
+        from app.values import ConvexError
 
         http = HttpRouter()
 
@@ -56,6 +57,10 @@ FUNCTIONS = {
         @http.route(method="GET", path="/boom")
         async def boom(ctx, request):
             raise RuntimeError("kaboom")
+
+        @http.route(method="GET", path="/refuse")
+        async def refuse(ctx, request):
+            raise ConvexError("not here")
     """,
 }
 
@@ -154,3 +159,15 @@ async def test_in_prod_the_lines_a_call_printed_reach_the_server_log(
     records = [r for r in caplog.records if getattr(r, "path", None) == "GET /hello"]
     assert len(records) == 1 and records[0].levelno == logging.INFO
     assert records[0].log_lines == ["[LOG] 'hello from http'"]  # type: ignore[attr-defined]
+
+
+async def test_a_convex_error_escaping_an_http_action_is_a_logged_server_error(
+    engine: tuple[Engine, io.StringIO], caplog: pytest.LogCaptureFixture
+) -> None:
+    eng, _ = engine
+    transport = httpx.ASGITransport(app=create_site_app(eng))
+    async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
+        r = await client.get("/refuse")
+    assert r.status_code == 500
+    assert r.text.endswith(": ConvexError: not here")  # dev mode names the cause
+    assert any("GET /refuse" in rec.getMessage() for rec in caplog.records)
