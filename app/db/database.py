@@ -35,6 +35,7 @@ from app.db.sql import (
 )
 from app.db.transaction import MAX_READS, Tx
 from app.db.vector import vector_columns
+from app.db.writes import DocumentWrites
 from app.values import UNSET, check_document_fields, decode_value, encode_value
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -89,7 +90,10 @@ class DatabaseReader:
         self._tx.read_set.ids.add((table, doc_id))
         if doc_id in self._tx.cache:
             return self._tx.cache[doc_id]
-        row = await self._tx.fetchrow(f"SELECT doc FROM {table_ref(table)} WHERE id = $1", doc_id)
+        # Not written here (writes are cached), so held-back writes cannot change this row.
+        row = await self._tx.fetchrow(
+            f"SELECT doc FROM {table_ref(table)} WHERE id = $1", doc_id, flush=False
+        )
         doc = _load(row["doc"]) if row is not None else None
         self._tx.count_reads(1)
         self._tx.cache[doc_id] = doc
@@ -197,27 +201,18 @@ class DatabaseWriter(DatabaseReader):
     async def _write_row(
         self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any], text: str
     ) -> None:
+        """Hold the write back: it is sent with the next statement or the commit-log row."""
         # Vector columns are written beside the document (tsvector columns are generated).
         extra_cols, extra_vals = vector_columns(self._catalog, table, new)
-        if old is None:
-            cols = ["id", "creation_time", "doc", *extra_cols]
-            placeholders = ["$1", "$2", "$3::jsonb"] + [f"${i + 4}" for i in range(len(extra_cols))]
-            await self._tx.execute(
-                f"INSERT INTO {table_ref(table)} ({', '.join(cols)}) "
-                f"VALUES ({', '.join(placeholders)})",
-                doc_id,
-                new["_creationTime"],
-                text,
-                *extra_vals,
-            )
-        else:
-            sets = ["doc = $2::jsonb"] + [f"{c} = ${i + 3}" for i, c in enumerate(extra_cols)]
-            await self._tx.execute(
-                f"UPDATE {table_ref(table)} SET {', '.join(sets)} WHERE id = $1",
-                doc_id,
-                text,
-                *extra_vals,
-            )
+        self._tx.defer(DocumentWrites.key, DocumentWrites).put(
+            table,
+            doc_id,
+            insert=old is None,
+            creation_time=new["_creationTime"],
+            text=text,
+            extra_cols=extra_cols,
+            extra_vals=extra_vals,
+        )
 
     async def insert(self, table: str, doc: dict[str, Any]) -> str:
         """Insert a document; returns its new id."""

@@ -109,6 +109,27 @@ def combine(
     return f"WITH {', '.join(ctes)} {tail}, {', '.join(counts)}", args
 
 
+_FLUSHED = "SELECT true AS flushed"
+MAX_PARAMS = 32_000  # PostgreSQL takes at most 65,535 parameters in one statement
+MAX_PARTS = 1_000  # and at most 1,664 result columns (one count per part)
+
+
+def _chunks(
+    parts: list[tuple[str, list[Any]]], limit: int, max_parts: int = MAX_PARTS
+) -> list[tuple[list[tuple[str, list[Any]]], bool]]:
+    """`parts` cut into runs of at most `limit` parameters (a bigger part goes alone) and
+    `max_parts` parts; the flag marks the last run."""
+    out: list[list[tuple[str, list[Any]]]] = [[]]
+    used = 0
+    for part in parts:
+        if out[-1] and (used + len(part[1]) > limit or len(out[-1]) >= max_parts):
+            out.append([])
+            used = 0
+        out[-1].append(part)
+        used += len(part[1])
+    return [(chunk, i == len(out) - 1) for i, chunk in enumerate(out)]
+
+
 class Tx:
     """Statements of one query or mutation, on one connection.
 
@@ -151,7 +172,7 @@ class Tx:
     async def flush(self) -> None:
         """Send every held-back write (one statement)."""
         if self._deferred:
-            await self.flush_with("SELECT true AS flushed", [])
+            await self.flush_with(_FLUSHED, [])
 
     async def flush_with(self, tail: str, args: list[Any]) -> asyncpg.Record | None:
         """Run `tail` (one row out) with every held-back write as its CTEs; its row."""
@@ -161,15 +182,18 @@ class Tx:
         flat = [part for group in parts for part in group]
         if not flat:
             return await self.conn.fetchrow(tail, *args)
-        sql, all_args = combine(flat, tail, args)
-        self.statements += 1
-        try:
-            row = await self.conn.fetchrow(sql, *all_args)
-        except asyncpg.PostgresError as exc:
-            self._failed(exc)
-            raise
-        assert row is not None
-        changed = [int(row[f"w{i}"]) for i in range(len(flat))]
+        changed: list[int] = []
+        row: asyncpg.Record | None = None
+        for chunk, last in _chunks(flat, MAX_PARAMS - len(args)):
+            sql, all_args = combine(chunk, tail, args) if last else combine(chunk, _FLUSHED, [])
+            self.statements += 1
+            try:
+                row = await self.conn.fetchrow(sql, *all_args)
+            except asyncpg.PostgresError as exc:
+                self._failed(exc)
+                raise
+            assert row is not None
+            changed += [int(row[f"w{i}"]) for i in range(len(chunk))]
         for batch, group in zip(batches, parts, strict=True):
             await batch.settle(self.conn, changed[: len(group)])
             changed = changed[len(group) :]
@@ -200,10 +224,11 @@ class Tx:
             raise
         return rows
 
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        """Run a statement, return its first row."""
+    async def fetchrow(self, sql: str, *args: Any, flush: bool = True) -> asyncpg.Record | None:
+        """Run a statement, return its first row (`flush=False`: one that cannot see the
+        held-back writes, such as a read by id of a document this Tx did not write)."""
         self._before()
-        if self._deferred:
+        if flush and self._deferred:
             await self.flush()
         try:
             return await self.conn.fetchrow(sql, *args)

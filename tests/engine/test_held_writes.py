@@ -1,0 +1,153 @@
+"""A mutation's inserts and updates are held back and sent with its commit-log row: one
+statement for all of them, while every read in the mutation still sees them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.auth import Principal
+from app.compose import build_engine
+from app.db.transaction import _chunks
+from app.engine import Engine
+from app.engine.registry import load_registry
+from app.settings import Settings
+from tests.support.apps import write_app
+from tests.support.servers import create_database
+
+FUNCTIONS = {
+    "schema.py": """
+        from app.schema import define_schema, define_table
+        from app.values import v
+
+        schema = define_schema({
+            "items": define_table({"name": v.string(), "n": v.number()}).index("by_name", ["name"]),
+        })
+    """,
+    "items.py": """
+        from app.server import mutation, query
+        from app.values import v
+
+        @mutation(args={"names": v.array(v.string())})
+        async def add(ctx, args):
+            return [await ctx.db.insert("items", {"name": s, "n": 0}) for s in args["names"]]
+
+        @mutation(args={"id": v.id("items"), "new": v.array(v.string())})
+        async def mixed(ctx, args):
+            ids = [await ctx.db.insert("items", {"name": s, "n": 1}) for s in args["new"]]
+            doc = await ctx.db.get(args["id"])
+            await ctx.db.patch(args["id"], {"n": doc["n"] + 1})
+            await ctx.db.patch(ids[0], {"n": 5})
+            return ids
+
+        @mutation(args={"id": v.id("items")})
+        async def read_own_writes(ctx, args):
+            new = await ctx.db.insert("items", {"name": "zz", "n": 1})
+            await ctx.db.patch(args["id"], {"name": "zz"})
+            await ctx.db.patch(new, {"n": 2})
+            got = await ctx.db.get(new)
+            ranged = await ctx.db.query("items").with_index("by_name", lambda q: q.eq("name", "zz")).collect()
+            await ctx.db.delete(new)
+            after = await ctx.db.query("items").with_index("by_name", lambda q: q.eq("name", "zz")).collect()
+            return [got["n"], sorted(d["n"] for d in ranged), [d["_id"] for d in after]]
+
+        @mutation(args={"n": v.number()})
+        async def patch_all(ctx, args):
+            docs = await ctx.db.query("items").collect()
+            for d in docs:
+                await ctx.db.patch(d["_id"], {"n": args["n"]})
+            return len(docs)
+
+        @query(args={})
+        async def all(ctx, args):
+            return await ctx.db.query("items").collect()
+    """,
+}
+ADMIN = Principal(None, True)
+
+
+@pytest.fixture
+async def engine(services: dict[str, str], tmp_path: Path) -> AsyncIterator[Engine]:
+    """A started serve engine of a small app with one indexed table."""
+    url = await create_database(services["database_url"], "held_writes")
+    folder = write_app(tmp_path / "app", FUNCTIONS)
+    settings = Settings(
+        database_url=url,
+        redis_url=services["redis_url"],
+        functions=str(folder),
+        data_dir=str(tmp_path / "data"),
+    )
+    eng = build_engine(settings, load_registry(folder), "dev")
+    async with eng:
+        yield eng
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, str]]]:
+    """Every statement any asyncpg connection sends, with the connection's id (a spy:
+    each still runs)."""
+    sent: list[tuple[int, str]] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        original = getattr(asyncpg.Connection, name)
+
+        def spy(self: Any, query: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            sent.append((id(self), query))
+            return _original(self, query, *args, **kw)
+
+        monkeypatch.setattr(asyncpg.Connection, name, spy)
+    yield sent
+
+
+async def call(eng: Engine, path: str, args: dict[str, Any]) -> Any:
+    outcome = await eng.call(path, args, ADMIN, "mutation" if ":all" not in path else "query")
+    assert outcome.error is None, outcome.error
+    return outcome.value
+
+
+async def test_a_mutation_sends_its_writes_and_commit_log_row_in_one_statement(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    [first] = await call(engine, "items:add", {"names": ["a"]})
+    statements.clear()
+    await call(engine, "items:mixed", {"id": first, "new": ["b", "c", "d"]})
+    [conn] = {c for c, sql in statements if sql.startswith("BEGIN ISOLATION LEVEL SERIALIZABLE")}
+    mine = [sql for c, sql in statements if c == conn]
+    # BEGIN, the read of `first`, the writes with the commit-log row, COMMIT
+    assert len(mine) == 4, mine
+    assert "INSERT INTO _convect_commits" in mine[2] and "UPDATE" in mine[2]
+    docs = {d["name"]: d["n"] for d in await call(engine, "items:all", {})}
+    assert docs == {"a": 1.0, "b": 5.0, "c": 1.0, "d": 1.0}
+
+
+async def test_reads_in_a_mutation_see_its_held_back_writes(engine: Engine) -> None:
+    [first] = await call(engine, "items:add", {"names": ["a"]})
+    got, ranged, after = await call(engine, "items:read_own_writes", {"id": first})
+    assert got == 2.0 and ranged == [0.0, 2.0] and after == [first]
+    docs = {d["name"]: d["n"] for d in await call(engine, "items:all", {})}
+    assert docs == {"zz": 0.0}
+
+
+async def test_many_held_back_writes_are_cut_into_statements_postgresql_accepts(
+    engine: Engine,
+) -> None:
+    await call(engine, "items:add", {"names": [f"n{i}" for i in range(3000)]})
+    assert await call(engine, "items:patch_all", {"n": 7}) == 3000
+    docs = await call(engine, "items:all", {})
+    assert len(docs) == 3000 and {d["n"] for d in docs} == {7.0}
+
+
+def test_chunks_keep_each_run_under_the_parameter_limit() -> None:
+    parts = [("s", [1, 2, 3])] * 10
+    runs = _chunks(parts, 7)
+    assert [len(chunk) for chunk, _ in runs] == [2] * 5
+    assert [last for _, last in runs] == [False] * 4 + [True]
+    assert _chunks([("big", list(range(20)))], 7) == [([("big", list(range(20)))], True)]
+
+
+def test_chunks_keep_each_run_under_the_part_limit() -> None:
+    runs = _chunks([("s", [1])] * 5, 100, max_parts=2)
+    assert [len(chunk) for chunk, _ in runs] == [2, 2, 1]
