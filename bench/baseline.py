@@ -254,6 +254,12 @@ async def mutation(request: Request) -> Response:
     return await _dispatch(request, MUTATIONS, True)
 
 
+@app.post("/plain/api/query")
+async def plain_query(request: Request) -> Response:
+    """The same queries (they write no commit-log row either way)."""
+    return await _dispatch(request, QUERIES, True)
+
+
 @app.post("/plain/api/mutation")
 async def plain_mutation(request: Request) -> Response:
     """The same mutations without the commit-log row."""

@@ -4,7 +4,17 @@ Environment knobs: BENCH_SECONDS (10) per case and server, BENCH_RUNS (1; the ta
 shows medians), BENCH_WARMUP (2 s per case and server), BENCH_CONNECTIONS (32),
 BENCH_CASES (get,newest,create,transfer), BENCH_TARGETS (convect,baseline,plain,nolive),
 BENCH_MODE (prod), BENCH_LOADER (wrk|python), BENCH_PROFILE (1, or a list of
-targets: py-spy samples into bench/results/profile-TARGET-CASE.txt while measuring).
+targets: py-spy samples into bench/results/profile-TARGET-CASE.txt while measuring),
+BENCH_SEED:
+
+- `api` (default, "as deployed"): Convect is filled through its own mutations as a
+  user's deployment is, with no COPY and no VACUUM, and the baseline column is the
+  hand-written app without Convect's commit-log row (its `/plain` routes) on the same
+  data: what hand-written code would do.
+- `copy` ("same SQL"): COPY, VACUUM ANALYZE and CHECKPOINT before the runs and a VACUUM
+  of the accounts before each transfer case; the baseline runs exactly Convect's SQL,
+  commit-log row included, and `/plain` is a third column. It isolates the engine's own
+  cost from the database's state.
 """
 
 from __future__ import annotations
@@ -100,9 +110,9 @@ async def _rollbacks(url: str) -> int:
 
 def _sample(
     wrk: str | None, server: Server, case: str, ids_dir: Path, seconds: float, prefix: str,
-    db_url: str, conns: int,
+    db_url: str, conns: int, vacuum: bool,
 ) -> Sample:  # fmt: skip
-    if case in RETRYING:
+    if case in RETRYING and vacuum:
         asyncio.run(_vacuum_accounts(db_url))
     rb0 = asyncio.run(_rollbacks(db_url))
     cpu0 = server.cpu_seconds()
@@ -244,6 +254,10 @@ def main() -> None:
     warmup = float(_env("BENCH_WARMUP", "2"))
     conns = int(_env("BENCH_CONNECTIONS", "32"))
     mode = _env("BENCH_MODE", "prod")
+    seed_mode = _env("BENCH_SEED", "api")
+    if seed_mode not in ("api", "copy"):
+        raise SystemExit(f"BENCH_SEED={seed_mode!r}: choose api (as deployed) or copy (same SQL)")
+    as_deployed = seed_mode == "api"
     cases = [c for c in _env("BENCH_CASES", ",".join(CASES)).split(",") if c]
     unknown = set(cases) - set(CASES)
     if unknown:
@@ -260,10 +274,17 @@ def main() -> None:
     try:
         settings = embedded.resolve(Settings(data_dir=str(tmp / "data")))
         assert settings.database_url and settings.redis_url
-        print("bench: creating, migrating and seeding the database ...", flush=True)
-        t0 = time.monotonic()
+        print("bench: creating and migrating the database ...", flush=True)
         db_url = asyncio.run(seeding.create_database(settings.database_url, "bench"))
-        seeded = asyncio.run(seeding.seed(db_url))
+        convect = start_convect(db_url, settings.redis_url, tmp, mode)
+        servers.append(convect)
+        t0 = time.monotonic()
+        if as_deployed:
+            print("bench: seeding through Convect's API (no COPY, no VACUUM) ...", flush=True)
+            seeded = asyncio.run(seeding.seed_through_api(convect.url))
+        else:
+            print("bench: seeding with COPY, then VACUUM ANALYZE ...", flush=True)
+            seeded = asyncio.run(seeding.seed(db_url))
         ids_dir = tmp / "ids"
         ids_dir.mkdir()
         (ids_dir / "messages.txt").write_text("\n".join(seeded.message_ids) + "\n")
@@ -272,8 +293,6 @@ def main() -> None:
             f"bench: seeded {len(seeded.message_ids):,} messages ({seeding.AUTHORS:,} authors) "
             f"and {len(seeded.account_ids)} accounts in {time.monotonic() - t0:.1f} s"
         )
-        convect = start_convect(db_url, settings.redis_url, tmp, mode)
-        servers.append(convect)
         chosen = _env("BENCH_TARGETS", "convect,baseline,plain,nolive").split(",")
         nolive = None
         if "nolive" in chosen and any(c in MUTATIONS for c in cases):
@@ -283,11 +302,11 @@ def main() -> None:
         servers.append(baseline)
         _check_same_answers(convect, baseline, seeded)
 
-        targets: list[tuple[str, Server, str]] = [
-            ("convect", convect, ""),
-            ("baseline", baseline, ""),
-            ("plain", baseline, "/plain"),
-        ]
+        targets: list[tuple[str, Server, str]] = [("convect", convect, "")]
+        if as_deployed:  # hand-written code writes no commit-log row
+            targets.append(("baseline", baseline, "/plain"))
+        else:
+            targets += [("baseline", baseline, ""), ("plain", baseline, "/plain")]
         if nolive is not None:
             targets.append(("nolive", nolive, ""))
         targets = [t for t in targets if t[0] in chosen]
@@ -306,7 +325,10 @@ def main() -> None:
                 if run % 2:
                     order.reverse()
                 for name, server, prefix in order:
-                    s = _sample(wrk, server, case, ids_dir, seconds, prefix, db_url, conns)
+                    s = _sample(
+                        wrk, server, case, ids_dir, seconds, prefix, db_url, conns,
+                        not as_deployed,
+                    )  # fmt: skip
                     cells.setdefault((case, name), Cell()).samples.append(s)
                     print(
                         f"  run {run + 1}/{runs} {case:8s} {name:8s} {s.result.rps:8,.0f} req/s"
@@ -327,6 +349,15 @@ def main() -> None:
             f"Python {platform.python_version()} · load: {loader}, {conns} connections · "
             f"{seconds:g} s per case · median of {runs} run(s) · Convect `serve` in {mode} mode · "
             f"balance sum after transfers {'unchanged' if abs(total - expected) < 1e-6 else 'CHANGED'}",
+            "",
+            (
+                "Mode **as deployed** (BENCH_SEED=api): seeded through Convect's mutations, no "
+                "COPY, no VACUUM; baseline = hand-written FastAPI + asyncpg on the same data "
+                "without the commit-log row."
+                if as_deployed
+                else "Mode **same SQL** (BENCH_SEED=copy): COPY + VACUUM seeding, accounts "
+                "vacuumed before each transfer case; baseline = Convect's own SQL."
+            ),
             "",
             f"Targets: Convect ≥ {TARGET_RPS}x the baseline's req/s, p99 ≤ {TARGET_P99}x.",
             "",

@@ -1,13 +1,17 @@
-"""Create, migrate and fill the benchmark database in the engine's own storage layout."""
+"""Create, migrate and fill the benchmark database: through Convect's API as a user's
+deployment is filled (`seed_through_api`, the default), or with COPY and VACUUM in the
+engine's storage layout (`seed`, the "same SQL" mode)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import orjson
 
 from app.db import migrate
@@ -116,3 +120,41 @@ async def seed(
     finally:
         await conn.close()
     return Seeded(message_ids, account_ids)
+
+
+API_PARALLEL = 32  # calls in flight while seeding through the API
+
+
+async def seed_through_api(
+    api_url: str, *, messages: int = MESSAGES, authors: int = AUTHORS, accounts: int = ACCOUNTS
+) -> Seeded:
+    """Fill a running Convect through its own mutations (`messages:create`,
+    `accounts:open`), several in flight, and nothing else: no COPY, no VACUUM."""
+    rng = random.Random(2)
+    bodies = []
+    for i in range(messages):
+        author = author_name(rng.randrange(authors))
+        body = f"message {i} from {author}: the quick brown fox jumps over the lazy dog"
+        bodies.append({"path": "messages:create", "args": {"author": author, "body": body}})
+    bodies += [
+        {"path": "accounts:open", "args": {"owner": f"owner-{i:03d}", "balance": START_BALANCE}}
+        for i in range(accounts)
+    ]
+    ids: list[str] = [""] * len(bodies)
+    queue = iter(enumerate(bodies))
+    limits = httpx.Limits(max_connections=API_PARALLEL)
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            for i, body in queue:
+                for attempt in range(5):
+                    reply = (await client.post("/api/mutation", json=body)).json()
+                    if reply.get("status") == "success":
+                        ids[i] = reply["value"]
+                        break
+                    await asyncio.sleep(0.1 * (attempt + 1))
+                else:
+                    raise RuntimeError(f"seeding {body['path']} failed: {reply}")
+
+        await asyncio.gather(*(worker() for _ in range(API_PARALLEL)))
+    return Seeded(ids[:messages], ids[messages:])
