@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # commits are still logged and notified, so other processes' subscribers see them.
     live_queries: bool = True
     mutation_retries: int = 16
+    # Wall-clock limits on one call (README "Time limits"): queries and mutations
+    # (retries and database waits included), actions and HTTP actions (Convex: 10 minutes
+    # in its Node.js runtime). A handler is stopped at its next await past the limit.
+    function_timeout: float = Field(default=30.0, gt=0.0, le=3600.0)
+    action_timeout: float = Field(default=600.0, gt=0.0, le=86_400.0)
     max_upload_bytes: int = 1024 * 1024 * 1024
     log_level: str = "info"
     # Graceful shutdown (app/serve.py): seconds between SIGTERM and closing the listeners

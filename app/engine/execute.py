@@ -1,8 +1,8 @@
 """The one execution path: every entry (HTTP API, REST, sync socket, live-query re-runs,
 HTTP actions, scheduled functions, `ctx.run_*` from actions) ends in `Executor.execute`.
 
-It assigns the request id, captures log lines, validates arguments, runs the handler in
-the transaction its kind needs (queries: a lazily opened snapshot; mutations:
+It assigns the request id, captures log lines, validates arguments, runs the handler
+within its time limit (`function_timeout`, `action_timeout`) in the transaction its kind needs (queries: a lazily opened snapshot; mutations:
 SERIALIZABLE with retries and a commit-log row; actions and HTTP actions: none), checks
 the result, maps an exception to a `Failure`, times the call and tells the observers
 (metrics, the dev call log or the structured call log).
@@ -25,7 +25,7 @@ from app.db.transaction import Tx, lock_timeout_ms, serializable
 from app.engine import logs
 from app.engine.args import check_args, check_returns
 from app.engine.call import Call
-from app.engine.outcome import Outcome, failure_of, new_request_id
+from app.engine.outcome import ExecutionTimeout, Outcome, failure_of, new_request_id
 from app.server.functions import RegisteredFunction
 from app.values import decode_value, encode_value
 
@@ -94,23 +94,17 @@ class Executor:
         token = logs.start()
         started = time.perf_counter()
         outcome = Outcome(request_id=request_id)
+        limit = (
+            engine.settings.function_timeout
+            if fn.kind in ("query", "mutation")
+            else engine.settings.action_timeout
+        )
         try:
-            if fn.kind == "httpAction":
-                outcome.value = await fn.handler(
-                    Call(engine, identity, "action", None, request_id).ctx(), args
-                )
-            else:
-                checked = check_args(fn, args)
-                if fn.kind == "query":
-                    outcome.value, outcome.read_set = await self._query(
-                        fn, checked, identity, request_id, tx
-                    )
-                elif fn.kind == "mutation":
-                    await self._mutation(fn, checked, identity, request_id, session, guard, outcome)
-                else:
-                    call = Call(engine, identity, "action", None, request_id)
-                    outcome.value = check_returns(fn, await fn.handler(call.ctx(), checked))
-                outcome.value = encode_value(outcome.value)
+            try:
+                async with asyncio.timeout(limit):
+                    await self._run(fn, args, identity, request_id, session, guard, tx, outcome)
+            except TimeoutError as exc:
+                raise ExecutionTimeout(limit) from exc
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -126,6 +120,36 @@ class Executor:
         if tx is None:  # a refresh's re-runs are the hub's work, counted by the hub
             engine.observe(fn, outcome)
         return outcome
+
+    async def _run(
+        self,
+        fn: RegisteredFunction,
+        args: Any,
+        identity: UserIdentity | None,
+        request_id: str,
+        session: tuple[str, int] | None,
+        guard: TxGuard | None,
+        tx: Tx | None,
+        outcome: Outcome,
+    ) -> None:
+        """Run the handler in the transaction its kind needs; the value into `outcome`."""
+        engine = self.engine
+        if fn.kind == "httpAction":
+            outcome.value = await fn.handler(
+                Call(engine, identity, "action", None, request_id).ctx(), args
+            )
+            return
+        checked = check_args(fn, args)
+        if fn.kind == "query":
+            outcome.value, outcome.read_set = await self._query(
+                fn, checked, identity, request_id, tx
+            )
+        elif fn.kind == "mutation":
+            await self._mutation(fn, checked, identity, request_id, session, guard, outcome)
+        else:
+            call = Call(engine, identity, "action", None, request_id)
+            outcome.value = check_returns(fn, await fn.handler(call.ctx(), checked))
+        outcome.value = encode_value(outcome.value)
 
     # ------------------------------------------------------------- queries
 

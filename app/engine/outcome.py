@@ -25,6 +25,13 @@ class ReturnsValidationError(ValueError):
     """A function returned a value its `returns=` validator rejects."""
 
 
+class ExecutionTimeout(LimitError):
+    """A call ran past its time limit (`function_timeout` / `action_timeout`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Function execution timed out (maximum duration: {seconds:g}s)")
+
+
 class Overloaded(RuntimeError):
     """No database connection came free in time: the deployment is overloaded; retry."""
 
@@ -155,6 +162,7 @@ def failure_of(
 
 
 __all__ = [
+    "ExecutionTimeout",
     "Failure",
     "FunctionNotFound",
     "InvalidArgs",

@@ -59,6 +59,13 @@ SCAN_SQL = (
     "ON c.xid >= $1::text::xid8 AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot) "
     "ORDER BY c.ts"
 )
+# The same with no entry to match writes against: the snapshot and the newest commit ts.
+LIGHT_SCAN_SQL = (
+    "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap) "
+    "SELECT s.snap::text AS snap, pg_snapshot_xmin(s.snap)::text AS xmin, "
+    "(SELECT max(c.ts) FROM _convect_commits c WHERE c.xid >= $1::text::xid8 "
+    "AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot)) AS ts FROM s"
+)
 MAX_CACHED = 10_000
 MIN_REFRESH_INTERVAL_S = 0.005
 # First runs of new subscriptions in one refresh: about this long, in turns across the
@@ -275,6 +282,7 @@ class Hub:
         self._ts = 0
         self._seen_ts = 0
         self._scan_gen = 0
+        self._refreshing = False  # no HTTP result is kept while a refresh runs
         self._local_commits = 0  # see `generation`
         self._done_gen = 0
         self._requested = 0
@@ -283,6 +291,7 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._rerun_all = False
         self._healthy = True
+        self._changed: list[Entry] = []  # entries the last full refresh found changed
 
     # ------------------------------------------------------------- reading
 
@@ -456,6 +465,9 @@ class Hub:
     def local_commit(self, ts: int, tx: Tx) -> None:
         """A commit in this process: stop serving affected cached results; refresh soon."""
         self._local_commits += 1  # a query that ran across it may have read the old state
+        if not self._entries:
+            self.request_refresh()
+            return
         for write in projected_writes(self.engine.catalog, tx):
             for entry in self._index.match(write):
                 entry.state = entry.state.touched()
@@ -569,8 +581,9 @@ class Hub:
         failure: Failure | None,
         read_set: ReadSet,
     ) -> None:
-        """Keep an HTTP query's result if no refresh happened while it ran."""
-        if gen != self.generation() or failure is not None:
+        """Keep an HTTP query's result if no refresh ran, even partly, while it ran (a
+        refresh matches commits only against the entries there when it read them)."""
+        if self._refreshing or gen != self.generation() or failure is not None:
             return
         key = (canonical_path(path), args_key(args), identity_key(identity, admin))
         if key in self._entries:
@@ -682,6 +695,41 @@ class Hub:
         gen = self._scan_gen
         self._seen_ts = self._ts
         rerun_all, self._rerun_all = self._rerun_all, False
+        self._refreshing = True
+        try:
+            if not self._entries and not self._pending and not rerun_all:
+                await self._light_refresh()  # nothing to match commits against
+            else:
+                await self._full_refresh(rerun_all)
+        finally:
+            self._refreshing = False
+        self.engine.advance_ts(self._ts)
+        self._stats.refreshes += 1
+        self._scan_gen += 1  # a cached HTTP result computed across this refresh is not kept
+        sessions = set(self._waiting)
+        self._waiting.clear()
+        for entry in self._changed:
+            sessions.update(entry.sessions)
+        self._changed = []
+        for session in sessions:
+            session.emit(self._ts)
+        async with self._done:
+            self._done_gen = max(self._done_gen, gen)
+            self._done.notify_all()
+        if self._pending:  # new subscriptions left for the next refresh
+            self._wake.set()
+
+    async def _light_refresh(self) -> None:
+        """Move to the current snapshot and the newest commit ts, reading no writes."""
+        async with self.engine.pool.acquire() as conn:
+            row = await conn.fetchrow(LIGHT_SCAN_SQL, self._xmin, self._snapshot)
+        assert row is not None
+        self._snapshot, self._xmin = row["snap"], row["xmin"]
+        if row["ts"] is not None:
+            self._ts = max(self._ts, row["ts"])
+
+    async def _full_refresh(self, rerun_all: bool) -> None:
+        """Read the new commits' writes; re-run the subscribed entries they touch."""
         changed: list[Entry] = []
         hit: set[Entry] = set()  # subscribed entries the new commits touch
         async with self.engine.pool.acquire() as conn:
@@ -719,20 +767,7 @@ class Hub:
                 self._snapshot, self._xmin = snapshot, xmin
                 self._ts = self._seen_ts  # results now match the commits seen
         self._stats.affected += len(hit)
-        self.engine.advance_ts(self._ts)
-        self._stats.refreshes += 1
-        self._scan_gen += 1  # a cached HTTP result computed across this refresh is not kept
-        sessions = set(self._waiting)
-        self._waiting.clear()
-        for entry in changed:
-            sessions.update(entry.sessions)
-        for session in sessions:
-            session.emit(self._ts)
-        async with self._done:
-            self._done_gen = max(self._done_gen, gen)
-            self._done.notify_all()
-        if self._pending:  # new subscriptions left for the next refresh
-            self._wake.set()
+        self._changed = changed
 
     async def _run_all(
         self, conn: asyncpg.Connection, entries: list[Entry], changed: list[Entry]
