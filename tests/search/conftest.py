@@ -55,7 +55,10 @@ class Store:
     async def write(self, fn: Callable[[DatabaseWriter], Awaitable[T]]) -> T:
         """Run `fn` in a SERIALIZABLE transaction, as a mutation."""
         async with self.pool.acquire() as conn, conn.transaction(isolation="serializable"):
-            return await fn(DatabaseWriter(Tx(conn, writable=True), self.catalog))
+            tx = Tx(conn, writable=True)
+            value = await fn(DatabaseWriter(tx, self.catalog))
+            await tx.flush()  # the held-back writes (the executor sends them with its log row)
+            return value
 
     async def read(self, fn: Callable[[DatabaseReader], Awaitable[T]]) -> tuple[T, Tx]:
         """Run `fn` in a REPEATABLE READ read-only transaction, as a query; also its Tx."""
