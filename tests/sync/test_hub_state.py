@@ -71,6 +71,11 @@ class Conn:
             for ts, w in landed
         ]
 
+    async def fetchrow(self, sql: str, *params: Any) -> dict[str, Any]:
+        """The light scan (no entries): the snapshot and the newest ts only."""
+        rows = await self.fetch(sql, *params)
+        return {**rows[0], "ts": max((r["ts"] for r in rows if r["ts"] is not None), default=None)}
+
     @contextlib.asynccontextmanager
     async def transaction(self, **options: Any) -> AsyncIterator[None]:
         self.transactions += 1
