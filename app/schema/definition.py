@@ -74,7 +74,7 @@ class TableDefinition:
         if isinstance(fields, dict):
             options = _index_options(f"Index {name!r}", fields, ("fields",))
             fields = options["fields"]
-            staged = options.get("staged", False)
+            staged = bool(options.get("staged", False))
         if isinstance(fields, str) or not isinstance(fields, list | tuple) or not fields:
             raise ValueError(f"Index {name!r}: fields must be a non-empty list of field names")
         checked = tuple(_check_field(f, f"field of index {name!r}") for f in fields)
@@ -86,9 +86,7 @@ class TableDefinition:
         self._stage(name, staged)
         return self
 
-    def _stage(self, name: str, staged: object) -> None:
-        if not isinstance(staged, bool):
-            raise ValueError(f"Index {name!r}: staged must be True or False, got {staged!r}")
+    def _stage(self, name: str, staged: bool) -> None:
         if staged:
             self.staged.add(name)
 
@@ -189,6 +187,14 @@ _INDEX_KEYS = {
 }
 
 
+_KIND_NAMES = {
+    list: "a list of field names",
+    str: "a string",
+    int: "an integer",
+    bool: "True or False",
+}
+
+
 def _index_options(what: str, config: object, required: tuple[str, ...]) -> dict[str, Any]:
     """Convex's object form of an index's options, checked: known keys of the right types."""
     if not isinstance(config, dict):
@@ -207,7 +213,7 @@ def _index_options(what: str, config: object, required: tuple[str, ...]) -> dict
             ok = False
         if not ok:
             raise ValueError(
-                f"{what}: option {key!r} must be a {kind.__name__}, got {type(value).__name__}"
+                f"{what}: option {key!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}"
             )
     missing = [k for k in required if k not in config]
     if missing:

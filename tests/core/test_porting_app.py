@@ -4,21 +4,29 @@ indexes enabled by a later deploy, live counts and `maximumBytesRead` pages."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from tests.support.npm import run_script
 from tests.support.servers import ROOT, deploy_app, run_cli, start_server
+from tests.support.tokens import RsaIssuer
 
 APP = ROOT / "tests" / "apps" / "porting"
 STAGED_MESSAGE = "is currently staged and not available to query until it is enabled."
 
 
+IDP = RsaIssuer("https://auth.porting.test", "porting")
+
+
 def _run(env: dict[str, str], log: Path, phase: str) -> dict[str, Any]:
     server = start_server(env, log)
     try:
-        out: dict[str, Any] = run_script("porting.mjs", phase, env={"CONVECT_URL": server.url})
+        token = IDP.token("ana", email="ana@example.com", role="owner")
+        out: dict[str, Any] = run_script(
+            "porting.mjs", phase, env={"CONVECT_URL": server.url, "PORTING_TOKEN": token}
+        )
         return out
     finally:
         server.stop()
@@ -29,7 +37,15 @@ def test_a_ported_app_runs_unchanged_under_the_npm_clients(
 ) -> None:
     app = data_dir / "porting_app"
     shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__"))
-    env = deploy_app(services, "porting", app, data_dir / "porting")
+    provider = {"type": "customJwt", "issuer": IDP.issuer, "jwks": IDP.jwks}
+    provider |= {"algorithm": "RS256", "application_id": IDP.audience}
+    env = deploy_app(
+        services,
+        "porting",
+        app,
+        data_dir / "porting",
+        CONVECT_AUTH_PROVIDERS=json.dumps([provider]),
+    )
     log = data_dir / "porting.log"
     out = _run(env, log, "staged")
 
@@ -65,6 +81,10 @@ def test_a_ported_app_runs_unchanged_under_the_npm_clients(
     ]
     assert out["wholePage"] == {"n": 5, "isDone": True, "pageStatus": None}
     assert out["whoami"] is None
+    assert out["whoamiAuthed"]["subject"] == "ana"
+    assert out["whoamiAuthed"]["tokenIdentifier"] == f"{IDP.issuer}|ana"
+    assert out["whoamiAuthed"]["email"] == "ana@example.com"
+    assert out["whoamiAuthed"]["role"] == "owner"
 
     # Staged indexes are built but refuse queries...
     assert f"Index tasks.by_assignee {STAGED_MESSAGE}" in out["byAssignee"]
@@ -75,6 +95,7 @@ def test_a_ported_app_runs_unchanged_under_the_npm_clients(
     schema.write_text(schema.read_text().replace("STAGED = True", "STAGED = False"))
     deployed = run_cli(env, "deploy")
     assert deployed.returncode == 0, deployed.stderr + deployed.stdout
+    assert "index" not in deployed.stdout + deployed.stderr  # enabled without a rebuild
     enabled = _run(env, log, "enabled")
     assert enabled["byAssignee"] is None and enabled["search"] is None
     assert enabled["byAssigneeRows"] == ["c3"]

@@ -78,8 +78,11 @@ if (phase === "staged") {
   const whole = await http.query("tasks:page", { project: "bytes", paginationOpts: { numItems: 100, cursor: null, maximumBytesRead: 1e6 } });
   out.wholePage = { n: whole.page.length, isDone: whole.isDone, pageStatus: whole.pageStatus ?? null };
 
-  // Identity: none without a token.
+  // Identity: none without a token; with one, the UserIdentity as a plain object.
   out.whoami = await http.query("tasks:whoami", {});
+  const authed = new ConvexHttpClient(url);
+  authed.setAuth(process.env.PORTING_TOKEN);
+  out.whoamiAuthed = await authed.query("tasks:whoami", {});
 }
 
 // Staged indexes: an error until enabled, then queryable.
