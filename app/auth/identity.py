@@ -156,6 +156,10 @@ class UserIdentity:
                 out[camel] = copy.deepcopy(value)
         return out
 
+    def __convex_value__(self) -> dict[str, Any]:
+        """As a Convex value (returned from a function, stored): `to_dict()`, as in Convex."""
+        return self.to_dict()
+
     @property
     def custom_claims(self) -> Mapping[str, Any]:
         """The token's claims that are not standard ones, read-only."""

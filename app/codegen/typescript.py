@@ -210,15 +210,21 @@ def _block(lines: list[str]) -> str:
 def _table_info(name: str, table: TableDefinition) -> str:
     system = f"_id: GenericId<{_q(name)}>; _creationTime: number;"
     validator = table.validator
-    if isinstance(validator, ObjectValidator):
-        document = object_type(validator.fields, "    ", extra=system)
-        paths = ["_id", "_creationTime", *_field_paths(validator.fields)]
+    variants = _objects_in(validator) if validator is not None else []
+    if variants and not isinstance(validator, AnyValidator):
+        # An object, or a union of objects (a document is one of the variants).
+        document = " | ".join(object_type(o.fields, "    ", extra=system) for o in variants)
+        paths = ["_id", "_creationTime"]
+        for o in variants:
+            paths += _field_paths(o.fields)
         field_paths = " | ".join(_q(p) for p in dict.fromkeys(paths))
     else:
         document = "{ " + system + " [field: string]: any }"
         field_paths = "string"
     indexes = {"by_id": ["_id"], "by_creation_time": ["_creationTime"]}
     for index, fields in table.indexes.items():
+        if index in table.staged:  # not queryable: not in the types (as in Convex)
+            continue
         cols = list(fields)
         indexes[index] = cols if cols[-1] == "_creationTime" else [*cols, "_creationTime"]
     index_lines = [f"{_q(k)}: [{', '.join(_q(c) for c in cols)}];" for k, cols in indexes.items()]
@@ -226,11 +232,13 @@ def _table_info(name: str, table: TableDefinition) -> str:
         f"{_q(k)}: {{ searchField: {_q(s.search_field)}; "
         f"filterFields: {_union(s.filter_fields)} }};"
         for k, s in table.search_indexes.items()
+        if k not in table.staged
     ]
     vector = [
         f"{_q(k)}: {{ vectorField: {_q(s.vector_field)}; dimensions: number; "
         f"filterFields: {_union(s.filter_fields)} }};"
         for k, s in table.vector_indexes.items()
+        if k not in table.staged
     ]
     return (
         f"  {_q(name)}: {{\n"

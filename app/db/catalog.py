@@ -9,7 +9,7 @@ import asyncpg
 from app.db import ids
 from app.db.clock import CreationClock
 from app.db.cursor import cursor_key
-from app.db.query import BUILTIN_INDEXES, QueryDefinitionError
+from app.db.query import BUILTIN_INDEXES, IndexStagedError, QueryDefinitionError
 from app.db.search_schema import table_ddl
 from app.db.sql import key_column_sql, table_ref
 from app.schema import SchemaDefinition, TableDefinition
@@ -154,6 +154,8 @@ class Catalog:
             return BUILTIN_INDEXES[index]
         table_def = self.definition(table)
         if table_def is not None and index in table_def.indexes:
+            if index in table_def.staged:
+                raise IndexStagedError(table, index)
             fields = table_def.indexes[index]
             if fields[-1] != "_creationTime":
                 fields = (*fields, "_creationTime")

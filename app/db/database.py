@@ -99,10 +99,34 @@ class DatabaseReader:
         self._tx.cache[doc_id] = doc
         return doc
 
-    async def get(self, doc_id: str) -> dict[str, Any] | None:
-        """The document with this id, or None."""
+    async def get(self, *args: Any) -> dict[str, Any] | None:
+        """The document with this id, or None: `get(id)` or `get(table, id)`."""
+        doc_id = await self._id_arg("get", args, 0)
         doc = await self.get_encoded(doc_id)
         return decode_value(doc) if doc is not None else None
+
+    async def _id_arg(self, op: str, args: tuple[Any, ...], rest: int) -> Any:
+        """The id of `op(id, ...)` or `op(table, id, ...)` (Convex's two forms), the table
+        checked against the id: `rest` is how many arguments follow the id."""
+        if len(args) == rest + 1:
+            return args[0]
+        if len(args) != rest + 2:
+            forms = ("(id)", "(table, id)") if rest == 0 else ("(id, value)", "(table, id, value)")
+            raise TypeError(f"db.{op} takes {forms[0]} or {forms[1]}, got {len(args)} arguments")
+        table, doc_id = args[0], args[1]
+        name = self._check_table(table)
+        if not isinstance(doc_id, str) or ids.id_number(doc_id) is None:
+            raise DocumentError(
+                f"Invalid argument `id` for `db.{op}`: {doc_id!r} is not a valid document id"
+            )
+        if not ids.is_id_for(doc_id, name):
+            actual = await self._catalog.resolve_id(doc_id)
+            where = f"table {actual!r}" if actual is not None else "another table"
+            raise DocumentError(
+                f"Invalid argument `id` for `db.{op}`: the id {doc_id} belongs to {where}, "
+                f"not to table {name!r}"
+            )
+        return doc_id
 
     def query(self, table: str) -> Query:
         """Start a query on `table` (by creation time, ascending, until refined)."""
@@ -149,6 +173,28 @@ class DatabaseReader:
         for d in docs:
             self._tx.cache.setdefault(d["_id"], d)
         return docs
+
+    async def count_spec(self, spec: QuerySpec) -> int:
+        """How many documents a query description matches: one SQL `count` over its index
+        range (and filter); the whole range goes into the read set, so a live count re-runs
+        when a write enters or leaves it."""
+        if spec.search is not None:
+            raise QueryDefinitionError("count() is not available on a search query")
+        table = spec.range.table
+        self._tx.read_set.ranges.append(RangeRead(spec.range))
+        if not self._catalog.exists(table):
+            await self._catalog.load()
+        if not self._catalog.exists(table):
+            return 0
+        params = Params()
+        where = range_where(spec.range, params)
+        if spec.filter is not None:
+            where.append(filter_sql(spec.filter, params))
+        sql = f"SELECT count(*) AS n FROM {table_ref(table)}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        row = await self._tx.fetchrow(sql, *params.values)
+        return int(row["n"]) if row is not None else 0
 
     def _remaining_reads(self) -> int:
         return max(0, MAX_READS - self._tx.reads)
@@ -248,8 +294,11 @@ class DatabaseWriter(DatabaseReader):
         ):
             raise DocumentError("Cannot change a document's _creationTime")
 
-    async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
-        """Shallow-merge `fields` into a document (`UNSET` removes a field)."""
+    async def patch(self, *args: Any) -> None:
+        """Shallow-merge fields into a document (`UNSET` removes a field):
+        `patch(id, fields)` or `patch(table, id, fields)`."""
+        doc_id = await self._id_arg("patch", args, 1)
+        fields = args[-1]
         if not isinstance(fields, dict):
             raise DocumentError(f"patch takes a dict, got {type(fields).__name__}")
         table, old = await self._existing(doc_id, "Update")
@@ -264,8 +313,11 @@ class DatabaseWriter(DatabaseReader):
                 current[k] = v
         await self._store(table, doc_id, old, current)
 
-    async def replace(self, doc_id: str, doc: dict[str, Any]) -> None:
-        """Replace a document's fields, keeping its id and creation time."""
+    async def replace(self, *args: Any) -> None:
+        """Replace a document's fields, keeping its id and creation time:
+        `replace(id, doc)` or `replace(table, id, doc)`."""
+        doc_id = await self._id_arg("replace", args, 1)
+        doc = args[-1]
         if not isinstance(doc, dict):
             raise DocumentError(f"replace takes a dict, got {type(doc).__name__}")
         table, old = await self._existing(doc_id, "Replace")
@@ -286,8 +338,9 @@ class DatabaseWriter(DatabaseReader):
         await self._write_row(table, doc_id, old, encoded, text)
         self._tx.record_write(table, doc_id, old, encoded)
 
-    async def delete(self, doc_id: str) -> None:
-        """Delete a document."""
+    async def delete(self, *args: Any) -> None:
+        """Delete a document: `delete(id)` or `delete(table, id)`."""
+        doc_id = await self._id_arg("delete", args, 0)
         table = await self._table_of(doc_id)
         if table is None:
             raise DocumentError(f"Delete on nonexistent document ID {doc_id}")
@@ -373,6 +426,12 @@ class Query:
                 f"unique() found more than one document in {self._spec.range.table!r}"
             )
         return decode_value(docs[0]) if docs else None
+
+    async def count(self) -> int:
+        """How many documents match, counted by PostgreSQL without fetching them (one SQL
+        `count` over the index range; a filter is evaluated on every row of the range).
+        Live: a subscribed count updates when a write enters or leaves the range."""
+        return await self._db.count_spec(self._spec)
 
     async def paginate(self, opts: dict[str, Any]) -> dict[str, Any]:
         """One page: `{"page", "isDone", "continueCursor"}` (see app.db.paginate)."""

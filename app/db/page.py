@@ -25,6 +25,8 @@ class Page:
         self.scanned = 0
         self.exhausted = False  # the query's end was reached
         self.cut = False  # stopped by a read limit before the end cursor
+        self.bytes_read = 0  # size of the documents the range yielded (JSON text)
+        self.bytes_limited = False  # `maximumBytesRead` ended the page early
 
 
 def decode(
@@ -80,6 +82,8 @@ def result(
         is_done, continue_cursor = False, here
     else:
         is_done, continue_cursor = False, encode_cursor(key, Position(page.last_key), fp)
+    if status is None and page.bytes_limited:
+        status = "SplitRequired"  # as Convex: a pagination limit ended the page early
     if status is None and (page.scanned > SPLIT_ROWS or (num and len(page.docs) > 2 * num)):
         status = "SplitRecommended"
     return {

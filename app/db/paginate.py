@@ -45,7 +45,21 @@ class PaginationError(QueryDefinitionError):
     """`paginate` was called with invalid options."""
 
 
-def _options(opts: Any) -> tuple[int, Any, Any, int | None]:
+def _limit(opts: dict[str, Any], name: str) -> int | None:
+    value = opts.get(name)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 1
+    ):
+        raise PaginationError(f"`options.{name}` must be a positive number. Received `{value}`.")
+    return int(value)
+
+
+def _options(opts: Any) -> tuple[int, Any, Any, int | None, int | None]:
     if not isinstance(opts, dict):
         raise PaginationError(
             f"paginate takes {{'numItems': n, 'cursor': c}}, got {type(opts).__name__}"
@@ -65,19 +79,13 @@ def _options(opts: Any) -> tuple[int, Any, Any, int | None]:
     for name, value in (("cursor", cursor), ("endCursor", end_cursor)):
         if value is not None and not isinstance(value, str):
             raise PaginationError(f"`options.{name}` must be a string or null.")
-    max_rows = opts.get("maximumRowsRead")
-    if max_rows is not None:
-        if (
-            isinstance(max_rows, bool)
-            or not isinstance(max_rows, int | float)
-            or not math.isfinite(max_rows)
-            or max_rows < 1
-        ):
-            raise PaginationError(
-                f"`options.maximumRowsRead` must be a positive number. Received `{max_rows}`."
-            )
-        max_rows = int(max_rows)
-    return int(num), cursor, end_cursor, max_rows
+    return (
+        int(num),
+        cursor,
+        end_cursor,
+        _limit(opts, "maximumRowsRead"),
+        _limit(opts, "maximumBytesRead"),
+    )
 
 
 def _query_fingerprint(spec: QuerySpec) -> str:
@@ -98,7 +106,7 @@ async def paginate(tx: Tx, catalog: Catalog, spec: QuerySpec, opts: Any) -> dict
 
     Reads through `tx`; cursors are signed with `catalog.cursor_key`.
     """
-    num, cursor, end_cursor, max_rows = _options(opts)
+    num, cursor, end_cursor, max_rows, max_bytes = _options(opts)
     fp = _query_fingerprint(spec)
     if end_cursor is None and not tx.page_journal_used:
         end_cursor = tx.page_journal
@@ -106,7 +114,9 @@ async def paginate(tx: Tx, catalog: Catalog, spec: QuerySpec, opts: Any) -> dict
     if spec.search is not None:
         page = await paginate_search(tx, catalog, spec, fp, num, cursor, end_cursor)
     else:
-        page = await _paginate_index(tx, catalog, spec, fp, num, cursor, end_cursor, max_rows)
+        page = await _paginate_index(
+            tx, catalog, spec, fp, num, cursor, end_cursor, (max_rows, max_bytes)
+        )
     tx.page_journal = page["continueCursor"]
     return page
 
@@ -131,7 +141,7 @@ async def _paginate_index(
     num: int,
     cursor: str | None,
     end_cursor: str | None,
-    max_rows: int | None,
+    limits: tuple[int | None, int | None],
 ) -> dict[str, Any]:
     r = spec.range
     cols = key_columns(r.fields)
@@ -146,7 +156,7 @@ async def _paginate_index(
     if (start is not None and start.is_end) or not catalog.exists(r.table):
         page.exhausted = True
     else:
-        await _read(tx, spec, cols, start, end, num, max_rows, page)
+        await _read(tx, spec, cols, start, end, num, limits, page)
     read_range = narrowed(r, start.key) if start is not None and start.key else r
     if end is not None and end.key is not None and not page.cut:
         tx.read_set.ranges.append(RangeRead(read_range, end.key))
@@ -209,10 +219,16 @@ async def _read(
     start: Position | None,
     end: Position | None,
     num: int,
-    max_rows: int | None,
+    limits: tuple[int | None, int | None],
     page: Page,
 ) -> None:
-    """Fill `page`: rows after `start` until `num` documents, the end cursor or a limit."""
+    """Fill `page`: rows after `start` until `num` documents, the end cursor or a limit.
+
+    `limits` are `maximumRowsRead` and `maximumBytesRead`. As in Convex, the bytes limit
+    is checked before each row (so a page always makes progress), counts the documents
+    the range yields, and is ignored when the page runs to an end cursor.
+    """
+    max_rows, max_bytes = limits
     fields = spec.range.fields
     scan = max_rows is not None and spec.filter is not None
     limit_rows = max(0, MAX_READS - tx.reads)
@@ -221,8 +237,17 @@ async def _read(
     bounded = end is not None  # the page runs to its end cursor, whatever `num` says
     after = start_key(start)
     end_key = end.key if end is not None else None
+    byte_budget = max_bytes if not bounded else None
+
+    def over_bytes() -> bool:
+        if byte_budget is not None and page.bytes_read >= byte_budget:
+            page.bytes_limited = True
+        return page.bytes_limited
+
     while True:
         if not bounded and len(page.docs) >= num:
+            return
+        if over_bytes():
             return
         room = limit_rows - page.scanned
         if room <= 0:
@@ -240,7 +265,11 @@ async def _read(
         for row in rows:
             if end_key is not None and not row["within"]:
                 return
-            doc = _load(row["doc"])
+            if over_bytes():
+                return
+            text = row["doc"]
+            page.bytes_read += len(text)
+            doc = _load(text)
             key = doc_key(doc, fields)
             page.scanned += 1
             page.last_key = key
@@ -250,6 +279,8 @@ async def _read(
                 tx.count_reads(1)
             if not bounded and len(page.docs) >= num:
                 return
+        if over_bytes():
+            return
         if len(rows) < want:
             page.exhausted = True
             return

@@ -26,6 +26,16 @@ class QueryDefinitionError(ValueError):
     """A query was built wrongly (unknown index, fields out of order, ...)."""
 
 
+class IndexStagedError(QueryDefinitionError):
+    """A query named a staged index (Convex's `IndexStagedError`)."""
+
+    def __init__(self, table: str, index: str) -> None:
+        super().__init__(
+            f"Index {table}.{index} is currently staged and not available to query "
+            "until it is enabled."
+        )
+
+
 @dataclass(frozen=True)
 class Bound:
     """One end of a range on an index field; `value` is wire-encoded."""

@@ -20,7 +20,13 @@ import orjson
 
 from app.db.catalog import Catalog
 from app.db.derived import TS_PREFIX, ts_column
-from app.db.query import BY_CREATION_TIME, QueryDefinitionError, QuerySpec, SearchSpec
+from app.db.query import (
+    BY_CREATION_TIME,
+    IndexStagedError,
+    QueryDefinitionError,
+    QuerySpec,
+    SearchSpec,
+)
 from app.db.sql import Params, filter_sql, key_sql, table_ref
 from app.db.transaction import Tx
 from app.values import encode_value
@@ -109,6 +115,8 @@ def build_search(
     sidx = tdef.search_indexes.get(index) if tdef is not None else None
     if sidx is None:
         raise QueryDefinitionError(f"Search index {table}.{index} not found.")
+    if tdef is not None and index in tdef.staged:
+        raise IndexStagedError(table, index)
     if spec.filter is not None or spec.search is not None:
         raise QueryDefinitionError("with_search_index must come first, and only once")
     if spec.range.index != BY_CREATION_TIME or spec.range.eq or spec.range.order != "asc":

@@ -19,6 +19,7 @@ import asyncpg
 from app.db.catalog import Catalog
 from app.db.derived import VECTOR_PREFIX, column_name, doc_vector, vector_column, vector_text
 from app.db.errors import DocumentError
+from app.db.query import IndexStagedError
 from app.db.sql import Params, key_sql, table_ref
 from app.schema.definition import VectorIndex
 from app.values import encode_value
@@ -124,6 +125,8 @@ def check_query(catalog: Catalog, table: str, index: str, query: Any) -> VectorQ
     vi = tdef.vector_indexes.get(index) if tdef is not None and isinstance(index, str) else None
     if vi is None:
         raise VectorSearchError(f"Vector index {table}.{index} not found in the schema.")
+    if tdef is not None and index in tdef.staged:
+        raise IndexStagedError(table, index)
     if not isinstance(query, dict):
         raise VectorSearchError("vector_search takes a dict: {'vector', 'limit', 'filter'}")
     unknown = set(query) - _QUERY_KEYS

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.schema.names import check_table_name
 from app.values import Validator, as_validator
+from app.values.validators import AnyValidator, ObjectValidator, UnionValidator
 
 _INDEX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -55,15 +56,26 @@ class TableDefinition:
     indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     search_indexes: dict[str, SearchIndex] = field(default_factory=dict)
     vector_indexes: dict[str, VectorIndex] = field(default_factory=dict)
+    staged: set[str] = field(default_factory=set)  # indexes built but not yet queryable
 
     def all_index_names(self) -> set[str]:
         """Every index name on this table, of any kind."""
         return set(self.indexes) | set(self.search_indexes) | set(self.vector_indexes)
 
-    def index(self, name: str, fields: list[str] | tuple[str, ...]) -> TableDefinition:
-        """Add an index on `fields` (in order); `_creationTime` is appended implicitly."""
+    def index(
+        self, name: str, fields: list[str] | tuple[str, ...] | dict[str, Any]
+    ) -> TableDefinition:
+        """Add an index on `fields` (in order); `_creationTime` is appended implicitly.
+
+        `fields` is a list, or Convex's object form `{"fields": [...], "staged": bool}`.
+        """
         _check_index_name(self, name)
-        if isinstance(fields, str) or not fields:
+        staged = False
+        if isinstance(fields, dict):
+            options = _index_options(f"Index {name!r}", fields, ("fields",))
+            fields = options["fields"]
+            staged = bool(options.get("staged", False))
+        if isinstance(fields, str) or not isinstance(fields, list | tuple) or not fields:
             raise ValueError(f"Index {name!r}: fields must be a non-empty list of field names")
         checked = tuple(_check_field(f, f"field of index {name!r}") for f in fields)
         if len(set(checked)) != len(checked):
@@ -71,29 +83,67 @@ class TableDefinition:
         if "_creationTime" in checked[:-1]:
             raise ValueError(f"Index {name!r}: _creationTime may only be the last field")
         self.indexes[name] = checked
+        self._stage(name, staged)
         return self
 
+    def _stage(self, name: str, staged: bool) -> None:
+        if staged:
+            self.staged.add(name)
+
     def search_index(
-        self, name: str, *, search_field: str, filter_fields: list[str] | tuple[str, ...] = ()
+        self,
+        name: str,
+        config: dict[str, Any] | None = None,
+        *,
+        search_field: str | None = None,
+        filter_fields: list[str] | tuple[str, ...] = (),
+        staged: bool = False,
     ) -> TableDefinition:
-        """Add a full-text search index on `search_field`."""
+        """Add a full-text search index on `search_field` (keywords, or Convex's object
+        form `{"searchField": ..., "filterFields": [...], "staged": bool}`)."""
         _check_index_name(self, name)
+        if config is not None:
+            if search_field is not None or filter_fields or staged:
+                raise TypeError(f"Search index {name!r}: give keywords or one dict, not both")
+            options = _index_options(f"Search index {name!r}", config, ("searchField",))
+            search_field = options["searchField"]
+            filter_fields = options.get("filterFields", ())
+            staged = options.get("staged", False)
+        filter_fields = _field_list(f"Search index {name!r}", filter_fields)
+        _flag(f"Search index {name!r}", staged)
         self.search_indexes[name] = SearchIndex(
             _check_field(search_field, "search field"),
             tuple(_check_field(f, "filter field") for f in filter_fields),
         )
+        self._stage(name, staged)
         return self
 
     def vector_index(
         self,
         name: str,
+        config: dict[str, Any] | None = None,
         *,
-        vector_field: str,
-        dimensions: int,
+        vector_field: str | None = None,
+        dimensions: int | None = None,
         filter_fields: list[str] | tuple[str, ...] = (),
+        staged: bool = False,
     ) -> TableDefinition:
-        """Add a vector index (cosine) on `vector_field` with `dimensions` dimensions."""
+        """Add a vector index (cosine) on `vector_field` with `dimensions` dimensions
+        (keywords, or Convex's object form `{"vectorField", "dimensions", "filterFields",
+        "staged"}`)."""
         _check_index_name(self, name)
+        if config is not None:
+            if vector_field is not None or dimensions is not None or filter_fields or staged:
+                raise TypeError(f"Vector index {name!r}: give keywords or one dict, not both")
+            options = _index_options(
+                f"Vector index {name!r}", config, ("vectorField", "dimensions")
+            )
+            vector_field = options["vectorField"]
+            dimensions = options["dimensions"]
+            filter_fields = options.get("filterFields", ())
+            staged = options.get("staged", False)
+        filter_fields = _field_list(f"Vector index {name!r}", filter_fields)
+        _flag(f"Vector index {name!r}", staged)
         if not isinstance(dimensions, int) or isinstance(dimensions, bool):
             raise ValueError(f"Vector index {name!r}: dimensions must be an integer")
         if not 2 <= dimensions <= 4096:
@@ -103,6 +153,7 @@ class TableDefinition:
             dimensions,
             tuple(_check_field(f, "filter field") for f in filter_fields),
         )
+        self._stage(name, staged)
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -110,6 +161,7 @@ class TableDefinition:
         return {
             "validator": self.validator.to_json() if self.validator is not None else None,
             "indexes": {k: list(f) for k, f in sorted(self.indexes.items())},
+            **({"staged": sorted(self.staged)} if self.staged else {}),
             "searchIndexes": {
                 k: {"searchField": s.search_field, "filterFields": list(s.filter_fields)}
                 for k, s in sorted(self.search_indexes.items())
@@ -125,16 +177,85 @@ class TableDefinition:
         }
 
 
+_INDEX_KEYS = {
+    "fields": list,
+    "searchField": str,
+    "vectorField": str,
+    "dimensions": int,
+    "filterFields": list,
+    "staged": bool,
+}
+
+
+_KIND_NAMES = {
+    list: "a list of field names",
+    str: "a string",
+    int: "an integer",
+    bool: "True or False",
+}
+
+
+def _index_options(what: str, config: object, required: tuple[str, ...]) -> dict[str, Any]:
+    """Convex's object form of an index's options, checked: known keys of the right types."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{what}: options must be a dict, got {type(config).__name__}")
+    allowed = {*required, "staged"}
+    if "searchField" in required or "vectorField" in required:
+        allowed.add("filterFields")
+    for key, value in config.items():
+        if key not in allowed:
+            raise ValueError(
+                f"{what}: unknown option {key!r}; expected {', '.join(sorted(allowed))}"
+            )
+        kind = _INDEX_KEYS[key]
+        ok = isinstance(value, list | tuple) if kind is list else isinstance(value, kind)
+        if kind is int and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{what}: option {key!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}"
+            )
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"{what}: missing option {missing[0]!r}")
+    return config
+
+
+def _field_list(what: str, fields: object) -> tuple[str, ...]:
+    if isinstance(fields, str) or not isinstance(fields, list | tuple):
+        raise ValueError(f"{what}: filter fields must be a list of field names")
+    return tuple(fields)
+
+
+def _flag(what: str, staged: object) -> bool:
+    if not isinstance(staged, bool):
+        raise ValueError(f"{what}: staged must be True or False, got {staged!r}")
+    return staged
+
+
+def _document_validator(validator: Validator) -> None:
+    """Check a table's document validator: an object, a union of objects, or v.any()."""
+    if isinstance(validator, AnyValidator):
+        return
+    members = validator.members if isinstance(validator, UnionValidator) else (validator,)
+    for member in members:
+        if not isinstance(member, ObjectValidator):
+            raise TypeError(
+                "define_table takes a dict of validators, a v.object(...), a v.union of "
+                f"v.object(...) or v.any(); got {validator!r}"
+            )
+        for name in member.fields:
+            if name.startswith("_"):
+                raise ValueError(f"Field {name!r}: names starting with '_' are reserved")
+
+
 def define_table(fields: dict[str, Validator] | Validator | None = None) -> TableDefinition:
-    """A table whose documents match `fields` (a dict of validators or a v.object)."""
+    """A table whose documents match `fields`: a dict of validators, a v.object, a v.union
+    of v.objects (a document matches one of them), or v.any()."""
     if fields is None:
         return TableDefinition(validator=None)
     validator = as_validator(fields)
-    if type(validator).__name__ != "ObjectValidator" and not hasattr(validator, "fields"):
-        raise TypeError("define_table takes a dict of validators or a v.object(...)")
-    for name in getattr(validator, "fields", {}):
-        if name.startswith("_"):
-            raise ValueError(f"Field {name!r}: names starting with '_' are reserved")
+    _document_validator(validator)
     return TableDefinition(validator=validator)
 
 

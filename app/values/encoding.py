@@ -229,6 +229,9 @@ def _encode(x: Any, depth: int) -> Any:
         return {"$bytes": _b64(bytes(x))}
     if x is UNSET:
         raise _Failure("UNSET (undefined) is only allowed as an object field value")
+    as_value = getattr(x, "__convex_value__", None)
+    if as_value is not None:  # e.g. a UserIdentity: a plain object, as in Convex
+        return _encode(as_value(), depth)
     raise _Failure(f"{type(x).__name__} is not a supported Convex type")
 
 

@@ -506,6 +506,35 @@ class ObjectValidator(Validator):
             out[name] = field_v.validate(x, f"{path}.{name}", id_table=id_table)
         return out
 
+    def _named(self, names: tuple[str, ...], method: str) -> list[str]:
+        for name in names:
+            if not isinstance(name, str) or name not in self.fields:
+                raise ValueError(
+                    f"{self!r}.{method}(...): {name!r} is not a field of this object "
+                    f"(its fields: {', '.join(self.fields) or 'none'})"
+                )
+        return list(names)
+
+    def extend(self, fields: Mapping[str, Validator]) -> ObjectValidator:
+        """A new object validator with `fields` added (a field of the same name replaced)."""
+        added = _check_object_fields(fields, "v.object(...).extend(fields)")
+        return ObjectValidator({**self.fields, **added})
+
+    def pick(self, *names: str) -> ObjectValidator:
+        """A new object validator with only the named fields."""
+        return ObjectValidator({n: self.fields[n] for n in self._named(names, "pick")})
+
+    def omit(self, *names: str) -> ObjectValidator:
+        """A new object validator without the named fields."""
+        dropped = set(self._named(names, "omit"))
+        return ObjectValidator({k: fv for k, fv in self.fields.items() if k not in dropped})
+
+    def partial(self) -> ObjectValidator:
+        """A new object validator whose fields are all optional."""
+        return ObjectValidator(
+            {k: fv if fv.is_optional else OptionalValidator(fv) for k, fv in self.fields.items()}
+        )
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{_quote(k)}: {fv!r}" for k, fv in self.fields.items())
         return f"v.object({{{inner}}})"
@@ -682,6 +711,11 @@ class _V:
     def optional(inner: Validator) -> OptionalValidator:
         """An object field that may be missing."""
         return OptionalValidator(inner)
+
+    @staticmethod
+    def nullable(inner: Validator) -> UnionValidator:
+        """`inner` or None (Convex's `v.nullable(x)`: `v.union(x, v.null())`)."""
+        return UnionValidator(inner, NullValidator())
 
     def __repr__(self) -> str:
         return "v"

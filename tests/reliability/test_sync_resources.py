@@ -45,7 +45,8 @@ async def test_ten_thousand_sockets_opened_and_dropped_leave_memory_where_it_was
     after = rss(demo_server)
     stats = (
         await demo.get(
-            "/api/debug/sync_stats", headers={"Authorization": "Convex test-admin-key-0123456789abcdefghijkl"}
+            "/api/debug/sync_stats",
+            headers={"Authorization": "Convex test-admin-key-0123456789abcdefghijkl"},
         )
     ).json()
     assert stats["sessions"] == 0

@@ -1,6 +1,6 @@
 """`convect codegen` TypeScript output, checked by `tsc` (npm typescript) against npm `convex`.
 
-The fixtures in tests/js/tsc/ call the demo and kitchen apps through the generated
+The fixtures in tests/js/tsc/ call the demo, kitchen and porting apps through the generated
 `api`; lines marked `// error` must fail to compile, and nothing else may.
 """
 
@@ -21,8 +21,10 @@ from tests.conftest import DEMO, KITCHEN
 from tests.rest.helpers import BARE
 from tests.support.apps import write_app
 from tests.support.npm import JS, run_script
+from tests.support.servers import ROOT
 
 FIXTURES = JS / "tsc"
+PORTING = ROOT / "tests" / "apps" / "porting"
 TSC = JS / "node_modules" / ".bin" / "tsc"
 CANARY = "demo/_generated/canary.d.ts"
 _ERROR = re.compile(r"^(?P<file>[^\s(]+)\((?P<line>\d+),\d+\): error (?P<code>TS\d+): (?P<text>.*)")
@@ -51,6 +53,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "node_modules").symlink_to(JS / "node_modules", target_is_directory=True)
     generate(load_registry(DEMO), root / "demo" / "_generated", python=False)
     generate(load_registry(KITCHEN), root / "kitchen" / "_generated", python=False)
+    generate(load_registry(PORTING), root / "porting" / "_generated", python=False)
     (root / CANARY).write_text('export declare const x: NoSuchType<"query">;\n')
     bare = write_app(tmp_path_factory.mktemp("bare-app"), BARE)
     generate(load_registry(bare), root / "bare" / "_generated", python=False)
@@ -85,7 +88,7 @@ def test_the_generated_declarations_and_correct_calls_compile(tsc: TscRun) -> No
     assert clean == [], tsc.output
 
 
-@pytest.mark.parametrize("app", ["demo", "kitchen", "bare"])
+@pytest.mark.parametrize("app", ["demo", "kitchen", "bare", "porting"])
 def test_calls_with_wrong_argument_or_result_types_fail_to_compile(
     tsc: TscRun, project: Path, app: str
 ) -> None:

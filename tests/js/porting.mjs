@@ -1,0 +1,96 @@
+// Official npm clients against the ported app (tests/apps/porting): Convex's db forms,
+// derived validators, union and any tables, staged indexes, live counts, byte-limited pages.
+// Argument: "staged" (first deploy) or "enabled" (after the staged flags were removed).
+// Prints one JSON line of observations; the Python test asserts on it.
+import { ConvexClient, ConvexHttpClient } from "convex/browser";
+
+const url = process.env.CONVECT_URL;
+const phase = process.argv[2];
+const client = new ConvexClient(url);
+const http = new ConvexHttpClient(url);
+const out = { phase, counts: [], errors: {} };
+const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+const until = async (pred, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!pred()) { if (Date.now() > end) throw new Error("timeout"); await wait(10); }
+};
+const message = async (p) => {
+  try { await p; return null; } catch (e) { return e.message; }
+};
+const project = `p-${phase}`;
+const base = { project, done: false, assignee: null, dueAt: null };
+
+if (phase === "staged") {
+  // A live count: updates when a write enters or leaves the range.
+  client.onUpdate("tasks:count", { project, done: false }, (n) => out.counts.push(n));
+  await until(() => out.counts.length === 1);
+  const a = await client.mutation("tasks:create", { ...base, title: "write the port" });
+  await until(() => out.counts.at(-1) === 1);
+  const b = await http.mutation("tasks:create", { ...base, title: "ship it", assignee: "ana", dueAt: 5 });
+  await until(() => out.counts.at(-1) === 2);
+  await http.mutation("tasks:create", { ...base, project: "elsewhere", title: "not counted" });
+  await http.mutation("tasks:update", { id: a, done: true }); // leaves the open range
+  await until(() => out.counts.at(-1) === 1);
+  await http.mutation("tasks:remove", { id: b });
+  await until(() => out.counts.at(-1) === 0);
+  await wait(100);
+  out.countsSettled = out.counts.slice();
+
+  // Two-argument db forms and derived validators.
+  const c = await http.mutation("tasks:create", { ...base, title: "c", notes: "n" });
+  out.get = await http.query("tasks:get", { id: c });
+  await http.mutation("tasks:update", { id: c, title: "c2", assignee: "bo" });
+  out.summary = await http.query("tasks:summary", { id: c });
+  await http.mutation("tasks:overwrite", { id: c, doc: { ...base, title: "c3", assignee: "bo" } });
+  out.replaced = await http.query("tasks:get", { id: c });
+  out.errors.missingNullable = await message(http.mutation("tasks:create", { project, title: "x", done: false, dueAt: null }));
+  out.errors.partialUnknown = await message(http.mutation("tasks:update", { id: c, project: "moved" }));
+  out.countDone = await http.query("tasks:count", { project, done: true });
+  out.countAll = await http.query("tasks:count", { project });
+  out.countUnassigned = await http.query("tasks:count_unassigned", { project });
+
+  // Union-typed table: either variant; neither is refused; the index on shared fields.
+  const e1 = await http.mutation("events:add", { event: { kind: "comment", taskId: c, body: "hi" } });
+  await http.mutation("events:add", { event: { kind: "status", taskId: c, done: true } });
+  out.events = (await http.query("events:for_task", { taskId: c })).map((e) => e.kind).sort();
+  out.comments = (await http.query("events:for_task", { taskId: c, kind: "comment" })).length;
+  out.errors.badVariant = await message(http.mutation("events:add_unchecked", { event: { kind: "status", taskId: c, body: "x" } }));
+  // The id of another table, in each two-argument form.
+  for (const op of ["get", "patch", "replace", "delete"]) {
+    out.errors[`wrongTable_${op}`] = await message(http.mutation("tasks:wrong_table", { table: "tasks", id: e1, op }));
+  }
+  // v.any() table.
+  await http.mutation("events:store_payload", { payload: { source: "stripe", data: [1, { x: "y" }] } });
+  await http.mutation("events:store_payload", { payload: { source: "stripe", other: true } });
+  out.payloads = (await http.query("events:payloads", { source: "stripe" })).length;
+
+  // maximumBytesRead: a page ends early, as Convex ends it.
+  for (let i = 0; i < 5; i++) await http.mutation("tasks:create", { ...base, project: "bytes", title: `t${i}` });
+  const pages = [];
+  let cursor = null;
+  for (;;) {
+    const p = await http.query("tasks:page", { project: "bytes", paginationOpts: { numItems: 100, cursor, maximumBytesRead: 1 } });
+    pages.push({ n: p.page.length, isDone: p.isDone, pageStatus: p.pageStatus ?? null });
+    if (p.isDone) break;
+    cursor = p.continueCursor;
+  }
+  out.bytePages = pages;
+  const whole = await http.query("tasks:page", { project: "bytes", paginationOpts: { numItems: 100, cursor: null, maximumBytesRead: 1e6 } });
+  out.wholePage = { n: whole.page.length, isDone: whole.isDone, pageStatus: whole.pageStatus ?? null };
+
+  // Identity: none without a token; with one, the UserIdentity as a plain object.
+  out.whoami = await http.query("tasks:whoami", {});
+  const authed = new ConvexHttpClient(url);
+  authed.setAuth(process.env.PORTING_TOKEN);
+  out.whoamiAuthed = await authed.query("tasks:whoami", {});
+}
+
+// Staged indexes: an error until enabled, then queryable.
+out.byAssignee = await message(http.query("tasks:by_assignee", { assignee: "bo" }));
+out.search = await message(http.query("tasks:search", { text: "c3", project: "p-staged" }));
+if (phase === "enabled") {
+  out.byAssigneeRows = (await http.query("tasks:by_assignee", { assignee: "bo" })).map((d) => d.title);
+  out.searchRows = (await http.query("tasks:search", { text: "c3", project: "p-staged" })).map((d) => d.title);
+}
+await client.close();
+console.log(JSON.stringify(out));
