@@ -60,10 +60,12 @@ SCAN_SQL = (
     "ORDER BY c.ts"
 )
 # The same with no entry to match writes against: the snapshot and the newest commit ts.
+# `max(c.ts)`, not `max(c.ts)`: the latter becomes a backward walk of the ts index
+# filtered by xid, which reads the whole commit log whenever no commit is new.
 LIGHT_SCAN_SQL = (
     "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap) "
     "SELECT s.snap::text AS snap, pg_snapshot_xmin(s.snap)::text AS xmin, "
-    "(SELECT max(c.ts) FROM _convect_commits c WHERE c.xid >= $1::text::xid8 "
+    "(SELECT max(c.ts + 0) FROM _convect_commits c WHERE c.xid >= $1::text::xid8 "
     "AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot)) AS ts FROM s"
 )
 MAX_CACHED = 10_000
