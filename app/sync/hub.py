@@ -60,7 +60,7 @@ SCAN_SQL = (
     "ORDER BY c.ts"
 )
 # The same with no entry to match writes against: the snapshot and the newest commit ts.
-# `max(c.ts)`, not `max(c.ts)`: the latter becomes a backward walk of the ts index
+# `max(c.ts + 0)`, not `max(c.ts)`: the latter becomes a backward walk of the ts index
 # filtered by xid, which reads the whole commit log whenever no commit is new.
 LIGHT_SCAN_SQL = (
     "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap) "
