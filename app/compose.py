@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+from app.admin import system_functions
 from app.devlog import CallLog
 from app.engine import Engine, Role
 from app.engine.registry import Registry
+from app.envvars import EnvVars
 from app.logconfig import log_call
 from app.scheduler import SchedulerService
 from app.settings import Settings
@@ -24,6 +26,8 @@ from app.sync.notifier import Notifier
 def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     """An engine with every part `role` runs; `async with` it to start and stop them."""
     engine = Engine(settings, registry, role)
+    engine.env = EnvVars(engine)  # every role: functions see the deployment's variables
+    engine.system = system_functions(engine)
     engine.storage = FileStorage(engine)
     engine.scheduler = SchedulerService(engine)
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None

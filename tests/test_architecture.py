@@ -21,7 +21,18 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"server"},  # what app authors import
     {"engine"},  # not public: Engine, execute(), the registry
-    {"storage", "scheduler", "sync", "codegen", "devlog", "logconfig", "dataio"},
+    {
+        "storage",
+        "scheduler",
+        "sync",
+        "codegen",
+        "devlog",
+        "logconfig",
+        "dataio",
+        "envvars",
+        "logstream",
+    },
+    {"admin"},  # Convex's `_system/...` functions
     {"http"},
     {"compose", "serve"},
     {"devserver"},
