@@ -16,6 +16,7 @@ from app.engine import Engine, Role
 from app.engine.registry import Registry
 from app.envvars import EnvVars
 from app.logconfig import log_call
+from app.logstream import FunctionLogs
 from app.scheduler import SchedulerService
 from app.settings import Settings
 from app.storage import FileStorage
@@ -37,6 +38,8 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
         engine.call_log = CallLog()
     elif settings.mode == "prod":
         engine.call_log = log_call
+    if role in ("serve", "dev"):
+        engine.log_stream = FunctionLogs()  # `npx convex logs`, the dashboard
     return engine
 
 

@@ -67,6 +67,7 @@ class Engine:
         self.scheduler: Scheduling | None = None
         self.storage: Storage | None = None
         self.call_log: CallObserver | None = None
+        self.log_stream: CallObserver | None = None  # recent calls for `npx convex logs`
         self.env: Part | None = None  # the deployment's environment variables (started first)
         # Convex's admin surface (`_system/cli/...`): functions only an admin may call.
         self.system: dict[str, RegisteredFunction] = {}
@@ -331,6 +332,8 @@ class Engine:
             self.metrics.observe(fn, outcome)
             if self.call_log is not None:
                 self.call_log(fn, outcome)
+            if self.log_stream is not None:
+                self.log_stream(fn, outcome)
         except Exception:
             log.exception("observing a call failed")
 

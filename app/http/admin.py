@@ -6,6 +6,7 @@ functions (`app/admin`); every route needs the admin key (`Authorization: Convex
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +18,9 @@ from app.engine import Engine
 from app.envvars import EnvVarError, EnvVars, parse_changes
 from app.http.api import BadRequest, read_json
 from app.http.responses import JSONResponse, error_response
+from app.logstream import FunctionLogs
+
+LOG_POLL_S = 10.0  # a log poll with nothing new waits this long for a call to finish
 
 
 async def admin_refusal(engine: Engine, request: Request) -> Response | None:
@@ -41,6 +45,11 @@ def admin_routes(engine: Engine) -> list[Any]:
         routes.append(
             Route("/api/update_environment_variables", _env_endpoint(engine, env), methods=["POST"])
         )
+    logs = engine.log_stream
+    if isinstance(logs, FunctionLogs):
+        routes.append(
+            Route("/api/stream_function_logs", _logs_endpoint(engine, logs), methods=["GET"])
+        )
     return routes
 
 
@@ -59,6 +68,30 @@ def _env_endpoint(engine: Engine, env: EnvVars) -> Any:
         return JSONResponse({})
 
     return update
+
+
+def _logs_endpoint(engine: Engine, logs: FunctionLogs) -> Any:
+    async def stream(request: Request) -> Response:
+        refusal = await admin_refusal(engine, request)
+        if refusal is not None:
+            return refusal
+        raw = request.query_params.get("cursor", "0")
+        try:
+            cursor = float(raw)
+        except ValueError:
+            cursor = math.nan
+        if not math.isfinite(cursor) or cursor < 0:
+            return error_response(
+                400, "InvalidCursor", f"cursor must be a number of ms, not {raw!r}"
+            )
+        wait = 0.0 if engine.draining else LOG_POLL_S
+        entries = await logs.wait_since(cursor, wait)
+        new_cursor = entries[-1].cursor if entries else max(cursor, logs.head())
+        return JSONResponse(
+            {"entries": [entry.to_convex() for entry in entries], "newCursor": new_cursor}
+        )
+
+    return stream
 
 
 __all__ = ["admin_refusal", "admin_routes"]
