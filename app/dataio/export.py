@@ -70,9 +70,11 @@ class ExportSummary:
 
 
 async def export_deployment(
-    url: str, dest: str | Path, *, bars: Bars | None = None
+    url: str, dest: str | Path, *, bars: Bars | None = None, include_files: bool = True
 ) -> ExportSummary:
-    """Write the deployment at `url` to the zip `dest` (replaced only once complete)."""
+    """Write the deployment at `url` to the zip `dest` (replaced only once complete);
+    without `include_files` the `_storage` table and its files are left out (as
+    `npx convex export` without `--include-file-storage` does)."""
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial")
     started = time.monotonic()
@@ -83,7 +85,7 @@ async def export_deployment(
             with zipfile.ZipFile(
                 partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
             ) as zf:
-                manifest = await _write(conn, zf, bars or Bars(enabled=False))
+                manifest = await _write(conn, zf, bars or Bars(enabled=False), include_files)
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -95,13 +97,17 @@ async def export_deployment(
     )
 
 
-async def _write(conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars) -> Manifest:
+async def _write(
+    conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars, include_files: bool
+) -> Manifest:
     manifest = Manifest(exported_at=time.time() * 1000)
     zf.writestr("README.md", README)
     schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
     zf.writestr(CONVECT_SCHEMA, schema or "null")
     tables = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables ORDER BY name")]
-    tables = [t for t in tables if t == STORAGE or not ids.is_system_table(t)]
+    tables = [
+        t for t in tables if (t == STORAGE and include_files) or not ids.is_system_table(t)
+    ]
     id_map = IdMap.for_tables(tables)
     zf.writestr(
         TABLES,
