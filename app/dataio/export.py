@@ -105,9 +105,7 @@ async def _write(
     schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
     zf.writestr(CONVECT_SCHEMA, schema or "null")
     tables = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables ORDER BY name")]
-    tables = [
-        t for t in tables if (t == STORAGE and include_files) or not ids.is_system_table(t)
-    ]
+    tables = [t for t in tables if (t == STORAGE and include_files) or not ids.is_system_table(t)]
     id_map = IdMap.for_tables(tables)
     zf.writestr(
         TABLES,
