@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import tempfile
 import time
 import zipfile
@@ -101,6 +102,7 @@ async def import_deployment(
     tables the import names first, "append" adds to them and refuses an id that exists.
     """
     started = time.monotonic()
+    original = src
     with tempfile.TemporaryDirectory(prefix="convect-import-") as tmp:
         converted = Path(tmp) / "import.zip"
         if table is not None:
@@ -116,9 +118,22 @@ async def import_deployment(
                         src = converted
             except (zipfile.BadZipFile, OSError) as exc:
                 raise ExportFormatError(f"{src} is not a readable zip file: {exc}") from None
-        summary = await _load_zip(url, src, mode, bars)
+        try:
+            summary = await _load_zip(url, src, mode, bars)
+        except (ImportRefused, ExportFormatError) as exc:
+            if src != converted:
+                raise
+            # Name the entry the user's file has, not the converted zip's.
+            text = _ENTRY.sub(
+                lambda m: f"{m.group(1)}/documents.jsonl" if table is None else Path(original).name,
+                str(exc),
+            )
+            raise type(exc)(text) from None
     summary.seconds = time.monotonic() - started
     return summary
+
+
+_ENTRY = re.compile(r"\btables/([^/\s,]+)\.jsonl")
 
 
 async def _load_zip(url: str, src: str | Path, mode: Mode, bars: Bars | None) -> ImportSummary:

@@ -16,7 +16,7 @@ import pytest
 from app.dataio.convex_ids import IdMap, decode_convex_id, encode_convex_id
 from app.dataio.convex_values import from_export_json, to_export_json
 from app.dataio.format import ExportFormatError
-from app.dataio.importer import import_deployment
+from app.dataio.importer import ImportRefused, import_deployment
 from app.db import ids
 from app.values import Int64, encode_value
 from tests.support.servers import create_database
@@ -155,3 +155,16 @@ async def test_a_file_without_its_storage_document_is_refused(
         assert await conn.fetchval("SELECT count(*) FROM _convect_tables WHERE name = 'notes'") == 0
     finally:
         await conn.close()
+
+
+async def test_a_refusal_names_the_entry_of_the_users_zip(
+    services: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("notes/documents.jsonl", b'{"text": "fine"}\n{"$bad": 1}\n')
+    url = await create_database(services["database_url"], "convex_bad_field")
+    with pytest.raises(ImportRefused) as refused:
+        await import_deployment(url, path)
+    assert "notes/documents.jsonl, line 2" in str(refused.value)
+    assert "tables/" not in str(refused.value)
