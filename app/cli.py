@@ -1,4 +1,4 @@
-"""`convect`: dev | serve | worker | deploy | run | export | import | data."""
+"""`convect`: dev | serve | worker | deploy | run | export | import | data | env."""
 
 from __future__ import annotations
 
@@ -312,26 +312,103 @@ def data(
 @cli.command(name="export")
 def export_(
     file: str = typer.Argument(..., help="The zip file to write"),
+    files: bool = typer.Option(True, "--files/--no-files", help="Include the stored files"),
+    include_env: bool = typer.Option(
+        False, "--include-env", help="Include the environment variables (secrets: off by default)"
+    ),
     data_dir: str = DataDirOpt,
 ) -> None:
-    """Write every table, the schema and the stored files to a zip of JSON lines."""
-    _data_command("export_command", _settings(data_dir=data_dir), file)
+    """Write every table, the schema and the stored files to a zip in Convex's snapshot
+    format (`npx convex import` reads it too)."""
+    _data_command("export_command", _settings(data_dir=data_dir), file, files, include_env)
+
+
+IMPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonLines", ".json": "jsonArray"}
 
 
 @cli.command(name="import")
 def import_(
-    file: str = typer.Argument(..., help="A zip written by `convect export`"),
-    replace: bool = typer.Option(False, "--replace", help="Empty the exported tables first"),
+    file: str = typer.Argument(
+        ..., help="An export zip (of Convect or Convex), or with --table a CSV/JSONL/JSON file"
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Empty the imported tables first"),
     append: bool = typer.Option(
         False, "--append", help="Add to tables that hold documents (an existing id is an error)"
     ),
+    table: str = typer.Option(None, "--table", help="Import one table from CSV, JSONL or JSON"),
+    fmt: str | None = typer.Option(
+        None, "--format", help="csv, jsonLines or jsonArray (default: from the file's extension)"
+    ),
     data_dir: str = DataDirOpt,
 ) -> None:
-    """Load an export into this deployment (all or nothing), ids and creation times kept."""
+    """Load an export or a table's file into this deployment (all or nothing); ids and
+    creation times kept, Convex ids mapped so references keep resolving."""
     if replace and append:
         raise typer.BadParameter("pass --replace or --append, not both")
     mode = "replace" if replace else "append" if append else "empty"
-    _data_command("import_command", _settings(data_dir=data_dir), file, mode)
+    if table is None and fmt is not None:
+        raise typer.BadParameter("--format goes with --table")
+    if table is not None:
+        import os.path
+
+        fmt = fmt or IMPORT_FORMATS.get(os.path.splitext(file)[1].lower())
+        if fmt not in IMPORT_FORMATS.values():
+            raise typer.BadParameter("--format must be csv, jsonLines or jsonArray")
+    _data_command("import_command", _settings(data_dir=data_dir), file, mode, table, fmt)
+
+
+env_cli = typer.Typer(
+    no_args_is_help=True,
+    help="The deployment's environment variables (as `npx convex env`): functions read "
+    "them through os.environ in every process, within seconds of a change.",
+)
+cli.add_typer(env_cli, name="env")
+
+
+def _env(action: str, *args: Any) -> Any:
+    from app.envvars import commands
+
+    try:
+        return getattr(commands, action)(_settings(), *args)
+    except commands.EnvCommandError as exc:
+        _fail(str(exc))
+
+
+@env_cli.command("list")
+def env_list() -> None:
+    """Print every variable as NAME=value."""
+    for name, value in _env("env_list").items():
+        typer.echo(f"{name}={value}")
+
+
+@env_cli.command("get")
+def env_get(name: str = typer.Argument(..., help="The variable's name")) -> None:
+    """Print one variable's value (exit 1 if it is not set)."""
+    value = _env("env_get", name)
+    if value is None:
+        _fail(f"environment variable {name!r} is not set")
+    typer.echo(value)
+
+
+@env_cli.command("set")
+def env_set(
+    name: str = typer.Argument(..., help="NAME, or NAME=value"),
+    value: str = typer.Argument(None, help="The value (read from stdin when omitted)"),
+) -> None:
+    """Set a variable (all running processes see it within seconds)."""
+    if value is None and "=" in name:
+        name, value = name.split("=", 1)
+    if value is None:
+        value = sys.stdin.read().rstrip("\n")
+    _env("env_change", name, value)
+    typer.echo(f"set {name}", err=True)
+
+
+@env_cli.command("remove")
+def env_remove(name: str = typer.Argument(..., help="The variable's name")) -> None:
+    """Remove a variable (a process's start-up value of that name shows again)."""
+    _env("env_change", name, None)
+    typer.echo(f"removed {name}", err=True)
 
 
 def main() -> None:

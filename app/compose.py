@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+from app.admin import system_functions
 from app.devlog import CallLog
 from app.engine import Engine, Role
 from app.engine.registry import Registry
+from app.envvars import EnvVars
 from app.logconfig import log_call
+from app.logstream import FunctionLogs
 from app.scheduler import SchedulerService
 from app.settings import Settings
 from app.storage import FileStorage
@@ -24,6 +27,8 @@ from app.sync.notifier import Notifier
 def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     """An engine with every part `role` runs; `async with` it to start and stop them."""
     engine = Engine(settings, registry, role)
+    engine.env = EnvVars(engine)  # every role: functions see the deployment's variables
+    engine.system = system_functions(engine)
     engine.storage = FileStorage(engine)
     engine.scheduler = SchedulerService(engine)
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
@@ -33,6 +38,8 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
         engine.call_log = CallLog()
     elif settings.mode == "prod":
         engine.call_log = log_call
+    if role in ("serve", "dev"):
+        engine.log_stream = FunctionLogs()  # `npx convex logs`, the dashboard
     return engine
 
 

@@ -21,14 +21,26 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"server"},  # what app authors import
     {"engine"},  # not public: Engine, execute(), the registry
-    {"storage", "scheduler", "sync", "codegen", "devlog", "logconfig", "dataio"},
+    {
+        "storage",
+        "scheduler",
+        "sync",
+        "codegen",
+        "devlog",
+        "logconfig",
+        "dataio",
+        "envvars",
+        "logstream",
+    },
+    {"admin"},  # Convex's `_system/...` functions
     {"http"},
     {"compose", "serve"},
     {"devserver"},
     {"cli"},
     {"__main__"},
 ]
-PEERS = {("dataio", "storage")}  # export/import carry files: dataio uses storage's service
+# export/import carry files (storage's service) and, on request, environment variables
+PEERS = {("dataio", "storage"), ("dataio", "envvars")}
 # Modules that import parts of the app lazily inside functions, and why.
 LAZY_IMPORTS_ALLOWED = {
     "cli": "each subcommand imports only what it runs, so `convect --help` starts fast",

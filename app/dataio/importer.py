@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -23,8 +25,15 @@ import asyncpg
 import orjson
 
 from app.dataio.connect import connect, require_migrated
+from app.dataio.convex_format import (
+    TableFormat,
+    convex_to_convect,
+    is_convect_zip,
+    table_file_to_convect,
+)
 from app.dataio.documents import LineTooLong, check_line, read_lines
 from app.dataio.format import (
+    ENV_ENTRY,
     FILES_DIR,
     ExportFormatError,
     Manifest,
@@ -39,6 +48,8 @@ from app.db.catalog import create_table_sql
 from app.db.deploy import DEPLOY_LOCK
 from app.db.sql import create_index_sql, table_ref
 from app.db.vector import VECTOR_PREFIX, doc_vector
+from app.envvars.store import CHANNEL as ENV_CHANNEL
+from app.envvars.store import MAX_VARS, EnvVarError, check_name, check_value
 from app.schema import SchemaDefinition
 from app.schema.definition import TableDefinition, VectorIndex
 from app.storage.backend import CHUNK_SIZE
@@ -64,6 +75,7 @@ class ImportSummary:
     files: int = 0
     file_bytes: int = 0
     schema_written: bool = False
+    env_vars: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -74,14 +86,58 @@ class ImportSummary:
 
 
 async def import_deployment(
-    url: str, src: str | Path, *, mode: Mode = "empty", bars: Bars | None = None
+    url: str,
+    src: str | Path,
+    *,
+    mode: Mode = "empty",
+    bars: Bars | None = None,
+    table: str | None = None,
+    table_format: TableFormat | None = None,
 ) -> ImportSummary:
-    """Import the export zip `src` into the deployment at `url`.
+    """Import `src` into the deployment at `url`: an export zip (Convex's snapshot
+    layout, or Convect's earlier one), or with `table` one table's CSV, JSON lines or
+    JSON array (`table_format`).
 
     `mode`: "empty" refuses tables that already hold documents, "replace" empties the
-    tables the export names first, "append" adds to them and refuses an id that exists.
+    tables the import names first, "append" adds to them and refuses an id that exists.
     """
     started = time.monotonic()
+    original = src
+    with tempfile.TemporaryDirectory(prefix="convect-import-") as tmp:
+        converted = Path(tmp) / "import.zip"
+        if table is not None:
+            await asyncio.to_thread(
+                table_file_to_convect, Path(src), converted, table, table_format or "jsonLines"
+            )
+            src = converted
+        else:
+            try:
+                with zipfile.ZipFile(src) as zf:
+                    if not is_convect_zip(zf):
+                        await asyncio.to_thread(convex_to_convect, zf, converted)
+                        src = converted
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ExportFormatError(f"{src} is not a readable zip file: {exc}") from None
+        try:
+            summary = await _load_zip(url, src, mode, bars)
+        except (ImportRefused, ExportFormatError) as exc:
+            if src != converted:
+                raise
+            # Name the entry the user's file has, not the converted zip's.
+            text = _ENTRY.sub(
+                lambda m: f"{m.group(1)}/documents.jsonl" if table is None else Path(original).name,
+                str(exc),
+            )
+            raise type(exc)(text) from None
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+_ENTRY = re.compile(r"\btables/([^/\s,]+)\.jsonl")
+
+
+async def _load_zip(url: str, src: str | Path, mode: Mode, bars: Bars | None) -> ImportSummary:
+    """Check and load a zip in the loader's layout, in one transaction."""
     try:
         zf = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -99,7 +155,6 @@ async def import_deployment(
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         finally:
             await conn.close()
-    loader.summary.seconds = time.monotonic() - started
     return loader.summary
 
 
@@ -165,6 +220,7 @@ class _Loader:
             for _name, definition in deferred:
                 await conn.execute(definition)
         await self._load_files()
+        await self._load_env()
         if target_schema is None and self.exported_schema is not None:
             await conn.execute(
                 "INSERT INTO _convect_schema (id, schema) VALUES (1, $1::jsonb)",
@@ -374,6 +430,38 @@ class _Loader:
                 f"table {table}: a document id is already taken ({detail.strip()}); "
                 "--append never overwrites documents, and nothing was imported"
             ) from None
+
+    async def _load_env(self) -> None:
+        """The export's environment variables, if it was made with them (set or replaced
+        by name; every process sees them after the commit)."""
+        if ENV_ENTRY not in self.zf.namelist():
+            return
+        with self.zf.open(ENV_ENTRY) as f:
+            for number, line in read_lines(f, ENV_ENTRY):
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                    name = check_name(row.get("name") if isinstance(row, dict) else None)
+                    value = check_value(name, row.get("value"))
+                except (orjson.JSONDecodeError, EnvVarError) as exc:
+                    raise ImportRefused(
+                        f"{ENV_ENTRY}, line {number}: {exc}; nothing was imported"
+                    ) from None
+                await self.conn.execute(
+                    "INSERT INTO _convect_env_vars (name, value) VALUES ($1, $2) ON CONFLICT "
+                    "(name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                    name,
+                    value,
+                )
+                self.summary.env_vars += 1
+        count = await self.conn.fetchval("SELECT count(*) FROM _convect_env_vars")
+        if count > MAX_VARS:
+            raise ImportRefused(
+                f"the import would make {count} environment variables (at most {MAX_VARS}); "
+                "nothing was imported"
+            )
+        await self.conn.execute(f"NOTIFY {ENV_CHANNEL}")  # delivered at the commit
 
     async def _load_files(self) -> None:
         names = sorted(n for n in self.zf.namelist() if n.startswith(FILES_DIR) and n != FILES_DIR)

@@ -28,9 +28,17 @@ from app.engine import logs
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
 from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, failure_of
-from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
+from app.engine.parts import (
+    CallObserver,
+    CommitNotifier,
+    LiveQueries,
+    Part,
+    Scheduling,
+    Storage,
+)
 from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
+from app.server.refs import canonical_path
 from app.settings import Settings
 from app.values import encode_value
 
@@ -59,6 +67,10 @@ class Engine:
         self.scheduler: Scheduling | None = None
         self.storage: Storage | None = None
         self.call_log: CallObserver | None = None
+        self.log_stream: CallObserver | None = None  # recent calls for `npx convex logs`
+        self.env: Part | None = None  # the deployment's environment variables (started first)
+        # Convex's admin surface (`_system/cli/...`): functions only an admin may call.
+        self.system: dict[str, RegisteredFunction] = {}
         self.verifier: AuthVerifier | None = None
         self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
         self._pool: asyncpg.Pool | None = None
@@ -123,7 +135,7 @@ class Engine:
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
-            for part in (self.storage, self.scheduler, self.hub, self.notifier):
+            for part in (self.env, self.storage, self.scheduler, self.hub, self.notifier):
                 if part is not None:
                     await part.start()
                     stack.push_async_callback(self._stopper(part))
@@ -206,6 +218,8 @@ class Engine:
         only once the caller may see it: a non-admin caller learns nothing of an internal one.
         """
         fn = self.registry.get(path) if admin else self.registry.public(path)
+        if fn is None and admin and path.startswith("_system/"):
+            fn = self.system.get(canonical_path(path))
         if fn is None:
             raise FunctionNotFound(f"Could not find public function for '{path}'")
         if kind is not None and fn.kind != kind:
@@ -238,7 +252,9 @@ class Engine:
         except FunctionNotFound as exc:
             return Outcome(error=self.failure(exc, request_id or "", None))
         hub = self.hub
-        if hub is None or fn.kind != "query" or tx is not None:
+        # `_system/` functions read state outside the query's snapshot (no read set to
+        # invalidate them by): never answered from the cache.
+        if hub is None or fn.kind != "query" or tx is not None or path.startswith("_system/"):
             return await self.execute(
                 fn, args, principal.identity, request_id=request_id, session=session, tx=tx
             )
@@ -318,6 +334,8 @@ class Engine:
             self.metrics.observe(fn, outcome)
             if self.call_log is not None:
                 self.call_log(fn, outcome)
+            if self.log_stream is not None:
+                self.log_stream(fn, outcome)
         except Exception:
             log.exception("observing a call failed")
 
