@@ -11,10 +11,12 @@ from typing import Any, Literal
 import asyncpg
 
 from app.auth import (
+    NO_AUTH_PROVIDER,
     AuthenticationError,
     AuthVerifier,
     Principal,
     UserIdentity,
+    no_provider_message,
     parse_authorization,
     parse_providers,
     providers_from_json,
@@ -27,7 +29,14 @@ from app.embedded import cursor_secret
 from app.engine import logs
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
-from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, failure_of
+from app.engine.outcome import (
+    Failure,
+    FunctionNotFound,
+    Outcome,
+    Overloaded,
+    failure_of,
+    new_request_id,
+)
 from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
 from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
@@ -196,7 +205,7 @@ class Engine:
     async def identity_from_token(self, token: str) -> UserIdentity:
         """Verify a user JWT (WebSocket Authenticate)."""
         if self.verifier is None:
-            raise AuthenticationError("No auth providers are configured for this deployment")
+            raise AuthenticationError(no_provider_message(()), NO_AUTH_PROVIDER)
         return await self.verifier.verify(token)
 
     def lookup(self, path: str, kind: Kind | None, *, admin: bool = False) -> RegisteredFunction:
@@ -207,7 +216,7 @@ class Engine:
         """
         fn = self.registry.get(path) if admin else self.registry.public(path)
         if fn is None:
-            raise FunctionNotFound(f"Could not find public function for '{path}'")
+            raise FunctionNotFound(f"Could not find public function for '{path}'.")
         if kind is not None and fn.kind != kind:
             raise FunctionNotFound(
                 f"Trying to execute {path} as {kind.capitalize()}, "
@@ -236,7 +245,8 @@ class Engine:
         try:
             fn = self.lookup(path, kind, admin=principal.is_admin)
         except FunctionNotFound as exc:
-            return Outcome(error=self.failure(exc, request_id or "", None))
+            request_id = request_id or new_request_id()
+            return Outcome(error=self.failure(exc, request_id, None), request_id=request_id)
         hub = self.hub
         if hub is None or fn.kind != "query" or tx is not None:
             return await self.execute(
@@ -269,10 +279,18 @@ class Engine:
         session: tuple[str, int] | None = None,
         guard: TxGuard | None = None,
         tx: Tx | None = None,
+        auth_error: Exception | None = None,
     ) -> Outcome:
         """Run a registered function as a top-level call (see `Executor.execute`)."""
         return await self.executor.execute(
-            fn, args, identity, request_id=request_id, session=session, guard=guard, tx=tx
+            fn,
+            args,
+            identity,
+            request_id=request_id,
+            session=session,
+            guard=guard,
+            tx=tx,
+            auth_error=auth_error,
         )
 
     def failure(
@@ -285,6 +303,7 @@ class Engine:
             fn.path if fn else None,
             fn.kind if fn else None,
             dev=self.settings.dev,
+            folder=self.registry.folder,
         )
 
     async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:
