@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
 import os
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,15 +115,21 @@ def source_lines(exc: BaseException, folder: Path | None) -> list[str]:
 
     A coroutine frame waiting on the frame below it is `at async name`, as in V8.
     """
-    if folder is None or exc.__traceback__ is None:
+    if folder is None:
         return []
     root = str(folder) + os.sep
-    walked = list(traceback.walk_tb(exc.__traceback__))
-    summary = traceback.StackSummary.extract(iter(walked), lookup_lines=False)
+    walked: list[tuple[types.FrameType, int, int | None]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        position = next(itertools.islice(code.co_positions(), tb.tb_lasti // 2, None), None)
+        walked.append((tb.tb_frame, tb.tb_lineno, position[2] if position else None))
+        tb = tb.tb_next
     lines: list[str] = []
     for i in range(len(walked) - 1, -1, -1):
-        frame, entry = walked[i][0], summary[i]
-        if not entry.filename.startswith(root):
+        frame, lineno, col = walked[i]
+        filename = frame.f_code.co_filename
+        if not filename.startswith(root):
             continue
         below = walked[i + 1][0] if i + 1 < len(walked) else None
         waiting = (
@@ -129,10 +137,10 @@ def source_lines(exc: BaseException, folder: Path | None) -> list[str]:
             and bool(frame.f_code.co_flags & inspect.CO_COROUTINE)
             and bool(below.f_code.co_flags & inspect.CO_COROUTINE)
         )
-        where = f"{Path(entry.filename).relative_to(folder.parent).as_posix()}:{entry.lineno}"
-        if entry.colno is not None:
-            where += f":{entry.colno + 1}"
-        lines.append(f"    at {'async ' if waiting else ''}{entry.name} ({where})")
+        where = f"{Path(filename).relative_to(folder.parent).as_posix()}:{lineno}"
+        if col is not None:
+            where += f":{col + 1}"
+        lines.append(f"    at {'async ' if waiting else ''}{frame.f_code.co_name} ({where})")
     return lines
 
 
