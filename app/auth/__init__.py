@@ -11,13 +11,19 @@ from app.auth.providers import (
     parse_providers,
     providers_from_json,
 )
-from app.auth.verifier import AuthVerifier, no_provider_message, token_expiry
+from app.auth.verifier import (
+    AuthVerifier,
+    no_provider_message,
+    token_expiry,
+    without_providers,
+)
 
 __all__ = [
     "INVALID_AUTH_HEADER",
     "NO_AUTH_PROVIDER",
     "no_provider_message",
     "token_expiry",
+    "without_providers",
     "AuthVerifier",
     "AuthenticationError",
     "CustomJwtProvider",

@@ -8,9 +8,9 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from app.auth.errors import INVALID_AUTH_HEADER, NO_AUTH_PROVIDER, AuthenticationError
+from app.auth.errors import INVALID_AUTH_HEADER, AuthenticationError
 from app.auth.identity import UserIdentity
-from app.auth.verifier import AuthVerifier, no_provider_message
+from app.auth.verifier import AuthVerifier, without_providers
 
 __all__ = ["Principal", "parse_authorization"]
 
@@ -39,7 +39,7 @@ async def parse_authorization(
         if not credentials:
             raise AuthenticationError("Header must begin with `bearer `", INVALID_AUTH_HEADER)
         if verifier is None:
-            raise AuthenticationError(no_provider_message(()), NO_AUTH_PROVIDER)
+            raise without_providers(credentials)
         return Principal(identity=await verifier.verify(credentials), is_admin=False)
     if scheme == "convex":
         return _admin(credentials, admin_key)

@@ -19,7 +19,7 @@ from app.auth.identity import UserIdentity
 from app.auth.jwks import JsonCache
 from app.auth.providers import CustomJwtProvider, OidcProvider, Provider, normalize_issuer
 
-__all__ = ["AuthVerifier"]
+__all__ = ["AuthVerifier", "no_provider_message", "token_expiry", "without_providers"]
 
 MAX_TOKEN_CHARS = 64 * 1024
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -253,6 +253,16 @@ class AuthVerifier:
         self._verified[token] = (identity, until)
         while len(self._verified) > self._cache_size:
             self._verified.popitem(last=False)
+
+
+def without_providers(token: str) -> AuthenticationError:
+    """What a token gets where no provider is configured: Convex reads it first (a
+    malformed token or one without `iss` is named as such), then finds no provider."""
+    _, claims = _read_unverified(token.strip())
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        return _invalid(NO_ISSUER)
+    return AuthenticationError(no_provider_message(()), NO_AUTH_PROVIDER)
 
 
 def token_expiry(token: str) -> float | None:

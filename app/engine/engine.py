@@ -11,15 +11,13 @@ from typing import Any, Literal
 import asyncpg
 
 from app.auth import (
-    NO_AUTH_PROVIDER,
-    AuthenticationError,
     AuthVerifier,
     Principal,
     UserIdentity,
-    no_provider_message,
     parse_authorization,
     parse_providers,
     providers_from_json,
+    without_providers,
 )
 from app.db.catalog import Catalog
 from app.db.pool import create_pool
@@ -205,7 +203,7 @@ class Engine:
     async def identity_from_token(self, token: str) -> UserIdentity:
         """Verify a user JWT (WebSocket Authenticate)."""
         if self.verifier is None:
-            raise AuthenticationError(no_provider_message(()), NO_AUTH_PROVIDER)
+            raise without_providers(token)
         return await self.verifier.verify(token)
 
     def lookup(self, path: str, kind: Kind | None, *, admin: bool = False) -> RegisteredFunction:
