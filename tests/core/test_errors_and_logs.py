@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
 
@@ -130,3 +132,25 @@ async def test_floats_are_written_with_a_decimal_point_and_int64_as_integer_obje
     }
     kinds = await call_raw(kitchen, "query", "core_tx:describe", {"value": value})
     assert kinds["value"] == {"f": "float", "big": "Int64", "nan": "float"}
+
+
+async def test_a_live_query_failing_the_same_way_again_sends_no_new_result(
+    kitchen: httpx.AsyncClient, kitchen_server: ServerProcess
+) -> None:
+    # Every run has its own request id in its text; as in Convex, that is no change.
+    c = await SyncClient.open(kitchen_server.url)
+    qid = await c.add("custom_errors:failing_reader")
+    await c.wait_query_set()
+    assert c.results[qid]["type"] == "QueryFailed"
+    first = c.results[qid]["errorMessage"]
+    seen = len(c.transitions)
+    for i in range(3):
+        doc = {"event": f"touch-{i}"}
+        r = await c.mutation("core_db:insert", {"table": "core_events", "doc": doc})
+        assert r["success"], r
+    await asyncio.sleep(0.3)
+    with contextlib.suppress(TimeoutError):
+        await c.recv(timeout=0.3)
+    touched = [m for t in c.transitions[seen:] for m in t["modifications"] if m["queryId"] == qid]
+    await c.close()
+    assert touched == [] and c.results[qid]["errorMessage"] == first

@@ -84,3 +84,10 @@ async def action_calling_mutation_throwing_convex_error(ctx, args):
 async def action_calling_query_throwing_error(ctx, args):
     """Run a query that fails with an ordinary error."""
     return await ctx.run_query(internal.custom_errors.inner_crash)
+
+
+@query
+async def failing_reader(ctx, args):
+    """Read core_events, then fail the same way whatever they hold."""
+    await ctx.db.query("core_events").collect()
+    raise ConvexError("still failing")
