@@ -55,7 +55,7 @@ class Failure:
     function sees, and an HTTP action's `trace`. `transient` is true for errors
     that running again may cure (conflicts past the retries, a lost connection).
     `exception` is the exception of a failed HTTP action, whose response may depend on
-    it (storage errors answer with their own status); None elsewhere, so that a failure
+    it (a body over the limit answers 413); None elsewhere, so that a failure
     kept with a cached result does not keep a traceback alive.
     """
 
@@ -202,10 +202,10 @@ def failure_of(
         except ValueError:
             data = str(exc.data)
         if not http_action:
-            return Failure(f"{head}\n{trace if dev else cause + chr(10)}", data, cause, trace)
-    if isinstance(exc, ArgumentValidationError | InvalidArgs | FunctionNotFound) and not (
-        http_action
-    ):
+            shown = trace if dev else f"{cause}\n"  # prod: no source lines
+            return Failure(f"{head}\n{shown}", data, cause, trace)
+    caller_s = isinstance(exc, ArgumentValidationError | InvalidArgs | FunctionNotFound)
+    if caller_s and not http_action:
         return Failure(f"{head}\n{cause}\n", cause=cause, trace=trace)
     where = path or "?"
     if not http_action or client_status(exc) is None:  # an HTTP action's 4xx: no log
