@@ -38,6 +38,7 @@ class NestedConvexError(ConvexError):
 
     def __init__(self, data: Any, text: str) -> None:
         super().__init__(data)
+        self.args = (data, text)  # so that it pickles
         self.text = text
 
     def __str__(self) -> str:

@@ -147,6 +147,12 @@ def test_pypi_client_set_auth(auth_server: ServerProcess) -> None:
         c = ConvexClient(auth_server.url)
         c.set_auth(token("erin"))
         assert c.query("posts:whoami")["subject"] == "erin"
+        h.set_auth(token("erin", lifetime=-120))
+        with pytest.raises(Exception, match=r"^401 InvalidAuthHeader: Could not validate token"):
+            h.query("posts:whoami")
+        h.set_auth(token("erin", iss="https://elsewhere.test"))
+        with pytest.raises(Exception, match=r"^401 NoAuthProvider: No auth provider found"):
+            h.query("posts:whoami")
 
 
 async def test_an_identity_ends_on_the_socket_when_its_token_expires(

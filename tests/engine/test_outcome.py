@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import asyncpg
@@ -138,3 +139,10 @@ def test_values_in_error_texts_are_written_as_javascript_writes_them() -> None:
         '[1.5e-7,1e+21,null,0,{},"undefined",true]'
     )
     assert stringify_for_error("x" * 20000).endswith("[...truncated]")
+
+
+def test_an_error_re_raised_in_an_action_pickles_with_its_text() -> None:
+    from app.engine.call import NestedConvexError
+
+    nested = pickle.loads(pickle.dumps(NestedConvexError({"a": 1}, "Uncaught ConvexError: x\n")))
+    assert nested.data == {"a": 1} and str(nested) == "Uncaught ConvexError: x\n"
