@@ -39,8 +39,14 @@ def _invalid(message: str) -> AuthenticationError:
     return AuthenticationError(message, INVALID_AUTH_HEADER)
 
 
-def no_provider_message(providers: Sequence[Provider]) -> str:
-    """Convex's text for a token no configured provider takes, naming the providers."""
+REDACTED_NO_PROVIDER = "No auth provider found matching the given token"
+
+
+def no_provider_message(providers: Sequence[Provider], *, redact: bool = False) -> str:
+    """Convex's text for a token no configured provider takes, naming the providers
+    (`redact`, in prod: not naming them, as Convex does)."""
+    if redact:
+        return REDACTED_NO_PROVIDER
     if not providers:
         return (
             "No auth provider found matching the given token (no providers configured). "
@@ -71,9 +77,15 @@ class AuthVerifier:
         jwks_min_refetch_s: float = 30.0,
         jwks_max_age_s: float | None = 3600.0,
         cache_size: int = 1024,
+        redact: bool = False,
     ) -> None:
-        """Verify tokens of `providers`; `http` is used (not closed) when given."""
+        """Verify tokens of `providers`; `http` is used (not closed) when given.
+
+        `redact` (prod): rejections do not name the configured providers or the token's
+        `kid`, as Convex's texts in prod do not.
+        """
         self._providers = tuple(providers)
+        self._redact = redact
         self._by_issuer: dict[str, list[Provider]] = {}
         for provider in self._providers:
             self._by_issuer.setdefault(provider.issuer, []).append(provider)
@@ -130,7 +142,7 @@ class AuthVerifier:
         if kid is not None and not isinstance(kid, str):
             raise _invalid("Malformed token: its 'kid' is not a string")
         if kid is None and isinstance(provider, CustomJwtProvider) and provider.has_jwks:
-            raise _invalid(NO_KID)  # as Convex: a JWKS key is found by the token's `kid`
+            raise _invalid(_undecodable(None, self._redact))  # a JWKS key is found by `kid`
         keys = await self._keys(provider, alg, kid)
         payload = self._decode(token, provider, alg, keys, kid, claims)
         try:
@@ -161,7 +173,9 @@ class AuthVerifier:
             if p.application_id is None or p.application_id in audiences
         ]
         if not candidates:
-            raise AuthenticationError(no_provider_message(self._providers), NO_AUTH_PROVIDER)
+            raise AuthenticationError(
+                no_provider_message(self._providers, redact=self._redact), NO_AUTH_PROVIDER
+            )
         return max(candidates, key=lambda p: alg in p.algorithms)
 
     async def _keys(self, provider: Provider, alg: str, kid: str | None) -> list[Any]:
@@ -171,14 +185,16 @@ class AuthVerifier:
             if provider.key is not None:
                 return [provider.key]
             if provider.jwks is not None:
-                return self._require(_matching(provider.jwks, alg, kid), provider, kid)
+                return self._require(
+                    _matching(provider.jwks, alg, kid), provider, kid, self._redact
+                )
             url = provider.jwks_url
         else:
             url = await self._jwks_uri(provider)
         if url is None:  # parse_providers never builds such a provider
             raise _invalid(f"{provider.describe()} has no key source")
         document = await self._jwks.get(url, accept=lambda d: bool(_matching(d, alg, kid)))
-        return self._require(_matching(document, alg, kid), provider, kid)
+        return self._require(_matching(document, alg, kid), provider, kid, self._redact)
 
     async def _jwks_uri(self, provider: OidcProvider) -> str:
         document = await self._discovery.get(provider.discovery_url)
@@ -190,10 +206,12 @@ class AuthVerifier:
         return uri
 
     @staticmethod
-    def _require(keys: list[Any], provider: Provider, kid: str | None) -> list[Any]:
+    def _require(
+        keys: list[Any], provider: Provider, kid: str | None, redact: bool = False
+    ) -> list[Any]:
         if not keys:
             if isinstance(provider, CustomJwtProvider):
-                raise _invalid(_undecodable(kid))
+                raise _invalid(_undecodable(kid, redact))
             which = f"with kid {_show(kid)} " if kid is not None else ""
             raise _invalid(
                 f"No {provider.algorithms[0]}-compatible signing key {which}"
@@ -229,7 +247,7 @@ class AuthVerifier:
                 if i + 1 < len(keys):
                     continue  # a token without `kid`: try the next compatible key
                 if isinstance(provider, CustomJwtProvider):
-                    raise _invalid(_undecodable(kid)) from None
+                    raise _invalid(_undecodable(kid, self._redact)) from None
                 raise _invalid("Invalid token: its signature is invalid") from None
             except jwt.PyJWTError as e:
                 raise _invalid(_message(e, provider, claims)) from None
@@ -329,8 +347,16 @@ def _matching(jwks: Any, alg: str, kid: str | None) -> list[jwt.PyJWK]:
     return found
 
 
-def _undecodable(kid: str | None) -> str:
-    """Convex's text for a custom JWT no key of the provider verifies."""
+def _undecodable(kid: str | None, redact: bool = False) -> str:
+    """Convex's text for a custom JWT no key of the provider verifies (prod: `redact`)."""
+    if redact:
+        return (
+            "Could not decode token. The JWT's 'kid' (key ID) header doesn't match any key in "
+            "the provider's JWKS, or the JWT signature is invalid."
+            if kid is not None
+            else "Could not decode token. The JWT is missing a 'kid' (key ID) header, or the "
+            "JWT signature is invalid."
+        )
     if kid is None:
         return NO_KID
     return (

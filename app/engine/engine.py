@@ -178,7 +178,11 @@ class Engine:
         providers = list(registry.auth_providers) + providers_from_json(
             self.settings.auth_providers
         )
-        self.verifier = AuthVerifier(parse_providers(providers)) if providers else None
+        self.verifier = (
+            AuthVerifier(parse_providers(providers), redact=not self.settings.dev)
+            if providers
+            else None
+        )
 
     async def reload(self, registry: Registry) -> None:
         """Swap in a newly loaded functions folder (dev mode)."""

@@ -506,3 +506,18 @@ async def test_a_provider_with_a_broken_data_url_jwks_fails_only_its_own_tokens(
         assert error.code == "InvalidAuthHeader"
         good = mint(rsa_key, "RS256", claims("https://x.example.com"))
         assert (await v.verify(good)).subject == "user-1"
+
+
+async def test_in_prod_a_rejection_names_neither_the_providers_nor_the_kid(
+    issuer: Issuer, rsa_key: Any
+) -> None:
+    jwks = issuer.serve_jwks(public_jwk(rsa_key, "a"))
+    provider = {"type": "customJwt", "issuer": issuer.url, "jwks": jwks, "algorithm": "RS256"}
+    async with verifier(provider, redact=True) as v:
+        other = await rejected(v, mint(rsa_key, "RS256", claims("https://x.test")), "matching")
+        assert str(other) == "No auth provider found matching the given token"
+        assert other.code == "NoAuthProvider"
+        kid = await rejected(v, mint(rsa_key, "RS256", claims(issuer.url), kid="k9"), "match")
+        assert "k9" not in str(kid) and kid.code == "InvalidAuthHeader"
+        bare = await rejected(v, mint(rsa_key, "RS256", claims(issuer.url)), "missing a 'kid'")
+        assert str(bare).endswith("or the JWT signature is invalid.")
