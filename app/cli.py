@@ -81,6 +81,7 @@ def _prepare(
             migrate_mod.upgrade(settings.database_url)
         except Exception as exc:
             _fail(f"migrations failed (is the database reachable?): {exc}")
+    os.environ.update(settings.function_environment)  # as Convex: os.environ, from import on
     try:
         registry = load_registry(settings.functions)
     except RegistryError as exc:

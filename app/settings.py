@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     admin_key: str | None = None
     mode: Literal["dev", "prod"] = "dev"
     public_url: str | None = None
+    public_site_url: str | None = None  # the HTTP actions' public URL (CONVEX_SITE_URL)
     auth_providers: str | None = None  # JSON list, for deployments that cannot ship code
     # Prod: /metrics answers only the admin key unless this is on (a scraper inside the
     # cluster that cannot send it; the k8s base turns it on, /metrics is not routed out).
@@ -101,5 +102,13 @@ class Settings(BaseSettings):
     @property
     def site_url(self) -> str:
         """Base URL of the HTTP actions listener."""
+        if self.public_site_url:
+            return self.public_site_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.site_port}"
+
+    @property
+    def function_environment(self) -> dict[str, str]:
+        """What Convex puts in every function's environment: `CONVEX_CLOUD_URL` (the API)
+        and `CONVEX_SITE_URL` (HTTP actions)."""
+        return {"CONVEX_CLOUD_URL": self.base_url, "CONVEX_SITE_URL": self.site_url}

@@ -1,6 +1,6 @@
 """Authentication: JWT providers, user identities and the Authorization header."""
 
-from app.auth.errors import AuthenticationError
+from app.auth.errors import INVALID_AUTH_HEADER, NO_AUTH_PROVIDER, AuthenticationError
 from app.auth.header import Principal, parse_authorization
 from app.auth.identity import UserIdentity
 from app.auth.providers import (
@@ -11,10 +11,19 @@ from app.auth.providers import (
     parse_providers,
     providers_from_json,
 )
-from app.auth.verifier import AuthVerifier, token_expiry
+from app.auth.verifier import (
+    AuthVerifier,
+    no_provider_message,
+    token_expiry,
+    without_providers,
+)
 
 __all__ = [
+    "INVALID_AUTH_HEADER",
+    "NO_AUTH_PROVIDER",
+    "no_provider_message",
     "token_expiry",
+    "without_providers",
     "AuthVerifier",
     "AuthenticationError",
     "CustomJwtProvider",

@@ -8,9 +8,9 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from app.auth.errors import AuthenticationError
+from app.auth.errors import INVALID_AUTH_HEADER, AuthenticationError
 from app.auth.identity import UserIdentity
-from app.auth.verifier import AuthVerifier
+from app.auth.verifier import AuthVerifier, without_providers
 
 __all__ = ["Principal", "parse_authorization"]
 
@@ -37,12 +37,9 @@ async def parse_authorization(
     scheme = scheme.lower()
     if scheme == "bearer":
         if not credentials:
-            raise AuthenticationError("Empty bearer token in the Authorization header")
+            raise AuthenticationError("Header must begin with `bearer `", INVALID_AUTH_HEADER)
         if verifier is None:
-            raise AuthenticationError(
-                "A bearer token was given but no auth providers configured "
-                "(add them to auth_config.py)"
-            )
+            raise without_providers(credentials)
         return Principal(identity=await verifier.verify(credentials), is_admin=False)
     if scheme == "convex":
         return _admin(credentials, admin_key)

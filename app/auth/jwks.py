@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from app.auth.errors import AuthenticationError
+from app.auth.errors import INVALID_AUTH_HEADER, AuthenticationError
 
 __all__ = ["JsonCache"]
 
@@ -70,7 +70,9 @@ class JsonCache:
             now = self._clock()
             if entry.attempted_at is not None and now - entry.attempted_at < self._min_refetch_s:
                 if entry.fetched_at is None:
-                    raise AuthenticationError(entry.error or f"Could not fetch the {self._what}")
+                    raise AuthenticationError(
+                        entry.error or f"Could not fetch the {self._what}", INVALID_AUTH_HEADER
+                    )
                 return entry.value
             entry.attempted_at = now
             try:
@@ -98,17 +100,22 @@ class JsonCache:
             response = await self._http.get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as e:
             raise AuthenticationError(
-                f"Could not fetch the {what}: {type(e).__name__}: {e}"
+                f"Could not fetch the {what}: {type(e).__name__}: {e}",
+                INVALID_AUTH_HEADER,
             ) from None
         if response.status_code != 200:
-            raise AuthenticationError(f"Could not fetch the {what}: HTTP {response.status_code}")
+            raise AuthenticationError(
+                f"Could not fetch the {what}: HTTP {response.status_code}", INVALID_AUTH_HEADER
+            )
         if len(response.content) > _MAX_DOCUMENT_BYTES:
-            raise AuthenticationError(f"The {what} is larger than 1 MiB")
+            raise AuthenticationError(f"The {what} is larger than 1 MiB", INVALID_AUTH_HEADER)
         try:
             document = response.json()
         except ValueError:
-            raise AuthenticationError(f"The {what} is not valid JSON") from None
+            raise AuthenticationError(
+                f"The {what} is not valid JSON", INVALID_AUTH_HEADER
+            ) from None
         if not isinstance(document, dict):
-            raise AuthenticationError(f"The {what} is not a JSON object")
+            raise AuthenticationError(f"The {what} is not a JSON object", INVALID_AUTH_HEADER)
         logger.debug("fetched the %s", what)
         return document

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ _HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1",
               "ES256K": "secp256k1"}  # fmt: skip
 
+log = logging.getLogger("convect.auth")
 _APP_ID_KEYS = ("application_id", "applicationID", "applicationId")
 _OIDC_KEYS = frozenset({"type", "domain", *_APP_ID_KEYS})
 _CUSTOM_KEYS = frozenset({"type", "issuer", "jwks", "key", "secret", "algorithm", *_APP_ID_KEYS})
@@ -72,6 +74,10 @@ class OidcProvider:
         """A short text naming the provider, for error messages."""
         return f"OIDC {self.domain} (application_id {self.application_id!r})"
 
+    def convex_name(self) -> str:
+        """The provider as Convex lists it in a `NoAuthProvider` error."""
+        return f"OIDC(domain={self.domain}, app_id={self.application_id})"
+
 
 @dataclass(frozen=True)
 class CustomJwtProvider:
@@ -84,16 +90,28 @@ class CustomJwtProvider:
     jwks: Mapping[str, Any] | None = field(default=None, compare=False)
     key: Any = field(default=None, compare=False, repr=False)
     secret: bytes | None = field(default=None, compare=False, repr=False)
+    broken: str | None = field(default=None, compare=False)
+    """Why its keys cannot be read (a `data:` JWKS that does not parse): its tokens fail
+    with this text, as in Convex, while the other providers work."""
 
     @property
     def algorithms(self) -> tuple[str, ...]:
         """The algorithms its tokens may use (just the configured one)."""
         return (self.algorithm,)
 
+    @property
+    def has_jwks(self) -> bool:
+        """True when its keys are a JWKS (found by the token's `kid`)."""
+        return self.jwks is not None or self.jwks_url is not None or self.broken is not None
+
     def describe(self) -> str:
         """A short text naming the provider, for error messages."""
         app = f", application_id {self.application_id!r}" if self.application_id else ""
         return f"customJwt {self.issuer} ({self.algorithm}{app})"
+
+    def convex_name(self) -> str:
+        """The provider as Convex lists it in a `NoAuthProvider` error."""
+        return f"CustomJWT(issuer={self.issuer}, app_id={self.application_id or 'none'})"
 
 
 Provider = OidcProvider | CustomJwtProvider
@@ -198,11 +216,15 @@ def _parse_custom(raw: Mapping[str, Any], where: str) -> CustomJwtProvider:
         )
     jwks = raw["jwks"]
     if isinstance(jwks, str) and jwks.startswith("data:"):
+        try:
+            parsed = _check_jwks(_data_url_json(jwks, where), where, jwks)
+        except BrokenJwks as e:
+            log.warning("%s: its tokens will be refused", e)
+            return CustomJwtProvider(
+                issuer=issuer, algorithm=algorithm, application_id=app_id, broken=e.convex_text
+            )
         return CustomJwtProvider(
-            issuer=issuer,
-            algorithm=algorithm,
-            application_id=app_id,
-            jwks=_check_jwks(_data_url_json(jwks, where), where),
+            issuer=issuer, algorithm=algorithm, application_id=app_id, jwks=parsed
         )
     if isinstance(jwks, str):
         return CustomJwtProvider(
@@ -247,27 +269,57 @@ def _url(value: Any, what: str) -> str:
     return url
 
 
+class BrokenJwks(ValueError):
+    """A `data:` or inline JWKS that cannot be used; `convex_text` is Convex's error for
+    the tokens of its provider."""
+
+    def __init__(self, message: str, convex_text: str) -> None:
+        super().__init__(message)
+        self.convex_text = convex_text
+
+
+def _bad_body(url: str) -> str:
+    shown = url if len(url) <= 200 else url[:197] + "..."
+    return (
+        f"Invalid JWKS response body from '{shown}'. The response is not valid JSON or "
+        "doesn't match the expected JWKS format."
+    )
+
+
 def _data_url_json(url: str, where: str) -> Any:
     header, sep, payload = url[len("data:") :].partition(",")
+    bad_url = (
+        "Invalid JWKS data URL. Check that the data URL is properly formatted and contains "
+        "valid base64-encoded JSON."
+    )
     if not sep:
-        raise ValueError(f"{where}: the 'jwks' data: URL has no ',' before its data")
+        raise BrokenJwks(f"{where}: the 'jwks' data: URL has no ',' before its data", bad_url)
     try:
         if header.split(";")[-1].strip().lower() == "base64":
             text = base64.b64decode(urllib.parse.unquote(payload), validate=True)
         else:
             text = urllib.parse.unquote_to_bytes(payload)
-        return json.loads(text)
     except (ValueError, binascii.Error) as e:
-        raise ValueError(f"{where}: the 'jwks' data: URL does not hold JSON: {e}") from None
+        raise BrokenJwks(f"{where}: the 'jwks' data: URL cannot be decoded: {e}", bad_url) from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise BrokenJwks(
+            f"{where}: the 'jwks' data: URL does not hold JSON: {e}", _bad_body(url)
+        ) from None
 
 
-def _check_jwks(jwks: Any, where: str) -> dict[str, Any]:
+def _check_jwks(jwks: Any, where: str, url: str = "") -> dict[str, Any]:
     if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
-        raise ValueError(f"{where}: the JWKS must be an object with a 'keys' list")
+        raise BrokenJwks(
+            f"{where}: the JWKS must be an object with a 'keys' list", _bad_body(url or "jwks")
+        )
     try:
         jwt.PyJWKSet.from_dict(dict(jwks))
     except jwt.PyJWTError as e:
-        raise ValueError(f"{where}: the JWKS has no usable key: {e}") from None
+        raise BrokenJwks(
+            f"{where}: the JWKS has no usable key: {e}", _bad_body(url or "jwks")
+        ) from None
     copied: dict[str, Any] = json.loads(json.dumps(jwks))
     return copied
 

@@ -73,10 +73,11 @@ class Watcher:
 
     def _fail(self, mod: dict[str, Any]) -> None:
         message = str(mod.get("errorMessage", "query failed"))
-        if self.results == 0 and message.startswith("Could not find"):
+        detail = message.partition("] Server Error\n")[2].strip()  # past Convex's framing
+        if self.results == 0 and detail.startswith("Could not find"):
             raise WatchError(
-                f"{message}: check the path (module:name, e.g. messages:list) and that "
-                "it is a query"
+                f"{detail.rstrip('.')}: check the path (module:name, e.g. messages:list) and "
+                "that it is a query"
             )
         self._last = None
         self.err.write(f"query failed: {message}\n")

@@ -24,7 +24,26 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 
 class NestedFailure(Exception):
-    """A function an action ran failed with a non-ConvexError; carries its message."""
+    """A function an action ran failed with a non-ConvexError; its text is the inner
+    error with its source lines, which Convex names again: `Uncaught Error: Uncaught ...`."""
+
+    error_name = "Error"
+
+
+class NestedConvexError(ConvexError):
+    """A function an action ran threw a ConvexError: the same data, and as its text the
+    inner error with its source lines (`Uncaught ConvexError: Uncaught ConvexError: ...`)."""
+
+    error_name = "ConvexError"
+
+    def __init__(self, data: Any, text: str) -> None:
+        super().__init__(data)
+        self.args = (data, text)  # so that it pickles
+        self.text = text
+
+    def __str__(self) -> str:
+        """The inner error as the function that threw it wrote it."""
+        return self.text
 
 
 class Unavailable:
@@ -44,7 +63,16 @@ class Call:
     transaction (`tx`) and queue work for after the commit (`after_commit`).
     """
 
-    __slots__ = ("__weakref__", "after_commit", "engine", "identity", "kind", "request_id", "tx")
+    __slots__ = (
+        "__weakref__",
+        "after_commit",
+        "auth_error",
+        "engine",
+        "identity",
+        "kind",
+        "request_id",
+        "tx",
+    )
 
     def __init__(
         self,
@@ -53,8 +81,10 @@ class Call:
         kind: Kind,
         tx: Tx | None = None,
         request_id: str = "",
+        auth_error: Exception | None = None,
     ) -> None:
         self.engine = engine
+        self.auth_error = auth_error
         self.identity = identity
         self.kind = kind
         self.tx = tx
@@ -138,10 +168,12 @@ class Call:
         outcome = await self.engine.execute(fn, args, self.identity)
         logs.extend(outcome.log_lines)
         if outcome.error is not None:
-            if outcome.error.is_convex_error:
-                raise ConvexError(outcome.error.data)
-            raise NestedFailure(outcome.error.message)
+            failure = outcome.error
+            text = failure.trace or failure.message
+            if failure.is_convex_error:
+                raise NestedConvexError(failure.data, text)
+            raise NestedFailure(text)
         return outcome.value
 
 
-__all__ = ["AfterCommit", "Call", "NestedFailure", "Unavailable"]
+__all__ = ["AfterCommit", "Call", "NestedConvexError", "NestedFailure", "Unavailable"]

@@ -11,13 +11,13 @@ from typing import Any, Literal
 import asyncpg
 
 from app.auth import (
-    AuthenticationError,
     AuthVerifier,
     Principal,
     UserIdentity,
     parse_authorization,
     parse_providers,
     providers_from_json,
+    without_providers,
 )
 from app.db.catalog import Catalog
 from app.db.pool import create_pool
@@ -27,7 +27,14 @@ from app.embedded import cursor_secret
 from app.engine import logs
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
-from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, failure_of
+from app.engine.outcome import (
+    Failure,
+    FunctionNotFound,
+    Outcome,
+    Overloaded,
+    failure_of,
+    new_request_id,
+)
 from app.engine.parts import (
     CallObserver,
     CommitNotifier,
@@ -183,7 +190,11 @@ class Engine:
         providers = list(registry.auth_providers) + providers_from_json(
             self.settings.auth_providers
         )
-        self.verifier = AuthVerifier(parse_providers(providers)) if providers else None
+        self.verifier = (
+            AuthVerifier(parse_providers(providers), redact=not self.settings.dev)
+            if providers
+            else None
+        )
 
     async def reload(self, registry: Registry) -> None:
         """Swap in a newly loaded functions folder (dev mode)."""
@@ -208,7 +219,7 @@ class Engine:
     async def identity_from_token(self, token: str) -> UserIdentity:
         """Verify a user JWT (WebSocket Authenticate)."""
         if self.verifier is None:
-            raise AuthenticationError("No auth providers are configured for this deployment")
+            raise without_providers(token)
         return await self.verifier.verify(token)
 
     def lookup(self, path: str, kind: Kind | None, *, admin: bool = False) -> RegisteredFunction:
@@ -221,7 +232,7 @@ class Engine:
         if fn is None and admin and path.startswith("_system/"):
             fn = self.system.get(canonical_path(path))
         if fn is None:
-            raise FunctionNotFound(f"Could not find public function for '{path}'")
+            raise FunctionNotFound(f"Could not find public function for '{path}'.")
         if kind is not None and fn.kind != kind:
             raise FunctionNotFound(
                 f"Trying to execute {path} as {kind.capitalize()}, "
@@ -250,7 +261,8 @@ class Engine:
         try:
             fn = self.lookup(path, kind, admin=principal.is_admin)
         except FunctionNotFound as exc:
-            return Outcome(error=self.failure(exc, request_id or "", None))
+            request_id = request_id or new_request_id()
+            return Outcome(error=self.failure(exc, request_id, None), request_id=request_id)
         hub = self.hub
         # `_system/` functions read state outside the query's snapshot (no read set to
         # invalidate them by): never answered from the cache.
@@ -285,10 +297,18 @@ class Engine:
         session: tuple[str, int] | None = None,
         guard: TxGuard | None = None,
         tx: Tx | None = None,
+        auth_error: Exception | None = None,
     ) -> Outcome:
         """Run a registered function as a top-level call (see `Executor.execute`)."""
         return await self.executor.execute(
-            fn, args, identity, request_id=request_id, session=session, guard=guard, tx=tx
+            fn,
+            args,
+            identity,
+            request_id=request_id,
+            session=session,
+            guard=guard,
+            tx=tx,
+            auth_error=auth_error,
         )
 
     def failure(
@@ -301,6 +321,7 @@ class Engine:
             fn.path if fn else None,
             fn.kind if fn else None,
             dev=self.settings.dev,
+            folder=self.registry.folder,
         )
 
     async def vector_search(self, table: str, index: str, query: dict[str, Any]) -> Any:

@@ -80,7 +80,7 @@ async def run_call(
     try:
         principal = await engine.principal(request.headers.get("authorization"))
     except AuthenticationError as exc:
-        return error_response(401, "Unauthenticated", str(exc))
+        return error_response(401, exc.code, str(exc))
     outcome = await engine.call(path, args, principal, kind)
     return outcome_response(outcome, dev=engine.settings.dev)
 

@@ -46,7 +46,7 @@ def make_metrics(engine: Engine) -> Any:
             try:
                 principal = await engine.principal(request.headers.get("authorization"))
             except AuthenticationError as exc:
-                return error_response(401, "Unauthenticated", str(exc))
+                return error_response(401, exc.code, str(exc))
             if not principal.is_admin:
                 return error_response(
                     401, "Unauthenticated",

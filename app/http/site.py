@@ -13,8 +13,8 @@ from starlette.routing import Route
 from app.auth import AuthenticationError, Principal
 from app.engine import Engine, Outcome
 from app.http.limits import BodyTooLarge, BoundedRequest
-from app.http.responses import JSONResponse, error_response
-from app.storage.errors import StorageError
+from app.http.responses import JSONResponse
+from app.values import encode_value
 
 log = logging.getLogger("convect.site")
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
@@ -39,41 +39,54 @@ def _cors_headers(cors: Any, request: Request) -> dict[str, str]:
     }
 
 
-async def _principal(engine: Engine, header: str | None) -> Principal:
-    """The caller of an HTTP action (raises AuthenticationError for a rejected header).
+async def _principal(engine: Engine, header: str | None) -> Principal | AuthenticationError:
+    """The caller of an HTTP action, or why its `Authorization` header was rejected.
 
-    `Bearer <token>` and `Convex <admin key>[:identity]` are checked as on the API
-    listener, so a bad token is refused rather than run anonymously. Any other scheme
-    (Basic, a webhook's own) is left to the handler, which reads the header itself.
+    As in Convex the handler runs whatever the header holds: a rejected one (a bad token,
+    a wrong admin key, a scheme other than `Bearer` or `Convex`) is raised only when the
+    handler asks `ctx.auth.get_user_identity()`; a webhook reading its own header works.
     """
-    scheme = (header or "").strip().partition(" ")[0].lower()
-    if scheme not in ("bearer", "convex"):
+    text = (header or "").strip()
+    if not text:
         return Principal()
-    return await engine.principal(header)
+    if len(text) < 7:
+        return AuthenticationError("Invalid authentication header", "InvalidHeaderFailure")
+    if text[:7].lower() not in ("bearer ", "convex "):
+        return AuthenticationError("Invalid admin key", "InvalidAdminKey")
+    try:
+        return await engine.principal(text)
+    except AuthenticationError as exc:
+        return exc
 
 
 def action_response(outcome: Outcome, cors: dict[str, str], *, dev: bool) -> Response:
-    """An HTTP action's outcome as its response: the handler's own, or an error."""
+    """An HTTP action's outcome as its response: the handler's own, or an error.
+
+    An uncaught error answers as Convex does: 500 with JSON `{"code": "[Request ID: …]
+    Server Error: Uncaught Error: …", "trace": …}` (`code` without the error and no
+    `trace` in prod), plus `"data"` for a ConvexError. Storage errors are uncaught errors
+    like any other; only a request body over the limit answers 413.
+    """
     failure = outcome.error
     rid = outcome.request_id
     if failure is None:
         if isinstance(outcome.value, Response):
             return outcome.value
         log.error("HTTP action returned %r, not a Response [request %s]", type(outcome.value), rid)
-        return PlainTextResponse(f"Server Error [Request ID: {rid}]", status_code=500, headers=cors)
+        body: dict[str, Any] = {"code": f"[Request ID: {rid}] Server Error"}
+        return JSONResponse(body, status_code=500, headers=cors)
     exc = failure.exception
-    if isinstance(exc, StorageError):
-        return JSONResponse(
-            {"code": exc.code, "message": str(exc)}, status_code=exc.status, headers=cors
-        )
     if isinstance(exc, BodyTooLarge):
         return JSONResponse(
             {"code": "BodyTooLarge", "message": str(exc)}, status_code=413, headers=cors
         )
-    detail = f": {type(exc).__name__}: {exc}" if dev and exc is not None else ""
-    return PlainTextResponse(
-        f"Server Error [Request ID: {rid}]{detail}", status_code=500, headers=cors
-    )
+    body = {"code": f"[Request ID: {rid}] Server Error"}
+    if dev:
+        body["code"] += f": {failure.cause}"
+        body["trace"] = failure.trace
+    if failure.is_convex_error:
+        body["data"] = encode_value(failure.data)
+    return JSONResponse(body, status_code=500, headers=cors)
 
 
 def create_site_app(engine: Engine) -> Starlette:
@@ -96,14 +109,12 @@ def create_site_app(engine: Engine) -> Starlette:
             return PlainTextResponse(
                 "Method Not Allowed", status_code=405, headers={**cors, "Allow": allow}
             )
-        try:
-            principal = await _principal(engine, request.headers.get("authorization"))
-        except AuthenticationError as exc:
-            rejected = error_response(401, "Unauthenticated", str(exc))
-            rejected.headers.update(cors)
-            return rejected
+        principal = await _principal(engine, request.headers.get("authorization"))
         bounded = BoundedRequest(request.scope, request.receive)
-        outcome = await engine.execute(route.function, bounded, principal.identity)
+        if isinstance(principal, AuthenticationError):
+            outcome = await engine.execute(route.function, bounded, None, auth_error=principal)
+        else:
+            outcome = await engine.execute(route.function, bounded, principal.identity)
         response = action_response(outcome, cors, dev=engine.settings.dev)
         for k, v in cors.items():
             response.headers.setdefault(k, v)

@@ -19,6 +19,10 @@ class CallContext(Protocol):
     def identity(self) -> UserIdentity | None:
         """The caller's verified identity, if any."""
 
+    @property
+    def auth_error(self) -> Exception | None:
+        """Why an HTTP action's `Authorization` header was rejected, if it was."""
+
     def storage(self, kind: Kind) -> Any:
         """`ctx.storage` for a handler of `kind`."""
 
@@ -97,13 +101,20 @@ class _AwaitableIdentity:
 
 
 class Auth:
-    """`ctx.auth`: the caller's verified identity."""
+    """`ctx.auth`: the caller's verified identity.
 
-    def __init__(self, identity: UserIdentity | None) -> None:
+    `error`: an HTTP action's rejected `Authorization` header; the handler runs all the
+    same, and `get_user_identity()` raises it, as in Convex.
+    """
+
+    def __init__(self, identity: UserIdentity | None, error: Exception | None = None) -> None:
         self._identity = identity
+        self._error = error
 
     def get_user_identity(self) -> Any:
         """The caller's `UserIdentity`, or a None-like value (use with or without await)."""
+        if self._error is not None:
+            raise self._error
         if self._identity is None:
             return ANONYMOUS
         return _AwaitableIdentity(self._identity)
@@ -145,7 +156,7 @@ class ActionCtx:
 
     def __init__(self, call: CallContext) -> None:
         self._call = call
-        self.auth = Auth(call.identity)
+        self.auth = Auth(call.identity, call.auth_error)
         self.scheduler = call.scheduler()
         self.storage = call.storage("action")
 

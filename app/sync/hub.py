@@ -814,7 +814,9 @@ class Hub:
             orjson.dumps(
                 [
                     run.value,
-                    failure.message if failure else None,
+                    # not the message: it holds the run's request id (Convex's dedup
+                    # hash leaves it out too), so an unchanged failure is no change
+                    (failure.trace or failure.message) if failure else None,
                     encode_value(failure.data) if failure and failure.data is not UNSET else None,
                     run.log_lines,
                     run.journal,

@@ -53,17 +53,18 @@ async def test_a_bearer_token_gives_the_user_identity(verifier: AuthVerifier, rs
 
 
 async def test_a_bad_bearer_token_is_rejected(verifier: AuthVerifier) -> None:
-    with pytest.raises(AuthenticationError, match="Malformed token"):
+    with pytest.raises(AuthenticationError, match="Could not parse JWT payload") as info:
         await parse_authorization("Bearer not-a-jwt", admin_key=ADMIN_KEY, verifier=verifier)
-    with pytest.raises(AuthenticationError, match="Empty bearer token"):
+    assert info.value.code == "InvalidAuthHeader"
+    with pytest.raises(AuthenticationError, match="Header must begin with `bearer `"):
         await parse_authorization("Bearer ", admin_key=ADMIN_KEY, verifier=verifier)
 
 
 async def test_a_bearer_token_without_configured_providers_is_rejected(rsa_key: Any) -> None:
     token = mint(rsa_key, "RS256", claims(ISSUER))
-    with pytest.raises(AuthenticationError, match="no auth providers configured") as info:
+    with pytest.raises(AuthenticationError, match=r"\(no providers configured\)") as info:
         await parse_authorization(f"Bearer {token}", admin_key=ADMIN_KEY, verifier=None)
-    assert token not in str(info.value)
+    assert token not in str(info.value) and info.value.code == "NoAuthProvider"
 
 
 async def test_the_admin_key_gives_an_admin_without_identity() -> None:

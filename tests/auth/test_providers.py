@@ -86,8 +86,6 @@ def test_custom_jwt_providers_are_parsed_for_each_key_source(rsa_key: Any) -> No
         ({**CUSTOM, "jwks": ["https://j"], "algorithm": "RS256"}, "'jwks' must be a URL"),
         ({**CUSTOM, "jwks": {"keys": []}, "algorithm": "RS256"}, "no usable key"),
         ({**CUSTOM, "jwks": {"k": 1}, "algorithm": "RS256"}, "'keys' list"),
-        ({**CUSTOM, "jwks": "data:application/json;base64,!!!", "algorithm": "RS256"}, "JSON"),
-        ({**CUSTOM, "jwks": "data:application/json", "algorithm": "RS256"}, "no ','"),
         ({**CUSTOM, "key": "not a pem", "algorithm": "RS256"}, "not a PEM public key"),
         ({**CUSTOM, "secret": SECRET, "algorithm": "RS256"}, "only with HS256"),
         ({**CUSTOM, "secret": "short"}, "at least 32 bytes"),
@@ -97,6 +95,26 @@ def test_custom_jwt_providers_are_parsed_for_each_key_source(rsa_key: Any) -> No
 def test_an_invalid_provider_is_refused_with_a_clear_message(provider: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         parse_providers([provider])
+
+
+@pytest.mark.parametrize(
+    ("jwks", "text"),
+    [
+        ("data:application/json;base64,!!!", "Invalid JWKS data URL"),
+        ("data:application/json", "Invalid JWKS data URL"),
+        ("data:application/json,not-json", "Invalid JWKS response body from 'data:"),
+        ("data:application/json,%7B%7D", "Invalid JWKS response body from 'data:"),
+    ],
+)
+def test_an_unusable_data_url_jwks_leaves_the_provider_broken_not_the_config(
+    jwks: str, text: str
+) -> None:
+    # As Convex: the deployment starts; only that issuer's tokens fail, with this text.
+    other = {"type": "customJwt", "issuer": "https://ok.example.com", "secret": SECRET}
+    broken, ok = parse_providers([{**CUSTOM, "jwks": jwks, "algorithm": "RS256"}, other])
+    assert isinstance(broken, CustomJwtProvider) and broken.broken is not None
+    assert broken.broken.startswith(text)
+    assert isinstance(ok, CustomJwtProvider) and ok.broken is None
 
 
 def test_a_pem_key_of_the_wrong_type_for_the_algorithm_is_refused(

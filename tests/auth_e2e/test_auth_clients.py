@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,12 +27,17 @@ ISSUER = "https://auth.convect.test"
 AUDIENCE = "convect-demo"
 IDP = RsaIssuer(ISSUER, AUDIENCE)
 OTHER_KEY = rsa_key()
+BROKEN = "https://broken.convect.test"
 token = IDP.token
 
 
 @pytest.fixture(scope="module")
 def auth_server(services: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
-    with served_app(services, "auth_e2e", DEMO, data_dir / "auth", **IDP.demo_env()) as server:
+    # A second provider whose data: JWKS does not parse: the server starts all the same
+    # (as Convex) and only that issuer's tokens fail.
+    broken = [{"type": "customJwt", "issuer": BROKEN, "jwks": "data:,{", "algorithm": "RS256"}]
+    env = {**IDP.demo_env(), "CONVECT_AUTH_PROVIDERS": json.dumps(broken)}
+    with served_app(services, "auth_e2e", DEMO, data_dir / "auth", **env) as server:
         yield server
 
 
@@ -88,6 +94,7 @@ async def test_bad_tokens_are_rejected_over_http_with_401_and_nothing_written(
     r = await _call(http, "mutation", "posts:create", {"title": "t"}, bad)
     assert r.status_code == 401
     assert set(r.json()) == {"code", "message"}
+    assert r.json()["code"] == "InvalidAuthHeader"
     assert (await _call(http, "query", "posts:my_posts", {}, token("user-1"))).json()["value"] == []
 
 
@@ -140,6 +147,12 @@ def test_pypi_client_set_auth(auth_server: ServerProcess) -> None:
         c = ConvexClient(auth_server.url)
         c.set_auth(token("erin"))
         assert c.query("posts:whoami")["subject"] == "erin"
+        h.set_auth(token("erin", lifetime=-120))
+        with pytest.raises(Exception, match=r"^401 InvalidAuthHeader: Could not validate token"):
+            h.query("posts:whoami")
+        h.set_auth(token("erin", iss="https://elsewhere.test"))
+        with pytest.raises(Exception, match=r"^401 NoAuthProvider: No auth provider found"):
+            h.query("posts:whoami")
 
 
 async def test_an_identity_ends_on_the_socket_when_its_token_expires(
@@ -196,3 +209,93 @@ async def test_an_identity_with_an_integer_beyond_64_bits_works_over_http_and_th
     await c.wait_query_set()
     assert c.value(qid) == []
     await c.close()
+
+
+PROVIDERS = (
+    f"[CustomJWT(issuer={ISSUER}, app_id={AUDIENCE}), CustomJWT(issuer={BROKEN}, app_id=none)]"
+)
+NO_PROVIDER = (
+    "No auth provider found matching the given token. Check that your JWT's issuer and "
+    f"audience match one of your configured providers: {PROVIDERS}"
+)
+
+
+def _no_kid() -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 600}
+    return jwt.encode(claims, IDP.key, algorithm="RS256")
+
+
+def test_rejected_tokens_answer_convex_s_codes_and_texts_through_the_npm_clients(
+    auth_server: ServerProcess,
+) -> None:
+    http_cases = {
+        "two parts": "abc.def",
+        "no iss": token(iss=None),
+        "expired": token(lifetime=-120),
+        "nbf ahead": token(nbf=int(time.time()) + 300),
+        "iat ahead": token(iat=int(time.time()) + 300),
+        "no kid": _no_kid(),
+        "unknown kid": jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": int(time.time()) + 60},
+            IDP.key,
+            algorithm="RS256",
+            headers={"kid": "k9"},
+        ),
+        "unknown issuer": token(iss="https://elsewhere.test"),
+        "wrong aud": token(aud="another-app"),
+        "no aud": token(aud=None),
+        "broken provider": token(iss=BROKEN, aud=None),
+    }
+    socket_cases = {k: http_cases[k] for k in ("expired", "no kid", "unknown issuer")}
+    out = run_script(
+        "auth_errors.mjs",
+        env={
+            "CONVECT_URL": auth_server.url,
+            "HTTP_CASES": json.dumps(http_cases),
+            "SOCKET_CASES": json.dumps(socket_cases),
+        },
+        timeout=120,
+    )
+    seen = {name: json.loads(text) for name, text in out["http"].items()}
+    invalid = "InvalidAuthHeader"
+    assert seen["two parts"] == {
+        "code": invalid,
+        "message": "Could not parse JWT payload. Check that the token is a valid JWT format "
+        "with three base64-encoded parts separated by dots.",
+    }
+    assert seen["no iss"] == {
+        "code": invalid,
+        "message": "Missing issuer claim ('iss') in JWT payload. The JWT must include an 'iss' "
+        "claim that matches one of your configured auth providers.",
+    }
+    assert seen["expired"]["code"] == invalid
+    assert re.fullmatch(
+        r"Could not validate token: Token expired 1(19|2[01]) seconds ago",
+        seen["expired"]["message"],
+    ), seen["expired"]
+    for ahead in ("nbf ahead", "iat ahead"):
+        assert seen[ahead]["code"] == invalid
+        assert re.fullmatch(
+            r"Could not validate token: Token will be valid in 29\d seconds",
+            seen[ahead]["message"],
+        ), seen[ahead]
+    assert seen["no kid"] == {
+        "code": invalid,
+        "message": "Could not decode token. JWT may be missing a 'kid' (key ID) header.",
+    }
+    assert seen["unknown kid"] == {
+        "code": invalid,
+        "message": "Could not decode token. The JWT's 'kid' (key ID) header is 'k9', does "
+        "this key match any key in the provider's JWKS?",
+    }
+    for name in ("unknown issuer", "wrong aud", "no aud"):
+        assert seen[name] == {"code": "NoAuthProvider", "message": NO_PROVIDER}, name
+    assert seen["broken provider"]["code"] == invalid
+    assert seen["broken provider"]["message"].startswith("Invalid JWKS response body from 'data:")
+    # Over the socket: the AuthError carries the same text, and the client gives up on it.
+    for name, observed in out["socket"].items():
+        assert observed["changes"] == [False], (name, observed)
+        text = seen[name]["message"]
+        said = f"attempting to reauthenticate: {text}"
+        assert any(said in e for e in observed["errors"]), observed

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 from convex import ConvexError, ConvexInt64
 from convex.http_client import ConvexExecutionError, ConvexHttpClient
 
+from tests.support.calls import error_text
 from tests.support.npm import run_script
 from tests.support.servers import ServerProcess
 
@@ -58,14 +60,16 @@ def test_python_client_sees_validation_and_lookup_errors_as_execution_errors(
     client = ConvexHttpClient(demo_server.url)
     with pytest.raises(ConvexExecutionError) as info:
         client.query("messages:get", {"id": 5})
-    assert str(info.value).startswith("ArgumentValidationError: Value does not match validator.")
+    assert error_text(str(info.value)).startswith(
+        "ArgumentValidationError: Value does not match validator."
+    )
     assert 'v.id("messages")' in str(info.value)
     with pytest.raises(ConvexExecutionError) as info:
         client.action("actions:echo", {"text": 1})
     assert "ArgumentValidationError" in str(info.value)
     with pytest.raises(ConvexExecutionError) as info:
         client.mutation("logs:record", {"event": "x"})
-    assert str(info.value) == "Could not find public function for 'logs:record'"
+    assert error_text(str(info.value)) == "Could not find public function for 'logs:record'."
 
 
 def test_python_client_round_trips_int64_floats_and_bytes(kitchen_server: ServerProcess) -> None:
@@ -107,11 +111,18 @@ def test_npm_client_runs_against_convect(
     assert out["byAuthor"] == ["hello"]
     assert out["echo"]["text"] == "hi from npm" and out["echo"]["logged"] >= 1
     assert out["transferOk"] is None
-    assert out["insufficient"] == {
+    insufficient = out["insufficient"]
+    insufficient["message"] = re.sub(
+        r"accounts\.py:\d+:\d+",
+        "accounts.py:<line>",
+        re.sub(r"Request ID: [0-9a-f]{16}", "Request ID: <id>", insufficient["message"]),
+    )
+    assert insufficient == {
         "threw": True,
         "isConvexError": True,
         "isError": True,
-        "message": 'Uncaught ConvexError: {"code":"INSUFFICIENT_FUNDS","balance":60.0}',
+        "message": '[Request ID: <id>] Server Error\nUncaught ConvexError: {"code":"INSUFFICIENT_FUNDS",'
+        '"balance":60}\n    at transfer (functions/accounts.py:<line>)\n',
         "hasData": True,
         "data": {"code": "INSUFFICIENT_FUNDS", "balance": 60},
     }
@@ -119,9 +130,13 @@ def test_npm_client_runs_against_convect(
         assert out[key]["threw"] and out[key]["isError"], out[key]
         assert not out[key]["isConvexError"]
         assert not out[key]["hasData"]
-        assert out[key]["message"].startswith("ArgumentValidationError")
-    assert out["unknown"]["message"] == "Could not find public function for 'messages:nope'"
-    assert out["internal"]["message"] == "Could not find public function for 'logs:record'"
+        assert error_text(out[key]["message"]).startswith("ArgumentValidationError")
+    assert error_text(out["unknown"]["message"]) == (
+        "Could not find public function for 'messages:nope'."
+    )
+    assert error_text(out["internal"]["message"]) == (
+        "Could not find public function for 'logs:record'."
+    )
     assert not out["unknown"]["isConvexError"] and not out["internal"]["isConvexError"]
     assert out["balances"] == [60, 40]
     assert out["int64"] == {

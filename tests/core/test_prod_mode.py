@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support.apps import write_app
+from tests.support.calls import error_text
 from tests.support.servers import (
     ServerProcess,
     served_app,
@@ -79,4 +80,4 @@ async def test_prod_mode_still_delivers_convex_error_data(prod_server: ServerPro
     body = await post(prod_server, "things:refuse", {"n": 3})
     assert body["errorData"] == {"code": "NOPE", "n": 3.0}
     validation = await post(prod_server, "things:refuse", {"n": "x"})
-    assert str(validation["errorMessage"]).startswith("ArgumentValidationError")
+    assert error_text(str(validation["errorMessage"])).startswith("ArgumentValidationError")

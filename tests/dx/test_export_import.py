@@ -161,9 +161,7 @@ async def test_an_export_imported_into_an_empty_deployment_reproduces_every_row(
             assert manifest["tables"]["logs"]["documents"] == GENERATED
             assert len(zf.read("logs/documents.jsonl").splitlines()) == GENERATED
             assert zf.read("logs/generated_schema.jsonl") == b'"uniform"\n'
-            [stored] = [
-                n for n in zf.namelist() if n.startswith("_storage/") and "." not in n
-            ]
+            [stored] = [n for n in zf.namelist() if n.startswith("_storage/") and "." not in n]
             assert zf.read(stored) == blob
 
         target = await create_database(services["database_url"], "dx_import")

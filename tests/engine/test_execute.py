@@ -22,6 +22,7 @@ from app.logconfig import log_call
 from app.settings import Settings
 from tests.ops.conftest import parse_metrics
 from tests.support.apps import write_app
+from tests.support.calls import error_text
 from tests.support.servers import create_database
 
 FUNCTIONS = {
@@ -102,7 +103,7 @@ async def test_http_actions_are_counted_and_logged_like_every_other_call(
     async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
         assert (await client.get("/hello")).text == "hi"
         boom = await client.get("/boom")
-    assert boom.status_code == 500 and boom.text.startswith("Server Error [Request ID: ")
+    assert boom.status_code == 500 and boom.json()["code"].startswith("[Request ID: ")
     calls = _calls(eng)
     assert calls[("GET /hello", "httpAction", "success")] == 1
     assert calls[("GET /boom", "httpAction", "error")] == 1
@@ -140,11 +141,11 @@ async def test_bad_arguments_are_one_failure_on_every_transport(
     eng, _ = engine
     outcome = await eng.call("notes:double", {"n": "x"}, Principal(None, False), "query")
     assert outcome.error is not None
-    assert outcome.error.message.startswith("ArgumentValidationError: ")
+    assert error_text(outcome.error.message).startswith("ArgumentValidationError: ")
     assert not outcome.error.transient
     missing = await eng.call("notes:nope", {}, Principal(None, False), "query")
     assert missing.error is not None
-    assert missing.error.message == "Could not find public function for 'notes:nope'"
+    assert error_text(missing.error.message) == "Could not find public function for 'notes:nope'."
 
 
 async def test_in_prod_the_lines_a_call_printed_reach_the_server_log(
@@ -169,5 +170,6 @@ async def test_a_convex_error_escaping_an_http_action_is_a_logged_server_error(
     async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
         r = await client.get("/refuse")
     assert r.status_code == 500
-    assert r.text.endswith(": ConvexError: not here")  # dev mode names the cause
+    assert r.json()["code"].endswith("Server Error: Uncaught ConvexError: not here")  # dev
+    assert r.json()["data"] == "not here"
     assert any("GET /refuse" in rec.getMessage() for rec in caplog.records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -44,13 +45,17 @@ async def test_an_http_action_stores_a_streamed_body_and_serves_it_back(
         assert meta["sha256"] == hashlib.sha256(piece * 80).hexdigest()
 
 
-async def test_bad_or_unknown_ids_in_an_http_action_get_4xx(
+async def test_a_bad_id_in_an_http_action_is_an_uncaught_error_and_an_unknown_one_none(
     demo: httpx.AsyncClient, demo_server: ServerProcess
 ) -> None:
+    # As Convex: a storage error the handler does not catch is a 500 like any other.
     async with httpx.AsyncClient(base_url=demo_server.site_url, timeout=60) as site:
         bad = await site.get("/files/not-an-id")
-        assert bad.status_code == 400
-        assert bad.json()["code"] == "InvalidStorageId"
+        assert bad.status_code == 500
+        assert re.fullmatch(
+            r"\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught InvalidStorageId: .+",
+            bad.json()["code"],
+        ), bad.text
         r = await site.post("/files", content=b"x")
         storage_id = r.json()["storageId"]
         await demo.post(

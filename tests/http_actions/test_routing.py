@@ -59,13 +59,22 @@ async def test_a_failing_handler_gives_500_with_a_request_id_and_detail_in_dev(
     site: httpx.AsyncClient, kitchen_server: ServerProcess
 ) -> None:
     r = await site.get("/kitchen/boom")
-    assert r.status_code == 500
-    match = re.match(r"Server Error \[Request ID: ([0-9a-f]+)\]: RuntimeError: kaboom", r.text)
-    assert match, r.text
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    match = re.fullmatch(
+        r"\[Request ID: ([0-9a-f]{16})\] Server Error: Uncaught RuntimeError: kaboom: internal "
+        r"detail",
+        body["code"],
+    )
+    assert match, body
+    assert body["trace"].startswith("Uncaught RuntimeError: kaboom: internal detail\n    at boom (")
     assert match.group(1) in kitchen_server.log()
     bad = await site.get("/kitchen/not-a-response")
     assert bad.status_code == 500
-    assert bad.text.startswith("Server Error [Request ID: ")
+    assert bad.json()["code"].startswith("[Request ID: ")
+    storage = await site.get("/kitchen/bad-storage-id")
+    assert storage.status_code == 500
+    assert "Uncaught InvalidStorageId: " in storage.json()["code"]
 
 
 async def test_in_prod_a_failing_handler_shows_only_the_request_id(
@@ -73,8 +82,11 @@ async def test_in_prod_a_failing_handler_shows_only_the_request_id(
 ) -> None:
     r = await prod_site.get("/kitchen/boom")
     assert r.status_code == 500
-    assert re.fullmatch(r"Server Error \[Request ID: [0-9a-f]+\]", r.text), r.text
-    assert "kaboom" not in r.text
+    assert re.fullmatch(r"\[Request ID: [0-9a-f]{16}\] Server Error", r.json()["code"]), r.text
+    assert set(r.json()) == {"code"} and "kaboom" not in r.text
+    custom = await prod_site.get("/kitchen/failer_custom")
+    assert (custom.status_code, custom.json()["data"]) == (500, "Hello world!")
+    assert set(custom.json()) == {"code", "data"}
     assert "kaboom: internal detail" in kitchen_prod_server.log()
 
 
@@ -115,9 +127,10 @@ async def test_a_valid_bearer_token_gives_the_handler_an_identity(
     assert r.json() == {"subject": "user-7", "issuer": "https://issuer.http-actions.test"}
 
 
-async def test_a_bad_bearer_token_is_a_401_and_runs_nothing(
+async def test_a_bad_bearer_token_runs_the_handler_and_fails_only_when_it_asks_who_calls(
     prod_site: httpx.AsyncClient, kitchen_prod_server: ServerProcess
 ) -> None:
+    # As Convex: the handler runs whatever the header holds; `get_user_identity()` raises.
     marker = uuid.uuid4().hex
     bad_tokens = {
         "wrong signature": make_token("user-7", secret="x" * 40),
@@ -125,16 +138,14 @@ async def test_a_bad_bearer_token_is_a_401_and_runs_nothing(
         "junk": "junk",
     }
     for why, bad in bad_tokens.items():
-        r = await prod_site.post(
-            "/kitchen/record",
-            content=marker,
-            headers={"Authorization": f"Bearer {bad}", "Origin": "https://app.example"},
-        )
-        assert r.status_code == 401, (why, r.text)
-        body = r.json()
-        assert set(body) == {"code", "message"} and body["code"] == "Unauthenticated", body
-        assert body["message"] and bad not in body["message"], (why, body)
+        headers = {"Authorization": f"Bearer {bad}", "Origin": "https://app.example"}
+        r = await prod_site.post("/kitchen/record", content=marker, headers=headers)
+        assert r.status_code == 500, (why, r.text)
+        assert r.headers["content-type"] == "application/json"
+        assert re.fullmatch(r"\{\"code\":\"\[Request ID: [0-9a-f]{16}\] Server Error\"\}", r.text)
         assert r.headers["access-control-allow-origin"] == "https://app.example"
+        hook = await prod_site.post("/kitchen/webhook", headers=headers)
+        assert hook.json() == {"authorization": f"Bearer {bad}"}, why
     assert await _events_with(kitchen_prod_server, marker) == []
     # No header: anonymous, as before; a valid token: the caller.
     assert (await prod_site.post("/kitchen/record", content=marker)).json() == f"anonymous:{marker}"
@@ -150,6 +161,25 @@ async def test_a_bad_bearer_token_is_a_401_and_runs_nothing(
     ]
 
 
+async def test_a_rejected_header_is_named_by_get_user_identity_in_dev(
+    site: httpx.AsyncClient,
+) -> None:
+    # This server has no auth providers: a token is read, then no provider takes it.
+    token = make_token("user-7")
+    r = await site.get("/kitchen/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 500
+    body = r.json()
+    assert body["code"].endswith(
+        "Server Error: Uncaught AuthenticationError: No auth provider found matching the "
+        "given token (no providers configured). Check functions/auth_config.py."
+    ), body
+    junk = await site.get("/kitchen/whoami", headers={"Authorization": "Bearer junk"})
+    assert "Uncaught AuthenticationError: Could not parse JWT payload." in junk.json()["code"]
+    assert "    at whoami (kitchen/http.py:" in body["trace"]
+    basic = await site.get("/kitchen/whoami", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert basic.json()["code"].endswith("Uncaught AuthenticationError: Invalid admin key")
+
+
 async def test_the_admin_key_and_other_schemes_on_the_site(prod_site: httpx.AsyncClient) -> None:
     # The admin key runs the handler (anonymously, or as the identity it acts as).
     admin = await prod_site.get("/kitchen/whoami", headers={"Authorization": f"Convex {ADMIN_KEY}"})
@@ -159,12 +189,15 @@ async def test_the_admin_key_and_other_schemes_on_the_site(prod_site: httpx.Asyn
         "/kitchen/whoami", headers={"Authorization": f"Convex {ADMIN_KEY}:{acting}"}
     )
     assert r.json() == {"subject": "s", "issuer": "i"}
-    # A wrong admin key is refused like a bad token.
-    wrong = await prod_site.get("/kitchen/whoami", headers={"Authorization": "Convex wrong"})
-    assert (wrong.status_code, wrong.json()["code"]) == (401, "Unauthenticated")
-    # Other schemes are the handler's own business (webhooks use Basic and the like).
-    basic = await prod_site.get("/kitchen/whoami", headers={"Authorization": "Basic dXNlcjpwdw=="})
-    assert (basic.status_code, basic.json()) == (200, None)
+    # A wrong admin key, or another scheme, fails the handler that asks who calls ...
+    for header in ("Convex wrong", "Basic dXNlcjpwdw==", "x"):
+        wrong = await prod_site.get("/kitchen/whoami", headers={"Authorization": header})
+        assert wrong.status_code == 500, header
+    # ... and not a webhook that reads the header itself.
+    basic = await prod_site.post(
+        "/kitchen/webhook", headers={"Authorization": "Basic dXNlcjpwdw=="}
+    )
+    assert (basic.status_code, basic.json()) == (200, {"authorization": "Basic dXNlcjpwdw=="})
 
 
 async def _events_with(server: ServerProcess, marker: str) -> list[str]:

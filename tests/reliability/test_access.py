@@ -29,7 +29,7 @@ from app.engine.registry import load_registry
 from app.sync.socket import SyncSession
 from tests.conftest import DEMO
 from tests.reliability.hostile import Fingerprint
-from tests.support.calls import mutation, query
+from tests.support.calls import error_text, mutation, query
 from tests.support.servers import (
     ADMIN_KEY,
     ROOT,
@@ -105,7 +105,7 @@ async def test_internal_functions_are_unreachable_without_the_admin_key_on_every
                 )
                 assert r.status_code == 200, (who, path, r.text)
                 assert r.json()["status"] == "error", (who, path, r.json())
-                assert r.json()["errorMessage"] == f"{NOT_FOUND} '{path}'", (who, r.json())
+                assert error_text(r.json()["errorMessage"]) == f"{NOT_FOUND} '{path}'.", who
             r = await http.post(f"/api/run/{module}/{name}", json={"args": args},
                                 headers=bearer(tok))  # fmt: skip
             assert r.status_code == 404, (who, path, r.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -57,3 +58,13 @@ async def action(
 ) -> Any:
     """Run an action."""
     return await call(client, "action", path, args, **kw)
+
+
+_SERVER_ERROR = re.compile(r"^\[Request ID: [0-9a-f]{16}\] Server Error\n")
+
+
+def error_text(message: str) -> str:
+    """A failure's `errorMessage` without Convex's framing: the `[Request ID: …] Server
+    Error` line (asserted) and the final newline."""
+    assert _SERVER_ERROR.match(message), message
+    return _SERVER_ERROR.sub("", message).removesuffix("\n")

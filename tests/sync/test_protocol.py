@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from app.sync.protocol import decode_ts
-from tests.support.calls import mutation, query
+from tests.support.calls import error_text, mutation, query
 from tests.support.servers import ADMIN_KEY, ServerProcess
 from tests.support.ws import SyncClient
 
@@ -120,21 +120,25 @@ async def test_a_function_of_another_kind_is_named_as_such_on_the_socket(
     c = await _open(demo_server)
     r = await c.mutation("messages:list", {})
     assert r["success"] is False
-    assert r["result"] == "Trying to execute messages:list as Mutation, but it is defined as Query."
+    assert error_text(r["result"]) == (
+        "Trying to execute messages:list as Mutation, but it is defined as Query."
+    )
     await c.send({"type": "Action", "requestId": 99, "udfPath": "messages:create", "args": [{}]})
     r = await c.recv_type("ActionResponse")
     assert r["success"] is False
-    assert r["result"] == (
+    assert error_text(r["result"]) == (
         "Trying to execute messages:create as Action, but it is defined as Mutation."
     )
     wrong = await c.add("messages:create", {"author": "a", "body": "b"})
     internal = await c.add("logs:record", {"event": "x"})
     await c.wait_query_set()
-    assert c.results[wrong]["errorMessage"] == (
+    assert error_text(c.results[wrong]["errorMessage"]) == (
         "Trying to execute messages:create as Query, but it is defined as Mutation."
     )
     # An internal function is not revealed to a non-admin socket, whatever its kind.
-    assert c.results[internal]["errorMessage"] == "Could not find public function for 'logs:record'"
+    assert error_text(c.results[internal]["errorMessage"]) == (
+        "Could not find public function for 'logs:record'."
+    )
     await c.close()
     assert await query(demo, "messages:list") == []
     assert await query(demo, "logs:list") == []

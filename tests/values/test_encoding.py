@@ -304,7 +304,7 @@ def test_convex_error_carries_data_and_renders_it() -> None:
     assert e.data == "Not found" and str(e) == "Not found"
     e2 = ConvexError({"code": 404, "n": Int64(1)})
     assert e2.data == {"code": 404, "n": Int64(1)}
-    assert str(e2) == '{"code":404.0,"n":{"$integer":"AQAAAAAAAAA="}}'
+    assert str(e2) == '{"code":404,"n":"1n"}'  # as Convex writes values into messages
     e3 = pickle.loads(pickle.dumps(e2))
     assert isinstance(e3, ConvexError) and e3.data == e2.data
     assert isinstance(e, Exception)

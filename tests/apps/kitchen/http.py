@@ -5,6 +5,7 @@ import hashlib
 from starlette.responses import JSONResponse, PlainTextResponse
 
 from app.server import HttpRouter, http_action
+from app.values import ConvexError
 
 http = HttpRouter(cors={"allowed_origins": ["https://app.example"]})
 
@@ -74,3 +75,22 @@ async def record(ctx, request):
     event = f"{identity.subject if identity else 'anonymous'}:{(await request.body()).decode()}"
     await ctx.run_mutation("core_tx:record", {"event": event, "fail": "no"})
     return JSONResponse(event)
+
+
+@http.route(path="/kitchen/failer_custom", method="GET")
+async def failer_custom(ctx, request):
+    """Convex's `failer_custom`: an uncaught ConvexError."""
+    raise ConvexError("Hello world!")
+
+
+@http.route(path="/kitchen/bad-storage-id", method="GET")
+async def bad_storage_id(ctx, request):
+    """A storage call with an id that is not one: an uncaught error like any other."""
+    await ctx.storage.get("not-an-id")
+    return PlainTextResponse("unreachable")
+
+
+@http.route(path="/kitchen/webhook", method="POST")
+async def webhook(ctx, request):
+    """A webhook that reads its own Authorization header and never asks for an identity."""
+    return JSONResponse({"authorization": request.headers.get("authorization")})
