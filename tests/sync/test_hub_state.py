@@ -163,7 +163,7 @@ def test_entry_states(
 
 
 def test_an_entry_is_ready_exactly_when_its_state_is() -> None:
-    entry = Entry("q:f", {}, None, False, ("q:f", "{}", ""))
+    entry = Entry("q:f", {}, None, False, ("q:f", "{}", "", ""))
     assert entry.state is S.PENDING and not entry.ready
     entry.state = S.STALE
     assert entry.ready
@@ -194,7 +194,7 @@ def test_a_new_subscription_is_a_pending_entry_queued_for_the_next_refresh() -> 
     entry = hub.subscribe(s, "q.js:f", {"a": 1}, None, False)
     assert entry.state is S.PENDING and entry.path == "q:f"
     assert hub.pending == {entry} and hub.holds(entry)
-    assert dict(hub.entries) == {("q:f", '{"a":1}', ""): entry}
+    assert dict(hub.entries) == {("q:f", '{"a":1}', "", ""): entry}
     assert entry.sessions == {s: 1}
 
 
@@ -247,7 +247,7 @@ def test_the_last_unsubscribe_keeps_a_result_for_http(
 def test_subscribing_to_a_cached_result_queues_it_again(state: EntryState) -> None:
     hub = make_hub()
     hub.store("q:f", {}, None, False, hub.generation(), [1], None, reads())
-    entry = hub.entries[("q:f", "{}", "")]
+    entry = hub.entries[("q:f", "{}", "", "")]
     entry.state = state
     assert hub.pending == frozenset()
     assert hub.subscribe(Session(), "q:f", {}, None, False) is entry
@@ -276,7 +276,7 @@ def test_a_local_commit_touches_the_entries_that_read_what_it_wrote() -> None:
     hub._settle(live, Run(frozen(1), None, [], None, reads("t")), was_ready=False)
     hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads("t"))
     hub.store("q:other", {}, None, False, hub.generation(), 3, None, reads("u"))
-    cached, other = hub.entries[("q:cached", "{}", "")], hub.entries[("q:other", "{}", "")]
+    cached, other = hub.entries[("q:cached", "{}", "", "")], hub.entries[("q:other", "{}", "", "")]
     before = hub.generation()
     hub.local_commit(9, local_write("t"))
     assert (live.state, cached.state, other.state) == (S.DIRTY, S.STALE, S.CACHED)
