@@ -249,13 +249,14 @@ class Engine:
         identity, admin = principal.identity, principal.is_admin
         hit = hub.cached(path, wire_args, identity, admin)
         if hit is not None:  # never a failure: each failing call runs (own request id, logged)
-            return Outcome(value=hit.value, request_id=request_id or "")
+            lines = list(hit.log_lines)  # the lines of the run that produced it, as Convex
+            return Outcome(value=hit.value, log_lines=lines, request_id=request_id or "")
         gen = hub.generation()
         outcome = await self.execute(fn, args, identity, request_id=request_id)
         if outcome.read_set is not None:
             hub.store(
                 path, wire_args, identity, admin, gen, outcome.value, outcome.error,
-                outcome.read_set,
+                outcome.read_set, outcome.log_lines,
             )  # fmt: skip
         return outcome
 

@@ -530,6 +530,7 @@ class Hub:
         if text_size is None:
             text_size = len(orjson.dumps(entry.value))  # a Fragment: its text, copied once
         size = text_size + sum(len(part) for part in entry.key)
+        size += sum(len(line) for line in entry.log_lines)
         self._cache_lru[entry.key] = size
         self._cache_bytes += size
         while self._cache_lru and (
@@ -580,16 +581,26 @@ class Hub:
         value: Any,
         failure: Failure | None,
         read_set: ReadSet,
+        log_lines: list[str] | None = None,
     ) -> None:
-        """Keep an HTTP query's result if no refresh happened while it ran."""
+        """Keep an HTTP query's result (and the log lines of its run, which every answer
+        from the cache repeats, as in Convex) if no refresh happened while it ran."""
         if gen != self.generation() or failure is not None:
             return
         key = entry_key(path, args, identity, admin)
         if key in self._entries:
             return
         text = kept(orjson.dumps(value))
+        lines = list(log_lines or ())
         entry = Entry(
-            key[0], args, identity, admin, key, value=orjson.Fragment(text), state=EntryState.CACHED
+            key[0],
+            args,
+            identity,
+            admin,
+            key,
+            value=orjson.Fragment(text),
+            log_lines=lines,
+            state=EntryState.CACHED,
         )
         self._entries[key] = entry
         self._index.add(entry, read_set)
