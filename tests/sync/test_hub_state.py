@@ -618,3 +618,37 @@ def test_past_the_process_send_budget_the_slowest_socket_is_dropped() -> None:
     assert slow.closed is not None and fast.closed is None
     hub.detach(fast)  # a socket that goes takes what it still had queued off the count
     assert hub.snapshot().queued_bytes == 5_000
+
+
+async def test_a_paginated_entry_is_filed_under_its_journal_and_shared_only_by_it() -> None:
+    hub = make_hub()
+    queries = Queries(hub)
+    queries.results["q:p"] = {"page": [1, 2]}
+
+    async def run(conn: Any, entry: Entry) -> bool:  # every run ends its page at "J1"
+        queries.runs.append(entry.path)
+        value = frozen(queries.results["q:p"])
+        run = Run(value, None, [], "J1", reads())
+        return hub._settle(entry, run, was_ready=entry.state.ready)
+
+    hub._run_entry = run  # type: ignore[method-assign]
+    s1, s2, s3 = Session(), Session(), Session()
+    first = hub.subscribe(s1, "q:p", {}, None, False)
+    hub.mark_dirty(s1)
+    await hub._refresh()
+    assert first.key == ("q:p", "{}", "", "J1") and hub.holds(first)
+    assert first.journal == "J1"
+    # Another client with the same args and no journal: a page of its own, run afresh.
+    second = hub.subscribe(s2, "q:p", {}, None, False)
+    assert second is not first and second.state is S.PENDING
+    hub.mark_dirty(s2)
+    await hub._refresh()
+    assert hub.holds(first) and hub.holds(second) and second.key != first.key
+    assert second.journal == "J1"
+    # A client that reconnects with the journal it was sent joins the entry filed under it.
+    assert hub.subscribe(s3, "q:p", {}, None, False, "J1") is first
+    # HTTP (no journal) is never served a page with one; the last unsubscribe drops it.
+    assert hub.cached("q:p", {}, None, False) is None
+    for session, entry in ((s1, first), (s3, first), (s2, second)):
+        hub.unsubscribe(session, entry)
+    assert dict(hub.entries) == {}
