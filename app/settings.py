@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     max_socket_mutation_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # their arguments
     max_queued_bytes: int = Field(default=512 * 1024 * 1024, ge=1)  # sends queued, all sockets
     query_cache_bytes: int = Field(default=128 * 1024 * 1024, ge=0)  # HTTP query cache
+    # Consistent reads (/api/query_ts, /api/query_at_ts): each timestamp handed out is a
+    # PostgreSQL snapshot held open this long, at most this many at a time (a connection each).
+    consistent_read_window: float = Field(default=30.0, gt=0.0, le=3600.0)
+    consistent_read_snapshots: int = Field(default=8, ge=0, le=1000)
     # Off: the API process runs no live-query hub (no /api/sync, no HTTP query cache);
     # commits are still logged and notified, so other processes' subscribers see them.
     live_queries: bool = True

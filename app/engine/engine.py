@@ -21,6 +21,7 @@ from app.auth import (
 )
 from app.db.catalog import Catalog
 from app.db.pool import create_pool
+from app.db.snapshots import HeldSnapshots
 from app.db.transaction import Tx
 from app.db.vector import vector_search
 from app.embedded import cursor_secret
@@ -82,6 +83,7 @@ class Engine:
         self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
         self._pool: asyncpg.Pool | None = None
         self._catalog: Catalog | None = None
+        self._snapshots: HeldSnapshots | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._ts = 0
 
@@ -139,6 +141,13 @@ class Engine:
                 cursor_secret=cursor_secret(self.settings),
             )
             await self._catalog.load()
+            self._snapshots = HeldSnapshots(
+                self._pool,
+                self.settings.database_url,
+                max_held=self.settings.consistent_read_snapshots,
+                window_s=self.settings.consistent_read_window,
+            )
+            stack.push_async_callback(self._snapshots.close)
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
@@ -277,14 +286,43 @@ class Engine:
         identity, admin = principal.identity, principal.is_admin
         hit = hub.cached(path, wire_args, identity, admin)
         if hit is not None:  # never a failure: each failing call runs (own request id, logged)
-            return Outcome(value=hit.value, request_id=request_id or "")
+            lines = list(hit.log_lines)  # the lines of the run that produced it, as Convex
+            return Outcome(value=hit.value, log_lines=lines, request_id=request_id or "")
         gen = hub.generation()
         outcome = await self.execute(fn, args, identity, request_id=request_id)
         if outcome.read_set is not None:
             hub.store(
                 path, wire_args, identity, admin, gen, outcome.value, outcome.error,
-                outcome.read_set,
+                outcome.read_set, outcome.log_lines,
             )  # fmt: skip
+        return outcome
+
+    async def query_ts(self) -> int:
+        """`/api/query_ts`: the newest commit ts, its snapshot held for `query_at_ts`."""
+        if self._snapshots is None:
+            raise RuntimeError("The engine has not started")
+        ts = await self._snapshots.take(self._ts)
+        self.advance_ts(ts)
+        return ts
+
+    async def query_at_ts(
+        self, path: str, args: Any, principal: Principal, ts: int, *, request_id: str | None = None
+    ) -> Outcome:
+        """`/api/query_at_ts`: a query read at the snapshot `query_ts` handed out for `ts`.
+
+        Raises `SnapshotUnavailable` when that snapshot is no longer held (never reads
+        the latest state instead).
+        """
+        if self._snapshots is None:
+            raise RuntimeError("The engine has not started")
+        try:
+            fn = self.lookup(path, "query", admin=principal.is_admin)
+        except FunctionNotFound as exc:
+            return Outcome(error=self.failure(exc, request_id or "", None))
+        async with self.connection() as conn, self._snapshots.reading(conn, ts):
+            tx = Tx(conn, writable=False)
+            outcome = await self.execute(fn, args, principal.identity, request_id=request_id, tx=tx)
+        self.observe(fn, outcome)  # a call on a given tx is not observed by execute
         return outcome
 
     async def execute(

@@ -36,6 +36,10 @@ class CachedResult(Protocol):
     def value(self) -> Any:
         """The result, encoded."""
 
+    @property
+    def log_lines(self) -> list[str]:
+        """The log lines of the run that produced it."""
+
 
 class LiveQueryCounts(Protocol):
     """What the hub reports of itself (metrics, `/api/debug/sync_stats`)."""
@@ -101,8 +105,10 @@ class LiveQueries(Part, Protocol):
         value: Any,
         failure: Failure | None,
         read_set: ReadSet,
+        log_lines: list[str] | None = None,
     ) -> None:
-        """Keep an HTTP query's result while nothing it read changes."""
+        """Keep an HTTP query's result (with its run's log lines) while nothing it read
+        changes."""
 
     def local_commit(self, ts: int, tx: Tx) -> None:
         """A mutation of this process committed."""

@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import AuthenticationError
+from app.db.snapshots import SnapshotUnavailable
 from app.engine import MAX_ARGS_BYTES, Engine, InvalidArgs, decode_args
 from app.http.responses import JSONResponse, error_response, outcome_response
 from app.server.functions import Kind
-from app.sync.protocol import encode_ts
+from app.sync.protocol import decode_ts, encode_ts
 
 FORMATS = ("convex_encoded_json", "json")
 
@@ -99,9 +100,39 @@ def make_call_endpoint(engine: Engine, kind: Kind | None) -> Any:
 
 
 def make_query_ts_endpoint(engine: Engine) -> Any:
-    """POST /api/query_ts: the newest commit timestamp (for consistentQuery)."""
+    """POST /api/query_ts: the newest commit timestamp, its snapshot held for
+    /api/query_at_ts (ConvexHttpClient.consistentQuery)."""
 
     async def endpoint(request: Request) -> Response:
-        return JSONResponse({"ts": encode_ts(engine.current_ts())})
+        try:
+            ts = await engine.query_ts()
+        except SnapshotUnavailable as exc:
+            return error_response(503, "ConsistentReadsUnavailable", str(exc))
+        return JSONResponse({"ts": encode_ts(ts)})
+
+    return endpoint
+
+
+def make_query_at_ts_endpoint(engine: Engine) -> Any:
+    """POST /api/query_at_ts: `{"path", "args", "ts"}`, a query read at the snapshot of a
+    timestamp /api/query_ts handed out; 400 `OutOfRetention` once it is no longer held."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await read_json(request)
+            path, args = parse_call_body(body)
+            try:
+                ts = decode_ts(body.get("ts"))
+            except ValueError as exc:
+                raise BadRequest(400, "BadJsonBody", f"`ts`: {exc}") from None
+            principal = await engine.principal(request.headers.get("authorization"))
+            outcome = await engine.query_at_ts(path, args, principal, ts)
+        except BadRequest as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except AuthenticationError as exc:
+            return error_response(401, "Unauthenticated", str(exc))
+        except SnapshotUnavailable as exc:
+            return error_response(400, "OutOfRetention", str(exc))
+        return outcome_response(outcome, dev=engine.settings.dev)
 
     return endpoint

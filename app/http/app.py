@@ -35,7 +35,7 @@ def create_app(engine: Engine) -> FastAPI:
         "/api/mutation": api.make_call_endpoint(engine, "mutation"),
         "/api/action": api.make_call_endpoint(engine, "action"),
         "/api/function": api.make_call_endpoint(engine, None),
-        "/api/query_at_ts": api.make_call_endpoint(engine, "query"),
+        "/api/query_at_ts": api.make_query_at_ts_endpoint(engine),
     }
     app.direct_routes.update(calls)  # served without the middleware stack (app/http/direct.py)
     routes: list[Any] = [Route(path, call, methods=["POST"]) for path, call in calls.items()]

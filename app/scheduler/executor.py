@@ -44,20 +44,39 @@ def retry_delay(job_try: int) -> float:
 
 class _ScheduledRun:
     """A scheduled mutation's row, in its transaction (`TxGuard`): dequeued first (or the
-    run is skipped: another delivery ran it, or it was canceled), `success` last."""
+    run is skipped: another delivery ran it, or it was canceled), `success` last — or
+    `canceled` when the mutation canceled itself (`ctx.scheduler.cancel` of its own id)."""
 
-    def __init__(self, found: rows.Pending) -> None:
+    def __init__(self, found: rows.Pending, service: SchedulerService) -> None:
         self.found = found
+        self.service = service
         self.skipped = False
+        self.canceled = False
+
+    @property
+    def scheduled_id(self) -> str:
+        """The id of the scheduled function this run is."""
+        return str(self.found.doc["_id"])
 
     async def begin(self, tx: Tx) -> bool:
-        doc = self.found.doc
-        self.skipped = not await rows.dequeue(tx, doc["_id"], None, self.found.queue_tid)
+        self.canceled = False  # each attempt starts over
+        self.skipped = not await rows.dequeue(tx, self.scheduled_id, None, self.found.queue_tid)
+        if not self.skipped:
+            self.service.running[tx] = self
         return not self.skipped
 
+    def cancel(self, tx: Tx) -> None:
+        """The mutation canceled itself: its row reads `canceled` from now on."""
+        self.canceled = True
+        self._write(tx, rows.CANCELED)
+
     def before_commit(self, tx: Tx) -> None:
+        self.service.running.pop(tx, None)
+        self._write(tx, rows.CANCELED if self.canceled else rows.SUCCESS)
+
+    def _write(self, tx: Tx, kind: str) -> None:
         doc = self.found.doc
-        rows.write_later(tx, doc, rows.with_state(doc, rows.SUCCESS), self.found.doc_tid)
+        rows.write_later(tx, doc, rows.with_state(doc, kind), self.found.doc_tid)
 
 
 class Executor:
@@ -119,7 +138,7 @@ class Executor:
             message = f"Uncaught ValueEncodingError: {exc}"
             await self.service.end(scheduled_id, rows.FAILED, worker=None, error=message, old=doc)
             return
-        run = _ScheduledRun(found)
+        run = _ScheduledRun(found, self.service)
         outcome = await self.engine.execute(fn, args, None, guard=run)
         self._log_lines(fn, outcome.log_lines)
         failure = outcome.error

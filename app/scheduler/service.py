@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import asyncpg
 from redis.asyncio import Redis
@@ -15,11 +16,20 @@ from app.scheduler.queue import JobQueue
 from app.scheduler.scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from app.db.transaction import Tx
     from app.engine import Call, Engine
     from app.server.functions import RegisteredFunction
 
 log = logging.getLogger("convect.scheduler")
 T = TypeVar("T")
+
+
+class RunningMutation(Protocol):
+    """A scheduled mutation running in a transaction (`executor._ScheduledRun`)."""
+
+    @property
+    def scheduled_id(self) -> str: ...
+    def cancel(self, tx: Tx) -> None: ...
 
 
 class SchedulerService:
@@ -29,6 +39,8 @@ class SchedulerService:
         self.engine = engine
         self._queue: JobQueue | None = None
         self.last_cleanup_ms = 0.0  # when this process last deleted old finished functions
+        # The scheduled mutation each open transaction runs (a run that cancels itself).
+        self.running: weakref.WeakKeyDictionary[Tx, RunningMutation] = weakref.WeakKeyDictionary()
 
     @property
     def queue(self) -> JobQueue:
@@ -87,6 +99,10 @@ class SchedulerService:
     async def cancel_in(self, call: Call, scheduled_id: str) -> None:
         """Cancel in `call`'s transaction (pending or running; anything else: a no-op)."""
         assert call.tx is not None
+        running = self.running.get(call.tx)
+        if running is not None and running.scheduled_id == scheduled_id:
+            running.cancel(call.tx)  # it ends `canceled`, not `success`, as in Convex
+            return
         new = await rows.end(call.tx, scheduled_id, rows.CANCELED, worker=rows.ANY_WORKER)
         if new is not None:
 

@@ -1,4 +1,4 @@
-"""The subscription hub: one live entry per distinct (query, args, identity) in a process.
+"""The subscription hub: one live entry per distinct (query, args, identity, journal) in a process.
 
 Every query a socket subscribes to, and every query result the HTTP cache keeps, is an
 `Entry` with its read set in the invalidation index. A *refresh* is one REPEATABLE
@@ -85,7 +85,20 @@ def identity_key(identity: UserIdentity | None, admin: bool = False) -> str:
     return ("admin:" if admin else "") + identity.canonical_json
 
 
-EntryKey = tuple[str, str, str]  # (canonical path, args text, identity text)
+EntryKey = tuple[str, str, str, str]  # (canonical path, args text, identity text, journal)
+
+
+def entry_key(
+    path: str, args: Any, identity: UserIdentity | None, admin: bool, journal: str | None = None
+) -> EntryKey:
+    """The key of a query's entry: what it runs and the page end it keeps ("" for none).
+
+    The journal is part of the key, as in Convex's query cache: a paginated query's page
+    end belongs to the subscription that first ran it, so a client subscribing later
+    with the same arguments and no journal gets a fresh first page, not another
+    client's grown one.
+    """
+    return (canonical_path(path), args_key(args), identity_key(identity, admin), journal or "")
 
 
 def frozen(value: Any) -> orjson.Fragment:
@@ -192,7 +205,7 @@ class Entry:
             {},
             None,
             False,
-            ("", "", ""),
+            ("", "", "", ""),
             failure=Failure(message),
             version=1,
             state=EntryState.FRESH,
@@ -487,12 +500,12 @@ class Hub:
         journal: str | None = None,
     ) -> Entry:
         """The entry for a socket's query (created and queued if new)."""
-        path = canonical_path(path)
-        key = (path, args_key(args), identity_key(identity, admin))
+        journal = journal if isinstance(journal, str) else None
+        key = entry_key(path, args, identity, admin, journal)
         entry = self._entries.get(key)
         if entry is None:
-            entry = Entry(path, args, identity, admin, key)
-            entry.journal = journal if isinstance(journal, str) else None
+            entry = Entry(key[0], args, identity, admin, key)
+            entry.journal = journal
             self._entries[key] = entry
             self._queue(entry, session)
         elif entry.state.cached_only:
@@ -514,8 +527,9 @@ class Hub:
             return
         entry.sessions.pop(session, None)
         if not entry.sessions:
-            if entry.state.ready:
-                entry.state = entry.state.unsubscribed()  # keeps serving HTTP while valid
+            if entry.state.ready and not entry.key[3]:
+                # Keeps serving HTTP while valid (not a page with a journal: HTTP has none).
+                entry.state = entry.state.unsubscribed()
                 self._remember(entry)
             else:
                 self._drop(entry)
@@ -530,6 +544,7 @@ class Hub:
         if text_size is None:
             text_size = len(orjson.dumps(entry.value))  # a Fragment: its text, copied once
         size = text_size + sum(len(part) for part in entry.key)
+        size += sum(len(line) for line in entry.log_lines)
         self._cache_lru[entry.key] = size
         self._cache_bytes += size
         while self._cache_lru and (
@@ -561,9 +576,7 @@ class Hub:
         Never a failure: a failed call is run again, so that it gets its own request id
         and its own server log entry (a subscribed entry's failure stays for its sockets).
         """
-        entry = self._entries.get(
-            (canonical_path(path), args_key(args), identity_key(identity, admin))
-        )
+        entry = self._entries.get(entry_key(path, args, identity, admin))
         if entry is None or not entry.state.serves_http or entry.failure is not None:
             self._stats.cache_misses += 1
             return None
@@ -582,17 +595,27 @@ class Hub:
         value: Any,
         failure: Failure | None,
         read_set: ReadSet,
+        log_lines: list[str] | None = None,
     ) -> None:
-        """Keep an HTTP query's result if no refresh ran, even partly, while it ran (a
-        refresh matches commits only against the entries there when it read them)."""
+        """Keep an HTTP query's result (and the log lines of its run, which every answer
+        from the cache repeats, as in Convex) if no refresh ran, even partly, while it ran
+        (a refresh matches commits only against the entries there when it read them)."""
         if self._refreshing or gen != self.generation() or failure is not None:
             return
-        key = (canonical_path(path), args_key(args), identity_key(identity, admin))
+        key = entry_key(path, args, identity, admin)
         if key in self._entries:
             return
         text = kept(orjson.dumps(value))
+        lines = list(log_lines or ())
         entry = Entry(
-            key[0], args, identity, admin, key, value=orjson.Fragment(text), state=EntryState.CACHED
+            key[0],
+            args,
+            identity,
+            admin,
+            key,
+            value=orjson.Fragment(text),
+            log_lines=lines,
+            state=EntryState.CACHED,
         )
         self._entries[key] = entry
         self._index.add(entry, read_set)
@@ -827,6 +850,8 @@ class Hub:
         entry.value, entry.failure, entry.log_lines = run.value, failure, run.log_lines
         entry.journal = run.journal or entry.journal
         entry.state = EntryState.FRESH
+        if entry.journal != (entry.key[3] or None):
+            self._rekey(entry)
         self._index.remove(entry)
         if self.holds(entry):  # not dropped while it ran (its read set would linger)
             self._index.add(entry, run.read_set)
@@ -835,6 +860,23 @@ class Hub:
             entry.version += 1
             return True
         return not was_ready
+
+    def _rekey(self, entry: Entry) -> None:
+        """File `entry` under the journal its run produced (its page end is now fixed).
+
+        Another subscription that already holds that journal keeps its own entry; this
+        one then gets a key nobody looks up, so no later subscriber joins its page.
+        """
+        assert entry.journal is not None
+        old = entry.key
+        new = (*old[:3], entry.journal)
+        if new in self._entries:
+            new = (*old[:3], f"{entry.journal}#{id(entry)}")
+        self._forget_cached(old)
+        if self._entries.get(old) is entry:
+            del self._entries[old]
+            self._entries[new] = entry
+        entry.key = new
 
 
 __all__ = [
@@ -846,6 +888,7 @@ __all__ = [
     "Run",
     "Subscriber",
     "args_key",
+    "entry_key",
     "frozen",
     "identity_key",
 ]

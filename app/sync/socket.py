@@ -129,8 +129,10 @@ class SyncSession:
 
     # ------------------------------------------------------------- queries
 
-    def _bind(self, qid: int) -> None:
-        path, args, journal = self.state.queries[qid]
+    def _bind(self, qid: int, journal: Any = None) -> None:
+        """Subscribe query `qid` (with `journal`, else the one its Add carried)."""
+        path, args, added_journal = self.state.queries[qid]
+        journal = journal if journal is not None else added_journal
         try:
             wire = wire_args(args)
         except InvalidArgs as exc:
@@ -221,8 +223,9 @@ class SyncSession:
         self.identity, self.admin = identity, admin
         self._expire_at(expires)
         for qid in list(self.state.target):
-            self._unbind(qid)
-            self._bind(qid)
+            old = self.state.target.get(qid)
+            self._unbind(qid)  # a page keeps its end under the new identity, as in Convex
+            self._bind(qid, old.journal if isinstance(old, Entry) else None)
         self._changed()
 
     def _expire_at(self, expires: float | None) -> None:

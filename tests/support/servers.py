@@ -289,11 +289,19 @@ async def truncate_all(database_url: str, server_url: str | None = None) -> None
         return
     from app.sync.protocol import decode_ts
 
+    # The live-query hub's ts when the server runs one: /api/query_ts would hold a
+    # snapshot for consistent reads (up to a 30 s window, which a later concurrent index
+    # build in a test would wait for).
     deadline = time.monotonic() + 10
-    async with httpx.AsyncClient(base_url=server_url) as client:
+    admin = {"Authorization": f"Convex {ADMIN_KEY}"}
+    async with httpx.AsyncClient(base_url=server_url, headers=admin) as client:
         while time.monotonic() < deadline:
-            r = await client.post("/api/query_ts")
-            if decode_ts(r.json()["ts"]) >= ts:
+            r = await client.get("/api/debug/sync_stats")
+            if r.status_code == 200:
+                seen = int(r.json()["ts"])
+            else:
+                seen = decode_ts((await client.post("/api/query_ts")).json()["ts"])
+            if seen >= ts:
                 return
             await asyncio.sleep(0.005)
     raise RuntimeError("the server did not see the truncation within 10 s")

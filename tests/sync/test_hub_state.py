@@ -168,7 +168,7 @@ def test_entry_states(
 
 
 def test_an_entry_is_ready_exactly_when_its_state_is() -> None:
-    entry = Entry("q:f", {}, None, False, ("q:f", "{}", ""))
+    entry = Entry("q:f", {}, None, False, ("q:f", "{}", "", ""))
     assert entry.state is S.PENDING and not entry.ready
     entry.state = S.STALE
     assert entry.ready
@@ -199,7 +199,7 @@ def test_a_new_subscription_is_a_pending_entry_queued_for_the_next_refresh() -> 
     entry = hub.subscribe(s, "q.js:f", {"a": 1}, None, False)
     assert entry.state is S.PENDING and entry.path == "q:f"
     assert hub.pending == {entry} and hub.holds(entry)
-    assert dict(hub.entries) == {("q:f", '{"a":1}', ""): entry}
+    assert dict(hub.entries) == {("q:f", '{"a":1}', "", ""): entry}
     assert entry.sessions == {s: 1}
 
 
@@ -252,7 +252,7 @@ def test_the_last_unsubscribe_keeps_a_result_for_http(
 def test_subscribing_to_a_cached_result_queues_it_again(state: EntryState) -> None:
     hub = make_hub()
     hub.store("q:f", {}, None, False, hub.generation(), [1], None, reads())
-    entry = hub.entries[("q:f", "{}", "")]
+    entry = hub.entries[("q:f", "{}", "", "")]
     entry.state = state
     assert hub.pending == frozenset()
     assert hub.subscribe(Session(), "q:f", {}, None, False) is entry
@@ -281,7 +281,7 @@ def test_a_local_commit_touches_the_entries_that_read_what_it_wrote() -> None:
     hub._settle(live, Run(frozen(1), None, [], None, reads("t")), was_ready=False)
     hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads("t"))
     hub.store("q:other", {}, None, False, hub.generation(), 3, None, reads("u"))
-    cached, other = hub.entries[("q:cached", "{}", "")], hub.entries[("q:other", "{}", "")]
+    cached, other = hub.entries[("q:cached", "{}", "", "")], hub.entries[("q:other", "{}", "", "")]
     before = hub.generation()
     hub.local_commit(9, local_write("t"))
     assert (live.state, cached.state, other.state) == (S.DIRTY, S.STALE, S.CACHED)
@@ -623,3 +623,37 @@ def test_past_the_process_send_budget_the_slowest_socket_is_dropped() -> None:
     assert slow.closed is not None and fast.closed is None
     hub.detach(fast)  # a socket that goes takes what it still had queued off the count
     assert hub.snapshot().queued_bytes == 5_000
+
+
+async def test_a_paginated_entry_is_filed_under_its_journal_and_shared_only_by_it() -> None:
+    hub = make_hub()
+    queries = Queries(hub)
+    queries.results["q:p"] = {"page": [1, 2]}
+
+    async def run(conn: Any, entry: Entry) -> bool:  # every run ends its page at "J1"
+        queries.runs.append(entry.path)
+        value = frozen(queries.results["q:p"])
+        run = Run(value, None, [], "J1", reads())
+        return hub._settle(entry, run, was_ready=entry.state.ready)
+
+    hub._run_entry = run  # type: ignore[method-assign]
+    s1, s2, s3 = Session(), Session(), Session()
+    first = hub.subscribe(s1, "q:p", {}, None, False)
+    hub.mark_dirty(s1)
+    await hub._refresh()
+    assert first.key == ("q:p", "{}", "", "J1") and hub.holds(first)
+    assert first.journal == "J1"
+    # Another client with the same args and no journal: a page of its own, run afresh.
+    second = hub.subscribe(s2, "q:p", {}, None, False)
+    assert second is not first and second.state is S.PENDING
+    hub.mark_dirty(s2)
+    await hub._refresh()
+    assert hub.holds(first) and hub.holds(second) and second.key != first.key
+    assert second.journal == "J1"
+    # A client that reconnects with the journal it was sent joins the entry filed under it.
+    assert hub.subscribe(s3, "q:p", {}, None, False, "J1") is first
+    # HTTP (no journal) is never served a page with one; the last unsubscribe drops it.
+    assert hub.cached("q:p", {}, None, False) is None
+    for session, entry in ((s1, first), (s3, first), (s2, second)):
+        hub.unsubscribe(session, entry)
+    assert dict(hub.entries) == {}

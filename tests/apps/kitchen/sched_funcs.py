@@ -237,3 +237,35 @@ async def runs(ctx, args):
 async def count_runs(ctx, args):
     """How many runs have `label`."""
     return len(await runs.handler(ctx, args))
+
+
+@mutation(args={"label": v.string()})
+async def schedule_self_cancel(ctx, args):
+    """Schedule `cancel_self` now; its id."""
+    return await ctx.scheduler.run_after(
+        0, internal.sched_funcs.cancel_self, {"label": args["label"]}
+    )
+
+
+@internal_mutation(args={"label": v.string()})
+async def cancel_self(ctx, args):
+    """Find this run's own `_scheduled_functions` row and cancel it; record a run whose
+    `anonymous` says whether the row read back `canceled` in the same transaction."""
+    mine = [
+        d
+        for d in await ctx.db.system.query("_scheduled_functions").collect()
+        if d["name"] == "sched_funcs:cancel_self"
+        and d["args"] == [{"label": args["label"]}]
+        and d["state"]["kind"] in ("pending", "inProgress")
+    ]
+    await ctx.scheduler.cancel(mine[0]["_id"])
+    after = await ctx.db.system.get(mine[0]["_id"])
+    canceled = after["state"]["kind"] == "canceled"
+    await ctx.db.insert("sched_runs", {"label": args["label"], "at": 0, "anonymous": canceled})
+
+
+@query(args={"id": v.id("_scheduled_functions")})
+async def scheduled_state(ctx, args):
+    """The state kind of one scheduled function (None when it does not exist)."""
+    doc = await ctx.db.system.get(args["id"])
+    return None if doc is None else doc["state"]["kind"]
