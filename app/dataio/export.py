@@ -21,6 +21,8 @@ from app.dataio.connect import connect, require_migrated
 from app.dataio.format import MANIFEST, SCHEMA, Manifest, file_entry, table_entry
 from app.dataio.progress import Bars
 from app.db.sql import table_ref
+from app.storage.backend import BlobBackend
+from app.storage.digest import digest_bytes
 
 BATCH_ROWS = 2000
 BLOB_BATCH = 8  # chunks of at most 1 MiB each
@@ -53,9 +55,10 @@ class ExportSummary:
 
 
 async def export_deployment(
-    url: str, dest: str | Path, *, bars: Bars | None = None
+    url: str, dest: str | Path, *, bars: Bars | None = None, objects: BlobBackend | None = None
 ) -> ExportSummary:
-    """Write the deployment at `url` to the zip `dest` (replaced only once complete)."""
+    """Write the deployment at `url` to the zip `dest` (replaced only once complete);
+    files without chunks in PostgreSQL are read from `objects` (an S3 bucket)."""
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial")
     started = time.monotonic()
@@ -66,7 +69,7 @@ async def export_deployment(
             with zipfile.ZipFile(
                 partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
             ) as zf:
-                manifest = await _write(conn, zf, bars or Bars(enabled=False))
+                manifest = await _write(conn, zf, bars or Bars(enabled=False), objects)
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -78,7 +81,9 @@ async def export_deployment(
     )
 
 
-async def _write(conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars) -> Manifest:
+async def _write(
+    conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars, objects: BlobBackend | None
+) -> Manifest:
     manifest = Manifest(exported_at=time.time() * 1000)
     schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
     zf.writestr(SCHEMA, schema or "null")
@@ -86,7 +91,7 @@ async def _write(conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars) -> M
     for table in tables:
         manifest.tables[table] = await _write_table(conn, zf, table, bars)
     if STORAGE in tables:
-        await _write_files(conn, zf, manifest, bars)
+        await _write_files(conn, zf, manifest, bars, objects)
     zf.writestr(MANIFEST, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2))
     return manifest
 
@@ -139,7 +144,7 @@ class _FileCopy:
         """Finish the entry; return its size (ExportError if the bytes are not the file's)."""
         self.out.close()
         sha256, size = self.expected
-        if self.digest.hexdigest() != sha256 or self.size != size:
+        if sha256 is None or self.digest.digest() != digest_bytes(sha256) or self.size != size:
             raise ExportError(
                 f"the stored bytes of file {self.storage_id} ({self.size} bytes) do not match "
                 f"its _storage document (size {size:.0f}, sha256 {sha256}); nothing was exported"
@@ -148,7 +153,11 @@ class _FileCopy:
 
 
 async def _write_files(
-    conn: asyncpg.Connection, zf: zipfile.ZipFile, manifest: Manifest, bars: Bars
+    conn: asyncpg.Connection,
+    zf: zipfile.ZipFile,
+    manifest: Manifest,
+    bars: Bars,
+    objects: BlobBackend | None,
 ) -> None:
     total = (
         await conn.fetchval(
@@ -170,6 +179,10 @@ async def _write_files(
             if row["data"] is not None:
                 copy.write(row["data"])
                 bar.advance(len(row["data"]))
+            elif objects is not None and row["size"]:  # the file is an object in S3
+                async for piece in objects.read(row["id"], 0, int(row["size"])):
+                    copy.write(piece)
+                    bar.advance(len(piece))
     if copy is not None:
         manifest.file_bytes += copy.close()
         manifest.files += 1
