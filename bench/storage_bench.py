@@ -106,6 +106,7 @@ def _bench_backend(
     deployed = run_cli(env, "deploy")
     if deployed.returncode != 0:
         raise RuntimeError(deployed.stderr)
+    (data_dir / backend).mkdir(exist_ok=True)
     server = start_convect(url, redis_url, data_dir / backend, "prod", **extra)
     data = os.urandom(size)
     try:

@@ -21,8 +21,9 @@ from app.dataio.connect import connect, require_migrated
 from app.dataio.format import MANIFEST, SCHEMA, Manifest, file_entry, table_entry
 from app.dataio.progress import Bars
 from app.db.sql import table_ref
-from app.storage.backend import BlobBackend
+from app.storage.backend import BlobBackend, BlobMissing
 from app.storage.digest import digest_bytes
+from app.storage.errors import StorageError
 
 BATCH_ROWS = 2000
 BLOB_BATCH = 8  # chunks of at most 1 MiB each
@@ -180,9 +181,15 @@ async def _write_files(
                 copy.write(row["data"])
                 bar.advance(len(row["data"]))
             elif objects is not None and row["size"]:  # the file is an object in S3
-                async for piece in objects.read(row["id"], 0, int(row["size"])):
-                    copy.write(piece)
-                    bar.advance(len(piece))
+                try:
+                    async for piece in objects.read(row["id"], 0, int(row["size"])):
+                        copy.write(piece)
+                        bar.advance(len(piece))
+                except (BlobMissing, StorageError) as exc:
+                    raise ExportError(
+                        f"could not read file {row['id']} from the bucket ({exc}); "
+                        "nothing was exported"
+                    ) from None
     if copy is not None:
         manifest.file_bytes += copy.close()
         manifest.files += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -93,6 +94,7 @@ class StorageService:
         self.engine = engine
         self._backend = backend
         self._key: bytes | None = None
+        self._sweeping: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Load the signing secret and open the configured backend."""
@@ -111,16 +113,24 @@ class StorageService:
         await self._backend.open()
 
     async def stop(self) -> None:
-        """Close the backend (an object store's client)."""
+        """Stop a sweep still running, close the backend (an object store's client)."""
+        if self._sweeping is not None and not self._sweeping.done():
+            self._sweeping.cancel()
+            with contextlib.suppress(BaseException):
+                await self._sweeping
         if self._backend is not None:
             await self._backend.close()
 
     async def sweep(self) -> None:
-        """Remove leftovers of uploads that never finished and objects of deleted files
-        (API processes, at start); a store that is down is only logged."""
+        """Start removing leftovers of uploads that never finished and objects of deleted
+        files (API processes, at start), in the background: listing a large bucket must
+        not hold up serving. A store that is down is only logged."""
+        self._sweeping = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
         try:
             removed = await self.backend.sweep(SWEEP_AFTER_S)
-        except StorageError as exc:
+        except (StorageError, RuntimeError, OSError) as exc:
             log.warning("could not sweep file storage: %s", exc)
             return
         if removed:
