@@ -243,7 +243,10 @@ class StorageService:
                 doc["contentType"] = ctype
             await self._commit(storage_id, encode_value(doc))
         except BaseException:
-            await asyncio.shield(backend.discard(storage_id))
+            try:
+                await asyncio.shield(backend.discard(storage_id))
+            except StorageError as exc:  # the store failed too: the sweep removes it later
+                log.warning("could not remove the bytes of unsaved file %s: %s", storage_id, exc)
             raise
         return storage_id
 

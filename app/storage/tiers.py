@@ -42,19 +42,20 @@ class TieredBlobs(BlobBackend):
         await self.primary.put(storage_id, chunks)
 
     async def read(self, storage_id: str, start: int, stop: int) -> AsyncIterator[bytes]:
-        """From the primary; from the secondary when the primary does not have the file."""
-        source = self.primary.read(storage_id, start, stop)
-        try:
-            first = await anext(source, None)
-        except BlobMissing:
-            async for piece in self.secondary.read(storage_id, start, stop):
-                yield piece
-            return
-        if first is None:
-            return
-        yield first
-        async for piece in source:
-            yield piece
+        """From the primary; from the secondary when the primary does not have the file,
+        even part way through (a migration moved it meanwhile: the read goes on from the
+        same byte in the other backend)."""
+        position = start
+        order = (self.primary, self.secondary, self.primary)  # moved, then moved back
+        for i, backend in enumerate(order):
+            try:
+                async for piece in backend.read(storage_id, position, stop):
+                    position += len(piece)
+                    yield piece
+                return
+            except BlobMissing:
+                if i + 1 == len(order):
+                    raise
 
     async def delete(self, tx: Tx, storage_id: str) -> AfterCommit | None:
         """Delete from both (each inside `tx` or after the commit)."""

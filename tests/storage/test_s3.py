@@ -16,7 +16,11 @@ import pytest
 
 from app.db import ids
 from app.settings import Settings
+from app.storage.backend import BlobMissing
+from app.storage.postgres import PostgresBlobs
 from app.storage.s3 import S3Blobs
+from app.storage.streams import Meter
+from app.storage.tiers import TieredBlobs
 from tests.conftest import DEMO
 from tests.storage.conftest import gone, s3_env, stored, upload
 from tests.storage.test_large_files import MAX_GROWTH_S3, PeakRss
@@ -239,3 +243,39 @@ async def test_the_sweep_removes_orphaned_objects_and_unfinished_uploads(
     uploads = await asyncio.to_thread(client.list_multipart_uploads, Bucket="demo")
     assert started["UploadId"] not in {u["UploadId"] for u in uploads.get("Uploads", [])}
     await asyncio.to_thread(client.delete_object, Bucket="demo", Key=foreign)
+
+
+async def test_a_read_goes_on_in_the_other_backend_when_the_file_moves_mid_read(
+    s3_demo_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    env = s3_demo_server.env
+    settings = Settings(
+        storage="s3",
+        s3_bucket=env["CONVECT_S3_BUCKET"],
+        s3_prefix=env["CONVECT_S3_PREFIX"],
+        s3_endpoint_url=env["CONVECT_S3_ENDPOINT_URL"],
+    )
+    data = b"".join(_piece(i) for i in range(6))
+    storage_id = ids.new_id("_storage")
+    pool = await asyncpg.create_pool(env["DATABASE_URL"], min_size=1, max_size=4)
+    postgres, s3 = PostgresBlobs(pool), S3Blobs(settings, pool)
+    tiers = TieredBlobs(postgres, s3)
+    try:
+        await tiers.open()
+        await postgres.put(storage_id, Meter(len(data), MiB).chunks(data))
+        await s3.put(storage_id, Meter(len(data), s3.chunk_size).chunks(data))
+        got = bytearray()
+        async for piece in tiers.read(storage_id, 10, len(data) - 10):
+            if not got:  # the migration deletes the source copy while the read goes on
+                await postgres.discard(storage_id)
+            got += piece
+        assert bytes(got) == data[10:-10]
+        await s3.discard(storage_id)
+        with pytest.raises(BlobMissing):
+            async for _ in tiers.read(storage_id, 0, 10):
+                pass
+    finally:
+        await tiers.close()
+        await pool.close()
