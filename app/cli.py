@@ -412,6 +412,21 @@ def env_remove(name: str = typer.Argument(..., help="The variable's name")) -> N
     typer.echo(f"removed {name}", err=True)
 
 
+storage_cli = typer.Typer(help="File storage: move files between PostgreSQL and S3.")
+cli.add_typer(storage_cli, name="storage")
+
+
+@storage_cli.command(name="migrate")
+def storage_migrate(
+    to: str = typer.Option(..., "--to", help="Where the files go: s3 or postgres"),
+    data_dir: str = DataDirOpt,
+) -> None:
+    """Move every stored file's bytes to one backend (resumable; files stay readable)."""
+    if to not in ("s3", "postgres"):
+        raise typer.BadParameter("--to must be s3 or postgres")
+    _data_command("storage_migrate_command", _settings(data_dir=data_dir), to)
+
+
 def main() -> None:
     """Console script entry point."""
     try:

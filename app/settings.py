@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     function_timeout: float = Field(default=30.0, gt=0.0, le=3600.0)
     action_timeout: float = Field(default=600.0, gt=0.0, le=86_400.0)
     max_upload_bytes: int = 1024 * 1024 * 1024
+    # Where file bytes live (docs/storage.md): PostgreSQL, or an S3-compatible object store
+    # (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as every AWS SDK reads).
+    storage: Literal["postgres", "s3"] = "postgres"
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_region: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, R2, GCS: the store's S3 API address
+    # proxy: files stream through Convect (Range, ETag); redirect: 302 to a presigned URL.
+    s3_downloads: Literal["proxy", "redirect"] = "proxy"
+    s3_url_ttl: int = Field(default=300, ge=1, le=7 * 24 * 3600)  # presigned URL lifetime, s
     log_level: str = "info"
     # Graceful shutdown (app/serve.py): seconds between SIGTERM and closing the listeners
     # (already draining: /readyz 503, `Connection: close`), then the bound on finishing

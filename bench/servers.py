@@ -65,10 +65,17 @@ def _start(name: str, cmd: list[str], env: dict[str, str], port: int, log_path: 
 
 
 def start_convect(
-    database_url: str, redis_url: str, data_dir: Path, mode: str, *, live: bool = True
+    database_url: str,
+    redis_url: str,
+    data_dir: Path,
+    mode: str,
+    *,
+    live: bool = True,
+    **extra: str,
 ) -> Server:
     """`python -m app serve` of the demo app (one process, its own uvicorn loop);
-    `live=False` runs it without the live-query hub (CONVECT_LIVE_QUERIES=false)."""
+    `live=False` runs it without the live-query hub (CONVECT_LIVE_QUERIES=false);
+    `extra` is added to its environment."""
     port, site_port = free_port(), free_port()
     env = convect_env(
         database_url,
@@ -81,6 +88,7 @@ def start_convect(
         CONVECT_PORT=str(port),
         CONVECT_SITE_PORT=str(site_port),
         CONVECT_LIVE_QUERIES="true" if live else "false",
+        **extra,
     )
     cmd = [sys.executable, "-m", "app", "serve"]
     name = "convect" if live else "nolive"

@@ -1,7 +1,9 @@
 """File storage benchmark: upload and download MiB/s of a 100 MiB file, server peak RSS.
 
 Run alone with `python -m bench.storage_bench` (embedded services); `run_storage_bench`
-returns report lines for bench.run. Knobs: BENCH_STORAGE_MIB (100), BENCH_STORAGE_RUNS (3).
+returns report lines for bench.run. Knobs: BENCH_STORAGE_MIB (100), BENCH_STORAGE_RUNS (3),
+BENCH_STORAGE_BACKENDS (postgres,s3: S3 is moto's server on this machine, so its figures
+measure Convect's S3 path, not a real store's network).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import httpx
 import psutil
 
 from bench.servers import run_alone, start_convect
+from tests.support.s3 import bucket_env, start_s3
 from tests.support.servers import convect_env, create_database, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,16 +91,23 @@ async def _one_run(url: str, data: bytes, pid: int) -> dict[str, float]:
     }
 
 
-def run_storage_bench(database_base_url: str, redis_url: str, data_dir: Path) -> list[str]:
-    """Upload and download a file several times against a fresh `convect serve`."""
-    size = int(os.environ.get("BENCH_STORAGE_MIB", "100")) * MiB
-    runs = int(os.environ.get("BENCH_STORAGE_RUNS", "3"))
-    url = asyncio.run(create_database(database_base_url, "bench_storage"))
-    env = convect_env(url, redis_url, ROOT / "functions", data_dir / "storage")
+def _bench_backend(
+    backend: str, database_base_url: str, redis_url: str, data_dir: Path, size: int, runs: int
+) -> dict[str, float]:
+    """Median MiB/s and peak RSS of `runs` round trips with files in `backend`."""
+    extra: dict[str, str] = {}
+    store = None
+    if backend == "s3":
+        store = start_s3(data_dir / "moto.log")
+        store.create_bucket("bench")
+        extra = bucket_env(store, "bench")
+    url = asyncio.run(create_database(database_base_url, f"bench_storage_{backend}"))
+    env = convect_env(url, redis_url, ROOT / "functions", data_dir / f"storage-{backend}")
     deployed = run_cli(env, "deploy")
     if deployed.returncode != 0:
         raise RuntimeError(deployed.stderr)
-    server = start_convect(url, redis_url, data_dir, "prod")
+    (data_dir / backend).mkdir(exist_ok=True)
+    server = start_convect(url, redis_url, data_dir / backend, "prod", **extra)
     data = os.urandom(size)
     try:
         pid = server.proc.pid
@@ -106,21 +116,44 @@ def run_storage_bench(database_base_url: str, redis_url: str, data_dir: Path) ->
         results = [asyncio.run(_one_run(server.url, data, pid)) for _ in range(runs)]
     finally:
         server.stop()
-
-    def med(key: str) -> float:
-        return statistics.median(r[key] for r in results)
-
+        if store is not None:
+            store.stop()
     peak = max(max(r["up_rss"], r["down_rss"]) for r in results)
-    return [
+    return {
+        "up": statistics.median(r["up"] for r in results),
+        "down": statistics.median(r["down"] for r in results),
+        "idle": idle,
+        "peak": peak,
+    }
+
+
+def run_storage_bench(database_base_url: str, redis_url: str, data_dir: Path) -> list[str]:
+    """Upload and download a file several times against a fresh `convect serve`, per
+    backend (BENCH_STORAGE_BACKENDS: postgres,s3; S3 is moto's local server)."""
+    size = int(os.environ.get("BENCH_STORAGE_MIB", "100")) * MiB
+    runs = int(os.environ.get("BENCH_STORAGE_RUNS", "3"))
+    backends = os.environ.get("BENCH_STORAGE_BACKENDS", "postgres,s3").split(",")
+    lines = [
         "",
         "## File storage",
         "",
-        f"{size // MiB} MiB file, PostgreSQL blobs in 1 MiB chunks, median of {runs} runs:",
-        f"    upload (streamed POST to an upload URL): {med('up'):.0f} MiB/s",
-        f"    download (GET /api/storage/<id>):       {med('down'):.0f} MiB/s",
-        f"    server RSS: {idle:.0f} MiB idle, peak {peak:.0f} MiB while transferring "
-        f"(+{peak - idle:.0f} MiB)",
+        f"{size // MiB} MiB file, median of {runs} runs; upload is a streamed POST to an "
+        "upload URL, download a GET /api/storage/<id> (proxied):",
+        "",
+        "| backend | upload MiB/s | download MiB/s | server RSS idle | peak while transferring |",
+        "| --- | --- | --- | --- | --- |",
     ]
+    names = {
+        "postgres": "PostgreSQL, 1 MiB chunks",
+        "s3": "S3 (moto, local), 8 MiB parts",
+    }
+    for backend in backends:
+        r = _bench_backend(backend, database_base_url, redis_url, data_dir, size, runs)
+        lines.append(
+            f"| {names[backend]} | {r['up']:.0f} | {r['down']:.0f} | {r['idle']:.0f} MiB "
+            f"| {r['peak']:.0f} MiB (+{r['peak'] - r['idle']:.0f}) |"
+        )
+    return lines
 
 
 def main() -> None:

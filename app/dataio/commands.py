@@ -19,6 +19,9 @@ from app.dataio.progress import Bars
 from app.dataio.watch import Watcher, WatchError
 from app.db import migrate
 from app.settings import Settings
+from app.storage.errors import StorageError
+from app.storage.migrate import MigrateSummary, Migration, Target
+from app.storage.s3 import S3Blobs
 
 _EXPECTED = (
     DatabaseUnreachable,
@@ -66,17 +69,32 @@ def _size(n: float) -> str:
     return decimal(int(n))
 
 
+async def _export(
+    settings: Settings, url: str, dest: str, bars: Bars, include_files: bool, include_env: bool
+) -> Any:
+    """Export, reading the files in the S3 bucket too when one is configured."""
+    if not settings.s3_bucket:
+        return await export_deployment(
+            url, dest, bars=bars, include_files=include_files, include_env=include_env
+        )
+    objects = S3Blobs(settings, None)
+    await objects.open()
+    try:
+        return await export_deployment(
+            url, dest, bars=bars, include_files=include_files, include_env=include_env,
+            objects=objects,
+        )  # fmt: skip
+    finally:
+        await objects.close()
+
+
 def export_command(
     settings: Settings, dest: str, include_files: bool = True, include_env: bool = False
 ) -> None:
     """`convect export FILE [--no-files] [--include-env]`."""
     url = database_url(settings)
     with Bars() as bars:
-        summary = _run(
-            export_deployment(
-                url, dest, bars=bars, include_files=include_files, include_env=include_env
-            )
-        )
+        summary = _run(_export(settings, url, dest, bars, include_files, include_env))
     env = f", {_count(summary.env_vars, 'environment variable')}" if include_env else ""
     _say(
         f"exported {_count(len(summary.tables), 'table')}, "
@@ -178,4 +196,32 @@ def unknown_function(registry: Any, path: str) -> str | None:
     return (
         f"no function {path!r} in {registry.folder}.{hint} Paths look like module:name "
         f"(functions: {listing or 'none'})"
+    )
+
+
+async def _migrate(settings: Settings, url: str, to: Target) -> MigrateSummary:
+    import asyncpg
+
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+    try:
+        migration = Migration(settings, pool, to)
+
+        def progress(done: MigrateSummary) -> None:
+            _say(f"  moved {_count(done.moved, 'file')} ({_size(done.moved_bytes)}) so far")
+
+        return await migration.run(progress)
+    finally:
+        await pool.close()
+
+
+def storage_migrate_command(settings: Settings, to: Target) -> None:
+    """`convect storage migrate --to s3|postgres`."""
+    url = database_url(settings)
+    try:
+        summary = _run(_migrate(settings, url, to))
+    except (ValueError, StorageError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
+    _say(
+        f"moved {_count(summary.moved, 'file')} ({_size(summary.moved_bytes)}) to {to}; "
+        f"{summary.already} already there, {summary.vanished} deleted meanwhile"
     )

@@ -38,6 +38,7 @@ from app.dataio.format import (
     table_entry,
 )
 from app.db import ids
+from app.storage.digest import digest_bytes
 
 README = """# Welcome to your Convex snapshot export!
 
@@ -73,7 +74,7 @@ def storage_metadata(doc: dict[str, Any], convex_id: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "_id": convex_id,
         "_creationTime": doc["_creationTime"],
-        "sha256": base64.b64encode(bytes.fromhex(doc["sha256"])).decode(),
+        "sha256": base64.b64encode(digest_bytes(doc["sha256"])).decode(),
         "size": int(doc["size"]),
     }
     if doc.get("contentType") is not None:
@@ -237,8 +238,8 @@ def _storage_document(doc: dict[str, Any], converted: dict[str, Any], where: str
     size = doc.get("size")
     if not isinstance(sha, str) or not isinstance(size, int | float):
         raise ExportFormatError(f"{where}: a _storage entry needs sha256 and size")
-    try:
-        digest = base64.b64decode(sha, validate=True).hex() if len(sha) != 64 else sha
+    try:  # stored as base64, as Convex keeps it (hex from older Convect exports too)
+        digest = base64.b64encode(digest_bytes(sha)).decode()
     except ValueError:
         raise ExportFormatError(f"{where}: sha256 is neither base64 nor hex") from None
     out: dict[str, Any] = {

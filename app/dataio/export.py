@@ -39,6 +39,9 @@ from app.dataio.format import Manifest, parse_line
 from app.dataio.progress import Bars
 from app.db import ids
 from app.db.sql import table_ref
+from app.storage.backend import BlobBackend, BlobMissing
+from app.storage.digest import digest_bytes
+from app.storage.errors import StorageError
 
 BATCH_ROWS = 2000
 BLOB_BATCH = 8  # chunks of at most 1 MiB each
@@ -78,11 +81,13 @@ async def export_deployment(
     bars: Bars | None = None,
     include_files: bool = True,
     include_env: bool = False,
+    objects: BlobBackend | None = None,
 ) -> ExportSummary:
     """Write the deployment at `url` to the zip `dest` (replaced only once complete);
     without `include_files` the `_storage` table and its files are left out (as
     `npx convex export` without `--include-file-storage` does). The environment
-    variables (secrets, often) are written only with `include_env`."""
+    variables (secrets, often) are written only with `include_env`. Files without
+    chunks in PostgreSQL are read from `objects` (an S3 bucket)."""
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial")
     started = time.monotonic()
@@ -94,7 +99,9 @@ async def export_deployment(
             with zipfile.ZipFile(
                 partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
             ) as zf:
-                manifest = await _write(conn, zf, bars or Bars(enabled=False), include_files)
+                manifest = await _write(
+                    conn, zf, bars or Bars(enabled=False), include_files, objects
+                )
                 if include_env:
                     rows = await conn.fetch(
                         "SELECT name, value FROM _convect_env_vars ORDER BY name"
@@ -118,7 +125,11 @@ async def export_deployment(
 
 
 async def _write(
-    conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars, include_files: bool
+    conn: asyncpg.Connection,
+    zf: zipfile.ZipFile,
+    bars: Bars,
+    include_files: bool,
+    objects: BlobBackend | None,
 ) -> Manifest:
     manifest = Manifest(exported_at=time.time() * 1000)
     zf.writestr("README.md", README)
@@ -138,7 +149,7 @@ async def _write(
     for table in tables:
         manifest.tables[table] = await _write_table(conn, zf, table, bars, id_map)
     if STORAGE in tables:
-        await _write_files(conn, zf, manifest, bars, id_map)
+        await _write_files(conn, zf, manifest, bars, id_map, objects)
     zf.writestr(CONVECT_MANIFEST, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2))
     return manifest
 
@@ -203,7 +214,7 @@ class _FileCopy:
         """Finish the entry; return its size (ExportError if the bytes are not the file's)."""
         self.out.close()
         sha256, size = self.expected
-        if self.digest.hexdigest() != sha256 or self.size != size:
+        if sha256 is None or self.digest.digest() != digest_bytes(sha256) or self.size != size:
             raise ExportError(
                 f"the stored bytes of file {self.storage_id} ({self.size} bytes) do not match "
                 f"its _storage document (size {size:.0f}, sha256 {sha256}); nothing was exported"
@@ -212,7 +223,12 @@ class _FileCopy:
 
 
 async def _write_files(
-    conn: asyncpg.Connection, zf: zipfile.ZipFile, manifest: Manifest, bars: Bars, id_map: IdMap
+    conn: asyncpg.Connection,
+    zf: zipfile.ZipFile,
+    manifest: Manifest,
+    bars: Bars,
+    id_map: IdMap,
+    objects: BlobBackend | None,
 ) -> None:
     total = (
         await conn.fetchval(
@@ -235,6 +251,16 @@ async def _write_files(
             if row["data"] is not None:
                 copy.write(row["data"])
                 bar.advance(len(row["data"]))
+            elif objects is not None and row["size"]:  # the file is an object in S3
+                try:
+                    async for piece in objects.read(row["id"], 0, int(row["size"])):
+                        copy.write(piece)
+                        bar.advance(len(piece))
+                except (BlobMissing, StorageError) as exc:
+                    raise ExportError(
+                        f"could not read file {row['id']} from the bucket ({exc}); "
+                        "nothing was exported"
+                    ) from None
     if copy is not None:
         manifest.file_bytes += copy.close()
         manifest.files += 1

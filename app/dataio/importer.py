@@ -53,6 +53,7 @@ from app.envvars.store import MAX_VARS, EnvVarError, check_name, check_value
 from app.schema import SchemaDefinition
 from app.schema.definition import TableDefinition, VectorIndex
 from app.storage.backend import CHUNK_SIZE
+from app.storage.digest import digest_bytes
 
 Mode = Literal["empty", "replace", "append"]
 BATCH_ROWS = 2000
@@ -509,9 +510,17 @@ class _Loader:
                 seq += 1
                 start += len(chunk)
                 bar.advance(len(chunk))
-        if row is None or digest.hexdigest() != row["sha256"] or start != row["size"]:
+        if row is None or not _same_digest(digest.digest(), row["sha256"]) or start != row["size"]:
             raise ImportRefused(
                 f"{name} does not match its _storage document (size or sha256 differ); "
                 "nothing was imported"
             )
         return start
+
+
+def _same_digest(raw: bytes, stored: str | None) -> bool:
+    """True when a `_storage` sha256 (base64, or hex from older exports) is `raw`."""
+    try:
+        return stored is not None and digest_bytes(stored) == raw
+    except ValueError:
+        return False

@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from app.db import ids
 from app.http.responses import JSONResponse
-from app.storage.errors import FileNotFound, FileTooLarge, StorageError
+from app.storage.backend import BlobMissing
+from app.storage.configured import s3_primary
+from app.storage.digest import as_hex, digest_bytes, digest_header
+from app.storage.errors import (
+    FileNotFound,
+    FileTooLarge,
+    InvalidStoragePath,
+    StorageError,
+    StorageUnavailable,
+)
 from app.storage.ranges import RangeNotSatisfiable, etag_matches, parse_range
-from app.storage.service import StorageService, check_content_type, check_storage_id
+from app.storage.service import StorageService, check_content_type
 
 log = logging.getLogger("convect.storage")
-CACHE_CONTROL = "private, max-age=2592000, immutable"  # a storage id never changes content
+CACHE_CONTROL = "private, max-age=2592000"  # Convex's: a storage id never changes content
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Content-Length, Range, If-None-Match",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Length, Digest, Range, If-None-Match",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Digest",
     "Access-Control-Max-Age": "86400",
 }
@@ -85,8 +96,9 @@ def make_upload_endpoint(service: StorageService) -> Any:
                         f"The file ({int(length)} bytes) exceeds the upload limit of "
                         f"{service.limit} bytes"
                     )
+            expected = digest_header(request.headers.get("digest"))
             await service.claim_token(request.query_params.get("token"))
-            storage_id = await service.store(request.stream(), content_type)
+            storage_id = await service.store(request.stream(), content_type, sha256=expected)
         except StorageError as exc:
             return _storage_error(exc)
         except ClientDisconnect:
@@ -104,18 +116,19 @@ def make_file_endpoint(service: StorageService) -> Any:
         if request.method == "OPTIONS":
             return _preflight()
         try:
-            storage_id = check_storage_id(request.path_params["storage_id"])
+            storage_id = check_path(request.path_params["storage_id"])
             doc = await service.document(storage_id)
             if doc is None:
-                raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
+                raise FileNotFound(f"File {storage_id} not found")
         except StorageError as exc:
             return _storage_error(exc)
         size = int(doc["size"])
-        etag = f'"{doc["sha256"]}"'
+        digest = digest_bytes(doc["sha256"])
+        etag = f'"{as_hex(doc["sha256"])}"'
         headers = {
             **CORS,
             "ETag": etag,
-            "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc["sha256"])).decode(),
+            "Digest": "sha-256=" + base64.b64encode(digest).decode(),
             "Cache-Control": CACHE_CONTROL,
             "Accept-Ranges": "bytes",
             "X-Content-Type-Options": "nosniff",
@@ -129,7 +142,8 @@ def make_file_endpoint(service: StorageService) -> Any:
             headers["Content-Disposition"] = "attachment"
         start, stop, status = 0, size, 200
         if_range = request.headers.get("if-range")
-        if if_range is None or if_range.strip() == etag:
+        if (if_range is None or if_range.strip() == etag) and size > 0:
+            # An empty file has no byte to range over: Convex answers it whole (200).
             try:
                 wanted = parse_range(request.headers.get("range"), size)
             except RangeNotSatisfiable as exc:
@@ -142,9 +156,50 @@ def make_file_endpoint(service: StorageService) -> Any:
         headers["Content-Length"] = str(stop - start)
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
-        return StreamingResponse(service.read(storage_id, start, stop), status, headers)
+        s3 = s3_primary(service.backend)
+        settings = service.engine.settings
+        if (
+            s3 is not None
+            and settings.s3_downloads == "redirect"
+            and size > 0
+            and not await service.in_postgres(storage_id)  # not moved yet: served here
+        ):
+            url = await s3.presigned_url(
+                storage_id, settings.s3_url_ttl, content_type, headers.get("Content-Disposition")
+            )
+            return Response(
+                status_code=302,
+                headers={**CORS, "Location": url, "Cache-Control": "private, no-store"},
+            )
+        stream = service.read(storage_id, start, stop)
+        try:  # the first piece before the status line: a store that is down answers 503
+            first = await anext(stream, None)
+        except StorageUnavailable as exc:
+            return _storage_error(exc)
+        except BlobMissing:
+            return _storage_error(FileNotFound(f"File {storage_id} not found"))
+        return StreamingResponse(_chained(first, stream), status, headers)
 
     return serve
+
+
+def check_path(value: str) -> str:
+    """The storage id in a file URL's path (Convex's InvalidStoragePath if it is none)."""
+    if ids.is_id_for(value, "_storage"):
+        return value
+    raise InvalidStoragePath(
+        f'Invalid storage path: "{value[:100]}". Please use `storage.getUrl(storageId: '
+        'Id<"_storage">)` to generate a valid URL to retrieve files. See '
+        "https://docs.convex.dev/file-storage/serve-files for more details"
+    )
+
+
+async def _chained(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is None:
+        return
+    yield first
+    async for piece in rest:
+        yield piece
 
 
 def storage_routes(service: StorageService) -> list[Route]:

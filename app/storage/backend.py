@@ -1,7 +1,7 @@
 """The blob backend interface: where file contents live (metadata is always `_storage`).
 
 PostgreSQL (`app.storage.postgres`) is the default. An S3-compatible backend implements
-the same five methods: `put` streams an object, `read` issues ranged GETs, `delete`
+the same five methods (plus `open`/`close` where it connects): `put` streams an object, `read` issues ranged GETs, `delete`
 returns a callback that removes the object after the deleting transaction commits.
 """
 
@@ -44,6 +44,14 @@ class BlobBackend(ABC):
     @abstractmethod
     async def sweep(self, older_than_s: float) -> int:
         """Remove leftovers of stores that never committed (a crashed process); return a count."""
+
+    async def open(self) -> None:
+        """Connect to the store, if it needs connecting (default: nothing)."""
+        return None
+
+    async def close(self) -> None:
+        """Release what `open` took (default: nothing)."""
+        return None
 
 
 class BlobMissing(RuntimeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from app.storage.digest import as_hex
 from app.storage.errors import StorageError
 from app.storage.service import StorageService, check_storage_id, metadata_of
 
@@ -21,7 +22,7 @@ class StoredFile:
         self.storage_id: str = doc["_id"]
         self.size = int(doc["size"])
         self.content_type: str | None = doc.get("contentType")
-        self.sha256: str = doc["sha256"]
+        self.sha256: str = as_hex(doc["sha256"])  # hex, as storage.get_metadata
 
     @property
     def type(self) -> str:

@@ -8,12 +8,37 @@ class StorageError(ValueError):
 
     status = 400
     code = "StorageError"
+    error_name = "Error"  # in a function's error text: `Uncaught Error: ...`, as in Convex
 
 
 class InvalidStorageId(StorageError):
-    """The value is not an id of the `_storage` table."""
+    """The value is not an id at all (Convex's code and text)."""
 
     code = "InvalidStorageId"
+
+
+class NotAStorageId(StorageError):
+    """The value is an id of another table than `_storage` (Convex's code and text)."""
+
+    code = "InvalidArgument"
+
+
+class InvalidStoragePath(StorageError):
+    """A file URL whose path is no storage id (Convex's code and text)."""
+
+    code = "InvalidStoragePath"
+
+
+class StorageIdNotFound(StorageError):
+    """`storage.delete` of a file that does not exist (Convex: 400 `StorageIdNotFound`)."""
+
+    code = "StorageIdNotFound"
+
+
+class BadHeader(StorageError):
+    """A request header that cannot be parsed (Convex's `BadHeader`)."""
+
+    code = "BadHeader"
 
 
 class FileNotFound(StorageError):
@@ -31,13 +56,27 @@ class FileTooLarge(StorageError):
 
 
 class InvalidUploadToken(StorageError):
-    """The upload URL's token is missing, malformed, tampered with or expired."""
+    """The upload URL's token is missing, malformed, tampered with or already used
+    (Convex: 401 `StorageTokenInvalid`)."""
 
-    status = 403
-    code = "InvalidUploadToken"
+    status = 401
+    code = "StorageTokenInvalid"
+
+
+class ExpiredUploadToken(InvalidUploadToken):
+    """The upload URL's token expired (Convex: 401 `StorageTokenExpired`)."""
+
+    code = "StorageTokenExpired"
 
 
 class ChecksumMismatch(StorageError):
-    """The stored bytes do not have the sha256 the caller asserted."""
+    """The stored bytes do not have the sha256 the caller asserted (Convex's code)."""
 
-    code = "ChecksumMismatch"
+    code = "Sha256Mismatch"
+
+
+class StorageUnavailable(StorageError):
+    """The object store could not be reached or failed; nothing changed, try again later."""
+
+    status = 503
+    code = "StorageUnavailable"

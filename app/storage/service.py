@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -19,14 +20,16 @@ from app.db.transaction import Tx
 from app.engine import Call
 from app.storage import tokens
 from app.storage.backend import BlobBackend
+from app.storage.configured import configured_backend
+from app.storage.digest import as_base64, as_hex, expected_digest
 from app.storage.errors import (
     ChecksumMismatch,
-    FileNotFound,
     InvalidStorageId,
     InvalidUploadToken,
+    NotAStorageId,
     StorageError,
+    StorageIdNotFound,
 )
-from app.storage.postgres import PostgresBlobs
 from app.storage.streams import Meter
 from app.values import decode_value, encode_value
 
@@ -37,16 +40,28 @@ log = logging.getLogger("convect.storage")
 STORAGE_TABLE = "_storage"
 MAX_CONTENT_TYPE = 255
 _CONTENT_TYPE_RE = re.compile(r"^[\x20-\x7e]*$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 SWEEP_AFTER_S = 24 * 3600.0
 
 
 def check_storage_id(value: object) -> str:
-    """`value` if it is an id of the `_storage` table, else InvalidStorageId."""
-    if not isinstance(value, str) or not ids.is_id_for(value, STORAGE_TABLE):
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-        raise InvalidStorageId(f"{shown} is not a valid storage id (an Id<'_storage'>)")
-    return value
+    """`value` if it is an id of the `_storage` table, else Convex's error for it."""
+    if isinstance(value, str) and ids.is_id_for(value, STORAGE_TABLE):
+        return value
+    if isinstance(value, str) and ids.id_number(value) is not None:
+        raise NotAStorageId(
+            "Invalid storage ID. Storage ID cannot be an ID on any table other than '_storage'."
+        )
+    shown = str(value) if len(str(value)) <= 80 else str(value)[:77] + "..."
+    # Convex's text, line break and indentation included (a multi-line Rust literal).
+    raise InvalidStorageId(
+        f'Invalid storage ID: "{shown}". Storage ID should be an\n'
+        "                    Id of '_storage' table, or a UUID string."
+    )
+
+
+def not_found(storage_id: str) -> StorageIdNotFound:
+    """Convex's error for deleting a file that does not exist."""
+    return StorageIdNotFound(f"storage id {storage_id} not found")
 
 
 def check_content_type(value: object) -> str | None:
@@ -66,7 +81,7 @@ def metadata_of(doc: dict[str, Any]) -> dict[str, Any]:
     """`storage.get_metadata`'s shape (Convex's FileMetadata) from a `_storage` document."""
     return {
         "storageId": doc["_id"],
-        "sha256": doc["sha256"],
+        "sha256": as_hex(doc["sha256"]),  # hex here, base64 in `_storage`: as Convex
         "size": doc["size"],
         "contentType": doc.get("contentType"),
     }
@@ -79,9 +94,10 @@ class StorageService:
         self.engine = engine
         self._backend = backend
         self._key: bytes | None = None
+        self._sweeping: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        """Load the signing secret and open the default backend."""
+        """Load the signing secret and open the configured backend."""
         engine = self.engine
         try:
             secret = await engine.pool.fetchval(
@@ -93,16 +109,32 @@ class StorageService:
             raise RuntimeError("The storage secret is missing: run `convect deploy` (migrations)")
         self._key = tokens.derive_key(secret)
         if self._backend is None:
-            self._backend = PostgresBlobs(engine.pool)
+            self._backend = configured_backend(engine.settings, engine.pool)
+        await self._backend.open()
 
     async def stop(self) -> None:
-        """Nothing to release: the backend uses the engine's pool."""
+        """Stop a sweep still running, close the backend (an object store's client)."""
+        if self._sweeping is not None and not self._sweeping.done():
+            self._sweeping.cancel()
+            with contextlib.suppress(BaseException):
+                await self._sweeping
+        if self._backend is not None:
+            await self._backend.close()
 
     async def sweep(self) -> None:
-        """Remove chunks of uploads that never finished (API processes, at start)."""
-        removed = await self.backend.sweep(SWEEP_AFTER_S)
+        """Start removing leftovers of uploads that never finished and objects of deleted
+        files (API processes, at start), in the background: listing a large bucket must
+        not hold up serving. A store that is down is only logged."""
+        self._sweeping = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        try:
+            removed = await self.backend.sweep(SWEEP_AFTER_S)
+        except (StorageError, RuntimeError, OSError) as exc:
+            log.warning("could not sweep file storage: %s", exc)
+            return
         if removed:
-            log.info("removed %d chunks of unfinished uploads", removed)
+            log.info("removed %d leftovers of unfinished uploads or deleted files", removed)
 
     @property
     def backend(self) -> BlobBackend:
@@ -146,7 +178,7 @@ class StorageService:
         if taken is None:
             raise InvalidUploadToken(
                 "This upload URL was already used (each takes one upload); generate a new one"
-            )
+            )  # Convex accepts a token again within its hour: README, Differences
         if secrets.randbelow(100) == 0:  # now and then, forget tokens past their expiry
             await pool.execute(
                 "DELETE FROM _convect_upload_tokens WHERE expires_ms < $1", int(time.time() * 1000)
@@ -172,6 +204,13 @@ class StorageService:
         doc = await DatabaseReader(tx, self.engine.catalog, system=True).get_encoded(storage_id)
         return decode_value(doc) if doc is not None else None
 
+    async def in_postgres(self, storage_id: str) -> bool:
+        """True while a file's bytes are chunks in PostgreSQL (not moved to S3 yet)."""
+        found = await self.engine.pool.fetchval(
+            "SELECT 1 FROM _convect_blobs WHERE storage_id = $1 LIMIT 1", storage_id
+        )
+        return found is not None
+
     def read(self, storage_id: str, start: int, stop: int) -> AsyncIterator[bytes]:
         """Bytes `[start, stop)` of a stored file, streamed."""
         return self.backend.read(storage_id, start, stop)
@@ -183,37 +222,33 @@ class StorageService:
     ) -> str:
         """Stream `source` into a new file; it exists (and is returned) only once complete."""
         ctype = check_content_type(content_type)
-        expected = self._expected_sha(sha256)
+        expected = expected_digest(sha256)
         storage_id = ids.new_id(STORAGE_TABLE)
         backend = self.backend
         meter = Meter(self.limit, backend.chunk_size)
         await backend.put(storage_id, meter.chunks(source))
         try:
-            if expected is not None and expected != meter.sha256:
+            actual = meter.digest
+            if expected is not None and expected != actual:
                 raise ChecksumMismatch(
-                    f"The file's sha256 is {meter.sha256}, not the expected {expected}"
+                    f"Sha256 mismatch. Expected: {as_base64(expected)} Actual: {as_base64(actual)}"
                 )
             doc: dict[str, Any] = {
                 "_id": storage_id,
                 "_creationTime": self.engine.catalog.clock.next(),
-                "sha256": meter.sha256,
+                "sha256": as_base64(actual),
                 "size": float(meter.size),
             }
             if ctype is not None:
                 doc["contentType"] = ctype
             await self._commit(storage_id, encode_value(doc))
         except BaseException:
-            await asyncio.shield(backend.discard(storage_id))
+            try:
+                await asyncio.shield(backend.discard(storage_id))
+            except StorageError as exc:  # the store failed too: the sweep removes it later
+                log.warning("could not remove the bytes of unsaved file %s: %s", storage_id, exc)
             raise
         return storage_id
-
-    @staticmethod
-    def _expected_sha(value: object) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not _SHA256_RE.match(value.lower()):
-            raise StorageError("sha256 must be 64 hexadecimal characters")
-        return value.lower()
 
     async def _commit(self, storage_id: str, new: dict[str, Any] | None) -> None:
         """Insert (`new`) or delete (`new` None) a `_storage` document in its own transaction."""
@@ -235,7 +270,7 @@ class StorageService:
                 'DELETE FROM docs."_storage" WHERE id = $1 RETURNING doc', storage_id
             )
             if row is None:
-                raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
+                raise not_found(storage_id)
             tx.record_write(STORAGE_TABLE, storage_id, orjson.loads(row["doc"]), None)
             after = await self.backend.delete(tx, storage_id)
             if after is not None:
@@ -257,7 +292,7 @@ class StorageService:
             check_storage_id(storage_id)
         )
         if old is None:
-            raise FileNotFound(f"File {storage_id} does not exist (or was deleted)")
+            raise not_found(storage_id)
         await tx.execute('DELETE FROM docs."_storage" WHERE id = $1', storage_id)
         tx.record_write(STORAGE_TABLE, storage_id, old, None)
         after = await self.backend.delete(tx, storage_id)

@@ -41,6 +41,11 @@ class Meter:
         """Hex sha256 of everything seen so far."""
         return self._hash.hexdigest()
 
+    @property
+    def digest(self) -> bytes:
+        """The sha256 of everything seen so far."""
+        return self._hash.digest()
+
     def _take(self, piece: Any) -> memoryview:
         if not isinstance(piece, BYTES_LIKE):
             raise StorageError(

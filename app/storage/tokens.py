@@ -15,7 +15,9 @@ import os
 import struct
 import time
 
-from app.storage.errors import InvalidUploadToken
+from app.storage.errors import ExpiredUploadToken, InvalidUploadToken
+
+INVALID = "Couldn't decode the StoreFileAuthorization token"  # Convex's text
 
 VERSION = 1
 UPLOAD_TOKEN_TTL_MS = 60 * 60 * 1000  # one hour, as Convex's upload URLs
@@ -51,22 +53,22 @@ def verified(key: bytes, token: object, *, now_ms: float | None = None) -> tuple
     """`verify`, and the token's signed body: one per token, whatever its text (a key for
     remembering that it was used)."""
     if not isinstance(token, str) or not token:
-        raise InvalidUploadToken("The upload URL has no token; generate a new upload URL")
+        raise InvalidUploadToken(INVALID)
     if len(token) > MAX_TOKEN_CHARS:
-        raise InvalidUploadToken("The upload token is malformed")
+        raise InvalidUploadToken(INVALID)
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        raise InvalidUploadToken("The upload token is malformed") from None
+        raise InvalidUploadToken(INVALID) from None
     if len(raw) != _TOKEN_BYTES:
-        raise InvalidUploadToken("The upload token is malformed")
+        raise InvalidUploadToken(INVALID)
     body, sig = raw[: _BODY.size], raw[_BODY.size :]
     if not hmac.compare_digest(sig, hmac.new(key, body, hashlib.sha256).digest()):
-        raise InvalidUploadToken("The upload token's signature is invalid")
+        raise InvalidUploadToken(INVALID)
     version, expires, _nonce = _BODY.unpack(body)
     if version != VERSION:
-        raise InvalidUploadToken("The upload token has an unknown version")
+        raise InvalidUploadToken(INVALID)
     now = time.time() * 1000 if now_ms is None else now_ms
     if expires <= now:
-        raise InvalidUploadToken("The upload URL has expired; generate a new one")
+        raise ExpiredUploadToken("Store File Authorization expired")
     return float(expires), body

@@ -53,7 +53,7 @@ async def test_a_bad_id_in_an_http_action_is_an_uncaught_error_and_an_unknown_on
         bad = await site.get("/files/not-an-id")
         assert bad.status_code == 500
         assert re.fullmatch(
-            r"\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught InvalidStorageId: .+",
+            r"\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught Error: Invalid storage ID(.|\n)+",
             bad.json()["code"],
         ), bad.text
         r = await site.post("/files", content=b"x")

@@ -74,7 +74,7 @@ async def test_a_failing_handler_gives_500_with_a_request_id_and_detail_in_dev(
     assert bad.json()["code"].startswith("[Request ID: ")
     storage = await site.get("/kitchen/bad-storage-id")
     assert storage.status_code == 500
-    assert "Uncaught InvalidStorageId: " in storage.json()["code"]
+    assert "Uncaught Error: Invalid storage ID" in storage.json()["code"]
 
 
 async def test_in_prod_a_failing_handler_shows_only_the_request_id(

@@ -1,7 +1,14 @@
-"""Fixtures for storage tests: upload helpers and a server with a small upload limit."""
+"""Fixtures for storage tests: every test here runs against both blob backends.
+
+`backend` is "postgres" or "s3"; the `demo_server` and `kitchen_server` of this folder
+store their files there (S3: a bucket of moto's S3 server, started once per session).
+`stored` and `gone` look at where the bytes are, whichever the backend.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,11 +16,79 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, KITCHEN
 from tests.support.calls import mutation
-from tests.support.servers import ServerProcess, convect_env, start_server
+from tests.support.s3 import S3Server, bucket_env, objects, start_s3
+from tests.support.servers import ServerProcess, convect_env, served_app, start_server
 
 SMALL_LIMIT = 1024 * 1024
+S3_KEYS = ("CONVECT_STORAGE", "CONVECT_S3_", "AWS_")
+
+
+@pytest.fixture(scope="session")
+def s3_server(data_dir: Path) -> Iterator[S3Server]:
+    """moto's S3 server, for the whole session."""
+    server = start_s3(data_dir / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["postgres", "s3"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The blob backend the storage tests run against."""
+    return str(request.param)
+
+
+def _backend_env(backend: str, request: pytest.FixtureRequest, bucket: str) -> dict[str, str]:
+    if backend == "postgres":
+        return {}
+    s3: S3Server = request.getfixturevalue("s3_server")
+    s3.create_bucket(bucket)
+    return bucket_env(s3, bucket)
+
+
+@pytest.fixture(scope="session")
+def s3_demo_server(
+    s3_server: S3Server, services: dict[str, str], data_dir: Path
+) -> Iterator[ServerProcess]:
+    """The demo app with its files in the bucket "demo" of moto's S3 server."""
+    s3_server.create_bucket("demo")
+    env = bucket_env(s3_server, "demo")
+    with served_app(services, "demo_s3", DEMO, data_dir / "demo_s3", **env) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def demo_server(
+    backend: str, demo_server: ServerProcess, request: pytest.FixtureRequest
+) -> ServerProcess:
+    """The demo app with its files in `backend` (PostgreSQL: the session's demo server)."""
+    if backend == "postgres":
+        return demo_server
+    server: ServerProcess = request.getfixturevalue("s3_demo_server")
+    return server
+
+
+@pytest.fixture(scope="session")
+def kitchen_server(
+    backend: str,
+    kitchen_server: ServerProcess,
+    services: dict[str, str],
+    data_dir: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[ServerProcess]:
+    """The kitchen app with its files in `backend` (PostgreSQL: the session's one)."""
+    if backend == "postgres":
+        yield kitchen_server
+        return
+    extra = _backend_env(backend, request, "kitchen")
+    with served_app(services, "kitchen_s3", KITCHEN, data_dir / "kitchen_s3", **extra) as server:
+        yield server
+
+
+def s3_env(server: ServerProcess) -> dict[str, str]:
+    """The S3 settings of a server's environment (empty for the PostgreSQL backend)."""
+    return {k: v for k, v in server.env.items() if k.startswith(S3_KEYS)}
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +103,7 @@ def small_limit_server(
         data_dir / "demo-small",
         CONVECT_MAX_UPLOAD_BYTES=str(SMALL_LIMIT),
         CONVECT_MODE="prod",
+        **s3_env(demo_server),
     )
     server = start_server(env, data_dir / "demo-small.log")
     yield server
@@ -47,7 +123,7 @@ async def upload(
 
 
 async def blob_chunks(database_url: str, storage_id: str | None = None) -> int:
-    """How many blob chunks exist (of one file, or in all)."""
+    """How many blob chunks exist in PostgreSQL (of one file, or in all)."""
     conn = await asyncpg.connect(database_url)
     try:
         if storage_id is None:
@@ -59,3 +135,25 @@ async def blob_chunks(database_url: str, storage_id: str | None = None) -> int:
         )
     finally:
         await conn.close()
+
+
+async def stored(server: ServerProcess) -> set[str]:
+    """The storage ids whose bytes exist in the server's backend."""
+    if server.env.get("CONVECT_STORAGE") == "s3":
+        return set(await objects(server.env))
+    conn = await asyncpg.connect(server.env["DATABASE_URL"])
+    try:
+        rows = await conn.fetch("SELECT DISTINCT storage_id FROM _convect_blobs")
+    finally:
+        await conn.close()
+    return {r["storage_id"] for r in rows}
+
+
+async def gone(server: ServerProcess, storage_id: str, within: float = 5.0) -> bool:
+    """True once the file's bytes are gone (S3 objects go just after the commit)."""
+    deadline = time.monotonic() + within
+    while storage_id in await stored(server):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

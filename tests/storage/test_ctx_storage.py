@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import httpx
 import pytest
 
-from tests.storage.conftest import blob_chunks
+from tests.storage.conftest import gone, stored
 from tests.support.calls import CallFailed, action, mutation, query
 from tests.support.servers import ServerProcess
 
@@ -55,21 +56,24 @@ async def test_an_async_generator_is_stored_and_its_sha256_checked(
     pieces = ["a" * 700_000, "b" * 700_000, "c"]
     sha = hashlib.sha256("".join(pieces).encode()).hexdigest()
     storage_id = await action(kitchen, "files_ops:store_pieces", {"pieces": pieces, "sha256": sha})
-    assert await blob_chunks(kitchen_server.env["DATABASE_URL"], storage_id) == 2
+    assert storage_id in await stored(kitchen_server)
     got = await action(kitchen, "files_ops:read", {"id": storage_id})
     assert got["bytes"] == "".join(pieces).encode()
-    before = await blob_chunks(kitchen_server.env["DATABASE_URL"])
-    with pytest.raises(CallFailed, match="not the expected"):
+    b64 = base64.b64encode(hashlib.sha256("".join(pieces).encode()).digest()).decode()
+    again = await action(kitchen, "files_ops:store_pieces", {"pieces": pieces, "sha256": b64})
+    assert again in await stored(kitchen_server)  # base64, as Convex's store(blob, {sha256})
+    before = await stored(kitchen_server)
+    with pytest.raises(CallFailed, match=r"Sha256 mismatch\. Expected: A{43}= Actual: "):
         await action(kitchen, "files_ops:store_pieces", {"pieces": pieces, "sha256": "0" * 64})
-    with pytest.raises(CallFailed, match="64 hexadecimal"):
+    with pytest.raises(CallFailed, match="64 hexadecimal or 44 base64"):
         await action(kitchen, "files_ops:store_pieces", {"pieces": pieces, "sha256": "zz"})
-    assert await blob_chunks(kitchen_server.env["DATABASE_URL"]) == before
+    assert await stored(kitchen_server) == before
 
 
 async def test_store_refuses_what_is_not_bytes_and_keeps_nothing(
     kitchen: httpx.AsyncClient, kitchen_server: ServerProcess
 ) -> None:
-    before = await blob_chunks(kitchen_server.env["DATABASE_URL"])
+    before = await stored(kitchen_server)
     expected = {
         "str": "store() takes bytes",
         "ints": "must yield bytes",
@@ -80,7 +84,7 @@ async def test_store_refuses_what_is_not_bytes_and_keeps_nothing(
         with pytest.raises(CallFailed) as info:
             await action(kitchen, "files_ops:store_bad", {"kind": kind})
         assert message in str(info.value), kind
-    assert await blob_chunks(kitchen_server.env["DATABASE_URL"]) == before
+    assert await stored(kitchen_server) == before
 
 
 async def test_a_mutation_that_fails_after_deleting_keeps_the_file(
@@ -91,10 +95,10 @@ async def test_a_mutation_that_fails_after_deleting_keeps_the_file(
         await mutation(kitchen, "files_ops:delete_then_fail", {"id": storage_id})
     assert info.value.data == "failed after deleting"
     assert (await kitchen.get(f"/api/storage/{storage_id}")).content == b"hello"
-    with pytest.raises(CallFailed, match="does not exist"):
+    with pytest.raises(CallFailed, match=f"storage id {storage_id} not found"):
         await mutation(kitchen, "files_ops:delete_twice", {"id": storage_id})
     assert (await kitchen.get(f"/api/storage/{storage_id}")).status_code == 200
-    assert await blob_chunks(kitchen_server.env["DATABASE_URL"], storage_id) == 1
+    assert storage_id in await stored(kitchen_server)
 
 
 async def test_a_mutation_sees_its_own_delete(kitchen: httpx.AsyncClient) -> None:
@@ -102,7 +106,7 @@ async def test_a_mutation_sees_its_own_delete(kitchen: httpx.AsyncClient) -> Non
     seen = await mutation(kitchen, "files_ops:delete_and_look", {"id": storage_id})
     assert seen == {"url": None, "doc": None}
     assert (await kitchen.get(f"/api/storage/{storage_id}")).status_code == 404
-    with pytest.raises(CallFailed, match="does not exist"):
+    with pytest.raises(CallFailed, match=f"storage id {storage_id} not found"):
         await mutation(kitchen, "files_ops:delete", {"id": storage_id})
 
 
@@ -113,8 +117,8 @@ async def test_deleting_from_an_action_removes_the_file_and_its_chunks(
     await action(kitchen, "files_ops:delete_in_action", {"id": storage_id})
     assert await action(kitchen, "files_ops:read", {"id": storage_id}) is None
     assert await query(kitchen, "files_ops:url_of", {"id": storage_id}) is None
-    assert await blob_chunks(kitchen_server.env["DATABASE_URL"], storage_id) == 0
-    with pytest.raises(CallFailed, match="does not exist"):
+    assert await gone(kitchen_server, storage_id)
+    with pytest.raises(CallFailed, match=f"Uncaught Error: storage id {storage_id} not found"):
         await action(kitchen, "files_ops:delete_in_action", {"id": storage_id})
 
 
@@ -125,12 +129,34 @@ async def test_ids_that_are_not_storage_ids_are_clear_errors(kitchen: httpx.Asyn
         for fn in ("files_ops:url_of", "files_ops:metadata_of"):
             with pytest.raises(CallFailed) as info:
                 await query(kitchen, fn, {"id": bad})
-            assert "storage id" in str(info.value) or "document id" in str(info.value), (fn, bad)
-        with pytest.raises(CallFailed, match="not a valid storage id"):
+            assert "storage ID" in str(info.value) or "document id" in str(info.value), (fn, bad)
+        with pytest.raises(CallFailed, match="Uncaught Error: Invalid storage ID: "):
             await mutation(kitchen, "files_ops:delete", {"id": bad})
-        with pytest.raises(CallFailed, match="not a valid storage id"):
+        with pytest.raises(CallFailed, match="Invalid storage ID: "):
             await action(kitchen, "files_ops:read", {"id": bad})
     assert (await kitchen.get(f"/api/storage/{storage_id}")).status_code == 200
+
+
+async def test_deleting_a_missing_file_or_a_malformed_id_gives_convex_messages(
+    kitchen: httpx.AsyncClient,
+) -> None:
+    storage_id = await _store(kitchen)
+    await mutation(kitchen, "files_ops:delete", {"id": storage_id})
+    with pytest.raises(CallFailed) as missing:
+        await mutation(kitchen, "files_ops:delete", {"id": storage_id})
+    assert f"Uncaught Error: storage id {storage_id} not found\n" in str(missing.value)
+    with pytest.raises(CallFailed) as malformed:
+        await mutation(kitchen, "files_ops:delete", {"id": "nope"})
+    assert (
+        'Invalid storage ID: "nope". Storage ID should be an\n'
+        "                    Id of '_storage' table, or a UUID string.\n"
+    ) in str(malformed.value)
+    other = await mutation(kitchen, "core_db:insert", {"table": "core_things", "doc": {"n": 0}})
+    with pytest.raises(CallFailed) as wrong_table:
+        await mutation(kitchen, "files_ops:delete", {"id": other})
+    assert (
+        "Invalid storage ID. Storage ID cannot be an ID on any table other than '_storage'.\n"
+    ) in str(wrong_table.value)
 
 
 async def test_demo_actions_store_read_and_copy_files(demo: httpx.AsyncClient) -> None:

@@ -38,9 +38,13 @@ async def test_the_npm_client_uploads_saves_and_reads_back_a_file(
     assert out["range"] == {"status": 206, "length": 100, "same": True}
     assert out["textMeta"]["contentType"] == "text/plain;charset=UTF-8"
     assert out["textMeta"]["size"] == len("plain text")
-    assert out["reused"]["status"] == 403  # an upload URL takes one upload
+    assert out["reused"]["status"] == 401  # an upload URL takes one upload
+    assert out["reused"]["body"]["code"] == "StorageTokenInvalid"
     assert "already used" in out["reused"]["body"]["message"]
-    assert out["tampered"]["status"] == 403
-    assert out["tampered"]["body"]["code"] == "InvalidUploadToken"
+    assert out["tampered"]["status"] == 401  # as Convex answers a bad token
+    assert out["tampered"]["body"] == {
+        "code": "StorageTokenInvalid",
+        "message": "Couldn't decode the StoreFileAuthorization token",
+    }
     stored = await query(demo, "files:stored")
     assert sorted(d["_id"] for d in stored) == sorted([storage_id, out["textMeta"]["storageId"]])

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import psutil
 
-from tests.storage.conftest import blob_chunks
+from tests.storage.conftest import gone, stored
 from tests.support.calls import mutation, query
 from tests.support.servers import ServerProcess
 
@@ -18,6 +18,7 @@ MiB = 1024 * 1024
 SIZE = 200 * MiB
 PIECE = 256 * 1024
 MAX_GROWTH = 48 * MiB  # far below the file's size: nothing holds the file in memory
+MAX_GROWTH_S3 = 80 * MiB  # S3 parts are 8 MiB: a few of them, whatever the file's size
 
 
 def _piece(i: int) -> bytes:
@@ -73,7 +74,7 @@ async def test_a_200_mib_upload_and_download_keep_server_memory_flat(
     storage_id = r.json()["storageId"]
     meta = await query(demo, "files:metadata", {"storageId": storage_id})
     assert (meta["size"], meta["sha256"]) == (SIZE, expected.hexdigest())
-    assert await blob_chunks(demo_server.env["DATABASE_URL"], storage_id) == SIZE // MiB
+    assert storage_id in await stored(demo_server)
 
     got = hashlib.sha256()
     received = 0
@@ -86,13 +87,12 @@ async def test_a_200_mib_upload_and_download_keep_server_memory_flat(
                 received += len(chunk)
     assert received == SIZE
     assert got.hexdigest() == expected.hexdigest()
-    assert up.peak - baseline < MAX_GROWTH, (
-        f"upload grew RSS by {(up.peak - baseline) / MiB:.0f} MiB"
-    )
-    assert down.peak - baseline < MAX_GROWTH, (
+    limit = MAX_GROWTH_S3 if demo_server.env.get("CONVECT_STORAGE") == "s3" else MAX_GROWTH
+    assert up.peak - baseline < limit, f"upload grew RSS by {(up.peak - baseline) / MiB:.0f} MiB"
+    assert down.peak - baseline < limit, (
         f"download grew RSS by {(down.peak - baseline) / MiB:.0f} MiB"
     )
     await mutation(demo, "files:save", {"name": "big", "storageId": storage_id})
     [doc] = await query(demo, "files:list")
     await mutation(demo, "files:remove", {"id": doc["_id"]})
-    assert await blob_chunks(demo_server.env["DATABASE_URL"], storage_id) == 0
+    assert await gone(demo_server, storage_id)

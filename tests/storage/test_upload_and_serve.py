@@ -8,7 +8,7 @@ import os
 
 import httpx
 
-from tests.storage.conftest import blob_chunks, upload
+from tests.storage.conftest import gone, stored, upload
 from tests.support.calls import action, mutation, query
 from tests.support.servers import ServerProcess
 
@@ -25,17 +25,18 @@ async def test_an_uploaded_file_is_served_back_with_its_metadata(
     assert r.status_code == 200
     assert r.content == data
     sha = hashlib.sha256(data).hexdigest()
+    sha_b64 = base64.b64encode(hashlib.sha256(data).digest()).decode()
     assert r.headers["content-type"] == "image/png"
     assert r.headers["content-length"] == str(len(data))
     assert r.headers["etag"] == f'"{sha}"'
     assert (
         r.headers["digest"] == "sha-256=" + base64.b64encode(hashlib.sha256(data).digest()).decode()
     )
-    assert "max-age" in r.headers["cache-control"]
+    assert r.headers["cache-control"] == "private, max-age=2592000"  # Convex's, no immutable
     assert r.headers["accept-ranges"] == "bytes"
     [system_doc] = await query(demo, "files:stored")
     assert system_doc["_id"] == storage_id
-    assert system_doc["sha256"] == sha
+    assert system_doc["sha256"] == sha_b64  # base64 in _storage, as Convex
     assert system_doc["size"] == len(data)
     assert system_doc["contentType"] == "image/png"
     assert isinstance(system_doc["_creationTime"], float)
@@ -65,9 +66,10 @@ async def test_an_empty_file_can_be_stored_and_served(demo: httpx.AsyncClient) -
     assert r.status_code == 200
     assert r.content == b""
     assert r.headers["etag"] == f'"{hashlib.sha256(b"").hexdigest()}"'
-    assert (
-        await demo.get(f"/api/storage/{storage_id}", headers={"Range": "bytes=0-"})
-    ).status_code == 416
+    for header in ("bytes=0-0", "bytes=0-"):  # Convex: the whole (empty) file, 200
+        ranged = await demo.get(f"/api/storage/{storage_id}", headers={"Range": header})
+        assert (ranged.status_code, ranged.content) == (200, b""), header
+        assert "content-range" not in ranged.headers
 
 
 async def test_head_gives_the_headers_without_the_body(demo: httpx.AsyncClient) -> None:
@@ -153,25 +155,26 @@ async def test_a_deleted_file_is_gone_everywhere(
 ) -> None:
     storage_id = await upload(demo, os.urandom(1024 * 1024 + 1))
     file_id = await mutation(demo, "files:save", {"name": "f", "storageId": storage_id})
-    assert await blob_chunks(demo_server.env["DATABASE_URL"], storage_id) == 2
+    assert storage_id in await stored(demo_server)
     await mutation(demo, "files:remove", {"id": file_id})
     assert (await demo.get(f"/api/storage/{storage_id}")).status_code == 404
     assert await query(demo, "files:metadata", {"storageId": storage_id}) is None
     assert await query(demo, "files:stored") == []
-    assert await blob_chunks(demo_server.env["DATABASE_URL"], storage_id) == 0
+    assert await gone(demo_server, storage_id)
 
 
 async def test_unknown_and_malformed_ids_get_clear_errors(demo: httpx.AsyncClient) -> None:
     storage_id = await upload(demo, b"x")
     await action(demo, "files:delete_stored", {"storageId": storage_id})
-    gone = await demo.get(f"/api/storage/{storage_id}")
-    assert gone.status_code == 404
-    assert gone.json()["code"] == "FileNotFound"
+    deleted = await demo.get(f"/api/storage/{storage_id}")
+    assert deleted.status_code == 404
+    assert deleted.json() == {"code": "FileNotFound", "message": f"File {storage_id} not found"}
     message_id = await mutation(demo, "messages:create", {"author": "a", "body": "b"})
     for bad in [message_id, "nope", "x" * 5000, "%00", "%FF%FE", storage_id.upper()]:
         r = await demo.get(f"/api/storage/{bad}")
         assert r.status_code == 400, bad
-        assert r.json()["code"] == "InvalidStorageId"
+        assert r.json()["code"] == "InvalidStoragePath"
+        assert r.json()["message"].startswith('Invalid storage path: "')
     traversal = await demo.get("/api/storage/..%2F..%2Fetc%2Fpasswd")
     assert traversal.status_code == 404
 
@@ -212,8 +215,34 @@ async def test_an_upload_url_takes_one_upload(demo: httpx.AsyncClient) -> None:
     first = await demo.post(url, content=b"one", headers={"Content-Type": "text/plain"})
     assert first.status_code == 200
     again = await demo.post(url, content=b"two", headers={"Content-Type": "text/plain"})
-    assert again.status_code == 403 and again.json()["code"] == "InvalidUploadToken"
+    assert again.status_code == 401 and again.json()["code"] == "StorageTokenInvalid"
     assert "already used" in again.json()["message"]
     padded = await demo.post(url + "=", content=b"two", headers={"Content-Type": "text/plain"})
-    assert padded.status_code == 403  # the same token written otherwise is the same token
+    assert padded.status_code == 401  # the same token written otherwise is the same token
     assert len(await query(demo, "files:stored")) == 1
+
+
+async def test_an_upload_whose_digest_header_does_not_match_is_refused_and_not_stored(
+    demo: httpx.AsyncClient, demo_server: ServerProcess
+) -> None:
+    data = b"checked bytes"
+    right = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    before = await stored(demo_server)
+    url = await mutation(demo, "files:generate_upload_url")
+    r = await demo.post(url, content=data, headers={"Digest": f"sha-256={wrong}"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "Sha256Mismatch",
+        "message": f"Sha256 mismatch. Expected: {wrong} Actual: {right}",
+    }
+    assert await query(demo, "files:stored") == []
+    assert await stored(demo_server) == before
+    url = await mutation(demo, "files:generate_upload_url")
+    bad = await demo.post(url, content=data, headers={"Digest": "md5=abc"})
+    assert (bad.status_code, bad.json()["code"]) == (400, "BadHeader")
+    url = await mutation(demo, "files:generate_upload_url")
+    ok = await demo.post(url, content=data, headers={"Digest": f"sha-256={right}"})
+    assert ok.status_code == 200
+    [doc] = await query(demo, "files:stored")
+    assert doc["sha256"] == right
