@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from typing import Any
+from urllib.parse import quote
 
 import typer
 
@@ -128,6 +129,9 @@ def dev(
     )
     if settings.dev:  # in prod the key is a secret: never printed
         typer.echo(f"admin key: {settings.admin_key}")
+        key = quote(settings.admin_key or "", safe="")
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        typer.echo(f"dashboard: http://{host}:{settings.port}/dashboard/#key={key}")
     from app.devserver import run_dev
     from app.serve import run_event_loop
 

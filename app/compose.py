@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from app.dashboard import dashboard_functions
 from app.devlog import CallLog
 from app.engine import Engine, Role
 from app.engine.registry import Registry
@@ -29,6 +30,7 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
     engine.hub = hub
     engine.notifier = Notifier(engine, hub)
+    engine.system_functions.update(dashboard_functions(engine))  # admin-only `_system/...`
     if role == "dev":
         engine.call_log = CallLog()
     elif settings.mode == "prod":

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"server"},  # what app authors import
     {"engine"},  # not public: Engine, execute(), the registry
-    {"storage", "scheduler", "sync", "codegen", "devlog", "logconfig", "dataio"},
+    {"storage", "scheduler", "sync", "codegen", "devlog", "logconfig", "dataio", "dashboard"},
     {"http"},
     {"compose", "serve"},
     {"devserver"},

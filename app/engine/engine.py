@@ -31,6 +31,7 @@ from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, f
 from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
 from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
+from app.server.refs import canonical_path
 from app.settings import Settings
 from app.values import encode_value
 
@@ -59,6 +60,8 @@ class Engine:
         self.scheduler: Scheduling | None = None
         self.storage: Storage | None = None
         self.call_log: CallObserver | None = None
+        # Admin-only system functions (`_system/...`), outside the app's registry.
+        self.system_functions: dict[str, RegisteredFunction] = {}
         self.verifier: AuthVerifier | None = None
         self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
         self._pool: asyncpg.Pool | None = None
@@ -67,6 +70,11 @@ class Engine:
         self._ts = 0
 
     # ------------------------------------------------------------- life cycle
+
+    @property
+    def pool_if_open(self) -> asyncpg.Pool | None:
+        """The pool while the engine runs, else None (for metrics read at any time)."""
+        return self._pool
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -206,6 +214,8 @@ class Engine:
         only once the caller may see it: a non-admin caller learns nothing of an internal one.
         """
         fn = self.registry.get(path) if admin else self.registry.public(path)
+        if fn is None and admin and path.startswith("_system/"):
+            fn = self.system_functions.get(canonical_path(path))
         if fn is None:
             raise FunctionNotFound(f"Could not find public function for '{path}'")
         if kind is not None and fn.kind != kind:
@@ -313,7 +323,9 @@ class Engine:
     # ------------------------------------------------------------- observation
 
     def observe(self, fn: RegisteredFunction, outcome: Outcome) -> None:
-        """Count a finished call in the metrics and tell the call log."""
+        """Count a finished call in the metrics and tell the call log (not system functions)."""
+        if fn.path is not None and fn.path.startswith("_system/"):
+            return
         try:
             self.metrics.observe(fn, outcome)
             if self.call_log is not None:
