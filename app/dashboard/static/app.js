@@ -5,17 +5,25 @@ import { argsForm } from "./form.js";
 import { logsView } from "./logs.js";
 import { healthView } from "./health.js";
 import { envView } from "./env.js";
+import { convexToJson, jsonToConvex } from "./values.js";
 
-const { ConvexClient, makeFunctionReference, convexToJson, jsonToConvex } = window.convex;
+const { ConvexClient } = window.convex; // the official client (takes a function's path as is)
 const KEY = "convect-admin-key";
-const sys = (name) => makeFunctionReference("_system/dashboard:" + name);
+const sys = (name) => "_system/dashboard:" + name;
 
 const ctx = { key: null, client: null, subs: [], timers: [] };
 
 /** Calls through the official client, with the admin key. */
 ctx.watch = (name, args, onValue, onError) => {
-  const ref = typeof name !== "string" ? name : name.includes(":") ? makeFunctionReference(name) : sys(name);
-  const unsub = ctx.client.onUpdate(ref, args, onValue, onError || ((e) => console.error(e)));
+  const ref = name.includes(":") ? name : sys(name);
+  const stop = ctx.client.onUpdate(ref, args, onValue, onError || ((e) => console.error(e)));
+  let live = true;
+  const unsub = () => {  // safe to call twice: a view's own stop, then the route's
+    if (!live) return;
+    live = false;
+    ctx.subs.splice(ctx.subs.indexOf(unsub), 1);
+    stop();
+  };
   ctx.subs.push(unsub);
   return unsub;
 };
@@ -58,7 +66,7 @@ function showLogin(message) {
 }
 
 function stopView() {
-  for (const unsub of ctx.subs.splice(0)) unsub();
+  for (const unsub of [...ctx.subs]) unsub();
   for (const t of ctx.timers.splice(0)) clearInterval(t);
   if (ctx.onLeave) { ctx.onLeave(); ctx.onLeave = null; }
 }
@@ -270,7 +278,7 @@ function functionsView(main) {
 }
 
 function showFunction(content, fn) {
-  for (const unsub of ctx.subs.splice(0)) unsub();
+  for (const unsub of [...ctx.subs]) unsub();
   clear(content);
   const form = argsForm(fn.args);
   const out = h("div", { id: "run-output" });
@@ -298,7 +306,7 @@ function showFunction(content, fn) {
     buttons.append(h("button", { id: "subscribe", onclick: () => {
       let args;
       try { args = form.value(); } catch (e) { clear(live).append(h("p", { class: "error" }, e.message)); return; }
-      for (const unsub of ctx.subs.splice(0)) unsub();
+      for (const unsub of [...ctx.subs]) unsub();
       clear(live).append(h("h3", {}, "Live result"), h("pre", {}, "…"));
       ctx.watch(fn.path, args, (value) => {
         live.lastChild.textContent = `${new Date().toLocaleTimeString()}\n` + JSON.stringify(convexToJson(value), null, 2);
@@ -368,13 +376,18 @@ function filesView(main) {
   });
   main.append(h("h2", {}, "Files"), h("div", { class: "bar" }, "Upload", input, status), list);
   ctx.watch("files", {}, (files) => {
-    clear(list).append(h("table", {}, h("tr", {}, ...["", "Id", "Type", "Size", "Uploaded", ""].map((c) => h("th", {}, c))),
-      ...files.map((f) => h("tr", { "data-id": f._id },
-        h("td", {}, (f.contentType || "").startsWith("image/") && f.url ? h("img", { class: "preview", src: f.url, alt: f._id }) : ""),
-        h("td", {}, h("a", { class: "id", href: `#/doc/${f._id}` }, f._id)), h("td", {}, f.contentType || ""),
-        h("td", {}, fmtBytes(f.size)), h("td", {}, fmtTime(f._creationTime)),
-        h("td", {}, f.url ? h("a", { href: f.url, download: f._id }, "Download") : "", " ",
-          h("button", { class: "danger", onclick: () => confirm(`Delete file ${f._id}?`) && ctx.mutation("delete_file", { id: f._id }) }, "Delete")))));
+    const row = (f) => h("tr", { "data-id": f._id },
+      h("td", {}, (f.contentType || "").startsWith("image/") && f.url ? h("img", { class: "preview", src: f.url, alt: f._id }) : ""),
+      h("td", {}, h("a", { class: "id", href: `#/doc/${f._id}` }, f._id)),
+      h("td", {}, f.contentType || ""),
+      h("td", {}, fmtBytes(f.size)),
+      h("td", {}, fmtTime(f._creationTime)),
+      h("td", {},
+        f.url ? h("a", { href: f.url, download: f._id }, "Download") : "", " ",
+        h("button", { class: "danger", onclick: () => confirm(`Delete file ${f._id}?`) && ctx.mutation("delete_file", { id: f._id }) }, "Delete")));
+    clear(list).append(h("table", {},
+      h("tr", {}, ...["", "Id", "Type", "Size", "Uploaded", ""].map((c) => h("th", {}, c))),
+      ...files.map(row)));
     if (!files.length) list.append(h("p", { class: "muted" }, "No files."));
   });
 }

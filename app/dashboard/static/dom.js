@@ -1,5 +1,5 @@
 // Small DOM and formatting helpers of the dashboard.
-const { convexToJson } = window.convex;
+import { convexToJson } from "./values.js";
 
 /** An element with attributes (on* are listeners) and children. */
 export function h(tag, attrs = {}, ...children) {

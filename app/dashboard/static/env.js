@@ -3,7 +3,6 @@
 // `/api/update_environment_variables`, the contract `npx convex env` uses.
 import { h, clear } from "./dom.js";
 
-const { makeFunctionReference } = window.convex;
 
 export function envView(main, _rest, ctx) {
   const name = h("input", { placeholder: "NAME", id: "env-name" });
@@ -28,7 +27,7 @@ export function envView(main, _rest, ctx) {
   main.append(h("h2", {}, "Environment variables"),
     h("p", { class: "muted" }, "Read by functions as os.environ; changes apply to the next call."),
     h("div", { class: "bar" }, name, value, save), problem, list);
-  ctx.watch(makeFunctionReference("_system/cli/queryEnvironmentVariables"), {}, (vars) => {
+  ctx.watch("_system/cli/queryEnvironmentVariables:default", {}, (vars) => {
     clear(list).append(h("table", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Value"), h("th", {}, "")),
       ...vars.map((v) => {
         const cell = h("td", { class: "json" }, "••••••••");

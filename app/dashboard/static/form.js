@@ -2,7 +2,7 @@
 // (app/values/jsonschema.py): one input per field, typed by the field's schema.
 import { h } from "./dom.js";
 
-const { jsonToConvex } = window.convex;
+import { jsonToConvex } from "./values.js";
 
 function kindOf(schema) {
   const t = schema["x-convex-type"];
