@@ -23,7 +23,9 @@ context.on("request", (r) => { if (!r.url().startsWith(URL) && !r.url().startsWi
 const errors = [];
 
 async function shot(page, name) {
-  if (SHOTS) await page.waitForTimeout(150); await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+  if (!SHOTS) return;
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 
 async function open(hash, { key = KEY, form = false } = {}) {
