@@ -1,4 +1,4 @@
-"""`convect`: dev | serve | worker | deploy | run | export | import | data."""
+"""`convect`: dev | serve | worker | deploy | run | export | import | data | env."""
 
 from __future__ import annotations
 
@@ -336,6 +336,60 @@ def import_(
         raise typer.BadParameter("pass --replace or --append, not both")
     mode = "replace" if replace else "append" if append else "empty"
     _data_command("import_command", _settings(data_dir=data_dir), file, mode)
+
+
+env_cli = typer.Typer(
+    no_args_is_help=True,
+    help="The deployment's environment variables (as `npx convex env`): functions read "
+    "them through os.environ in every process, within seconds of a change.",
+)
+cli.add_typer(env_cli, name="env")
+
+
+def _env(action: str, *args: Any) -> Any:
+    from app.envvars import commands
+
+    try:
+        return getattr(commands, action)(_settings(), *args)
+    except commands.EnvCommandError as exc:
+        _fail(str(exc))
+
+
+@env_cli.command("list")
+def env_list() -> None:
+    """Print every variable as NAME=value."""
+    for name, value in _env("env_list").items():
+        typer.echo(f"{name}={value}")
+
+
+@env_cli.command("get")
+def env_get(name: str = typer.Argument(..., help="The variable's name")) -> None:
+    """Print one variable's value (exit 1 if it is not set)."""
+    value = _env("env_get", name)
+    if value is None:
+        _fail(f"environment variable {name!r} is not set")
+    typer.echo(value)
+
+
+@env_cli.command("set")
+def env_set(
+    name: str = typer.Argument(..., help="NAME, or NAME=value"),
+    value: str = typer.Argument(None, help="The value (read from stdin when omitted)"),
+) -> None:
+    """Set a variable (all running processes see it within seconds)."""
+    if value is None and "=" in name:
+        name, value = name.split("=", 1)
+    if value is None:
+        value = sys.stdin.read().rstrip("\n")
+    _env("env_change", name, value)
+    typer.echo(f"set {name}", err=True)
+
+
+@env_cli.command("remove")
+def env_remove(name: str = typer.Argument(..., help="The variable's name")) -> None:
+    """Remove a variable (a process's start-up value of that name shows again)."""
+    _env("env_change", name, None)
+    typer.echo(f"removed {name}", err=True)
 
 
 def main() -> None:

@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+from app.admin import system_functions
 from app.dashboard import dashboard_functions
 from app.devlog import CallLog
 from app.engine import Engine, Role
 from app.engine.registry import Registry
+from app.envvars import EnvVars
 from app.logconfig import log_call
+from app.logstream import FunctionLogs
 from app.scheduler import SchedulerService
 from app.settings import Settings
 from app.storage import FileStorage
@@ -25,16 +28,19 @@ from app.sync.notifier import Notifier
 def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     """An engine with every part `role` runs; `async with` it to start and stop them."""
     engine = Engine(settings, registry, role)
+    engine.env = EnvVars(engine)  # every role: functions see the deployment's variables
+    engine.system = system_functions(engine) | dashboard_functions(engine)
     engine.storage = FileStorage(engine)
     engine.scheduler = SchedulerService(engine)
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
     engine.hub = hub
     engine.notifier = Notifier(engine, hub)
-    engine.system_functions.update(dashboard_functions(engine))  # admin-only `_system/...`
     if role == "dev":
         engine.call_log = CallLog()
     elif settings.mode == "prod":
         engine.call_log = log_call
+    if role in ("serve", "dev"):
+        engine.log_stream = FunctionLogs()  # `npx convex logs`, the dashboard
     return engine
 
 

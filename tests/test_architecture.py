@@ -21,7 +21,19 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"server"},  # what app authors import
     {"engine"},  # not public: Engine, execute(), the registry
-    {"storage", "scheduler", "sync", "codegen", "devlog", "logconfig", "dataio", "dashboard"},
+    {
+        "storage",
+        "scheduler",
+        "sync",
+        "codegen",
+        "devlog",
+        "logconfig",
+        "dataio",
+        "envvars",
+        "logstream",
+        "dashboard",
+    },
+    {"admin"},  # Convex's `_system/...` functions
     {"http"},
     {"compose", "serve"},
     {"devserver"},

@@ -28,7 +28,14 @@ from app.engine import logs
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
 from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, failure_of
-from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
+from app.engine.parts import (
+    CallObserver,
+    CommitNotifier,
+    LiveQueries,
+    Part,
+    Scheduling,
+    Storage,
+)
 from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
 from app.server.refs import canonical_path
@@ -60,8 +67,10 @@ class Engine:
         self.scheduler: Scheduling | None = None
         self.storage: Storage | None = None
         self.call_log: CallObserver | None = None
-        # Admin-only system functions (`_system/...`), outside the app's registry.
-        self.system_functions: dict[str, RegisteredFunction] = {}
+        self.log_stream: CallObserver | None = None  # recent calls for `npx convex logs`
+        self.env: Part | None = None  # the deployment's environment variables (started first)
+        # Convex's admin surface (`_system/cli/...`): functions only an admin may call.
+        self.system: dict[str, RegisteredFunction] = {}
         self.verifier: AuthVerifier | None = None
         self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
         self._pool: asyncpg.Pool | None = None
@@ -131,7 +140,7 @@ class Engine:
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
-            for part in (self.storage, self.scheduler, self.hub, self.notifier):
+            for part in (self.env, self.storage, self.scheduler, self.hub, self.notifier):
                 if part is not None:
                     await part.start()
                     stack.push_async_callback(self._stopper(part))
@@ -215,7 +224,7 @@ class Engine:
         """
         fn = self.registry.get(path) if admin else self.registry.public(path)
         if fn is None and admin and path.startswith("_system/"):
-            fn = self.system_functions.get(canonical_path(path))
+            fn = self.system.get(canonical_path(path))
         if fn is None:
             raise FunctionNotFound(f"Could not find public function for '{path}'")
         if kind is not None and fn.kind != kind:
@@ -330,6 +339,8 @@ class Engine:
             self.metrics.observe(fn, outcome)
             if self.call_log is not None:
                 self.call_log(fn, outcome)
+            if self.log_stream is not None:
+                self.log_stream(fn, outcome)
         except Exception:
             log.exception("observing a call failed")
 

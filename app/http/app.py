@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from app.engine import Engine
 from app.http import api, health
+from app.http.admin import admin_routes
 from app.http.dashboard import dashboard_routes
 from app.http.direct import DirectCallApp
 from app.http.responses import error_response
@@ -48,6 +49,7 @@ def create_app(engine: Engine) -> FastAPI:
     ]
     if engine.hub is not None:  # live queries: the sync protocol's socket
         routes += sync_routes(engine, engine.hub)
+    routes += admin_routes(engine)  # environment variables, function logs (admin key)
     if isinstance(engine.storage, StorageService):  # upload URLs and file downloads
         routes += storage_routes(engine.storage)
     app.router.routes[:0] = routes

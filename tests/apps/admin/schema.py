@@ -1,0 +1,17 @@
+from app.schema import define_schema, define_table
+from app.values import v
+
+schema = define_schema(
+    {
+        "authors": define_table({"name": v.string()}),
+        "posts": define_table(
+            {
+                "author": v.id("authors"),
+                "title": v.string(),
+                "tags": v.optional(v.array(v.string())),
+                "file": v.optional(v.id("_storage")),
+                "count": v.optional(v.int64()),
+            }
+        ).index("by_author", ["author"]),
+    }
+)
