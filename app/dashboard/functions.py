@@ -13,6 +13,7 @@ from typing import Any
 
 from croniter import croniter
 
+from app.db.errors import DocumentError
 from app.db.sql import table_ref
 from app.engine import Engine
 from app.schema.names import SYSTEM_TABLES
@@ -108,7 +109,10 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
             raise ConvexError("System tables are written by Convect only")
         if not isinstance(args["document"], dict):
             raise ConvexError("A document is a JSON object")
-        return await ctx.db.insert(args["table"], args["document"])
+        try:
+            return await ctx.db.insert(args["table"], args["document"])
+        except DocumentError as exc:  # the reason reaches the editor, in prod too
+            raise ConvexError(str(exc)) from exc
 
     @internal_mutation(args={"id": v.string(), "document": v.any()})
     async def replace(ctx: Any, args: dict[str, Any]) -> None:
@@ -116,7 +120,10 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
         if not isinstance(args["document"], dict):
             raise ConvexError("A document is a JSON object")
         fields = {k: x for k, x in args["document"].items() if k not in ("_id", "_creationTime")}
-        await ctx.db.replace(args["id"], fields)
+        try:
+            await ctx.db.replace(args["id"], fields)
+        except DocumentError as exc:
+            raise ConvexError(str(exc)) from exc
 
     @internal_mutation(args={"ids": v.array(v.string())})
     async def remove(ctx: Any, args: dict[str, Any]) -> int:

@@ -89,6 +89,13 @@ function route() {
 
 // ------------------------------------------------------------------ data
 
+/** An error from the client as a person reads it: a ConvexError's data, else the message. */
+function errorText(e) {
+  if (typeof e.data === "string") return e.data;
+  if (e.data !== undefined) return JSON.stringify(convexToJson(e.data));
+  return e.message.replace(/^\[CONVEX [^\]]*\]\s*/, "");
+}
+
 function cellValue(value, field, idFields) {
   if (field === "_creationTime") return h("td", {}, fmtTime(value));
   if (typeof value === "string" && (field === "_id" || idFields[field])) {
@@ -241,7 +248,7 @@ function editDocument(table, doc) {
       else await ctx.mutation("insert", { table, document: value });
       dialog.close();
       dialog.remove();
-    } catch (e) { problem.textContent = e.message.replace(/^\[CONVEX [^\]]*\]\s*/, ""); }
+    } catch (e) { problem.textContent = errorText(e); }
   });
   document.body.append(dialog);
   dialog.showModal();
