@@ -75,6 +75,15 @@ def _select(ctx: Any, args: dict[str, Any]) -> Any:
     return query.order(args.get("order") or "desc")
 
 
+def _overgrown(page: dict[str, Any], opts: Any) -> bool:
+    """A page far past the size asked for (only when the caller set no end cursor)."""
+    if not isinstance(opts, dict) or opts.get("endCursor") is not None:
+        return False
+    num = opts.get("numItems")
+    too_many = isinstance(num, int | float) and len(page["page"]) > 2 * num
+    return too_many or page.get("pageStatus") == "SplitRequired"
+
+
 def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
     """Every dashboard system function of `engine`, by path."""
 
@@ -82,7 +91,13 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
     async def page(ctx: Any, args: dict[str, Any]) -> Any:
         """One page of a table (live): index range, field filters, order; `idFields` names
         the top-level fields holding ids of documents (the view links them)."""
-        result: dict[str, Any] = await _select(ctx, args).paginate(args["paginationOpts"])
+        opts = args["paginationOpts"]
+        result: dict[str, Any] = await _select(ctx, args).paginate(opts)
+        if _overgrown(result, opts):
+            # A live page keeps its end (the query journal) and grows as documents
+            # arrive inside it. A second paginate in the same run ignores the journal:
+            # a fresh page of numItems, whose end becomes the journal from now on.
+            result = await _select(ctx, args).paginate(opts)
         id_fields: dict[str, str] = {}
         for doc in result["page"]:
             for name, value in doc.items():

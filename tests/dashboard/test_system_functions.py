@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,7 +10,8 @@ import httpx
 import pytest
 
 from tests.support.calls import CallFailed, action, mutation, query
-from tests.support.servers import ADMIN_KEY
+from tests.support.servers import ADMIN_KEY, ServerProcess
+from tests.support.ws import SyncClient
 
 ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}
 SYS = "_system/dashboard:"
@@ -167,3 +169,47 @@ async def test_the_dashboard_page_loads_nothing_from_elsewhere(dash: httpx.Async
     assert (await dash.get("/dashboard/../../settings.py")).status_code == 404
     redirect = await dash.get("/dashboard")
     assert redirect.status_code == 308 and redirect.headers["location"] == "/dashboard/"
+
+
+async def test_a_live_page_that_overgrows_comes_back_to_its_size(
+    dash: httpx.AsyncClient, dashboard_server: ServerProcess
+) -> None:
+    c = await SyncClient.open(dashboard_server.url)
+    await c.send(
+        {"type": "Authenticate", "tokenType": "Admin", "value": ADMIN_KEY, "baseVersion": 0}
+    )
+    opts = {"numItems": 5, "cursor": None}
+    qid = await c.add(SYS + "page", {"table": "books", "order": "desc", "paginationOpts": opts})
+    await c.wait_query_set()
+    assert c.value(qid)["isDone"] is True  # an empty table: the page's end is the table's end
+    for i in range(12):  # all land inside the live page (newest first)
+        await mutation(
+            dash, SYS + "insert", {"table": "books", "document": {"title": f"n{i}", "year": 1.0}},
+            headers=ADMIN,
+        )  # fmt: skip
+    deadline = asyncio.get_running_loop().time() + 10
+    while [d["title"] for d in c.value(qid)["page"]][:1] != ["n11"]:
+        await c.recv(timeout=max(0.1, deadline - asyncio.get_running_loop().time()))
+    page = c.value(qid)
+    titles = [d["title"] for d in page["page"]]
+    assert 5 <= len(titles) <= 10  # grew past 10, then came back to a fresh page of 5
+    assert titles == [f"n{i}" for i in range(11, 11 - len(titles), -1)]
+    assert page["isDone"] is False
+    await c.close()
+
+
+async def test_a_socket_without_the_admin_key_cannot_subscribe_to_a_system_query(
+    dash: httpx.AsyncClient, dashboard_server: ServerProcess
+) -> None:
+    await mutation(
+        dash, SYS + "insert", {"table": "books", "document": {"title": "x", "year": 1.0}},
+        headers=ADMIN,
+    )  # fmt: skip
+    c = await SyncClient.open(dashboard_server.url)
+    qid = await c.add(
+        SYS + "page", {"table": "books", "paginationOpts": {"numItems": 5, "cursor": None}}
+    )
+    await c.wait_query_set()
+    assert c.results[qid]["type"] == "QueryFailed"
+    assert "Could not find public function" in c.results[qid]["errorMessage"]
+    await c.close()

@@ -193,7 +193,7 @@ function browseTable(content, table) {
   function subscribe() {
     if (state.unsub) state.unsub();
     const args = { ...selection(), paginationOpts: { numItems: state.pageSize, cursor: state.cursors[state.page] } };
-    state.unsub = ctx.watch("page", args, render, (e) => { clear(grid).append(h("p", { class: "error" }, e.message)); });
+    state.unsub = ctx.watch("page", args, render, (e) => { clear(grid).append(h("p", { class: "error" }, errorText(e))); });
   }
 
   function render(result) {
