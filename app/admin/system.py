@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from app.admin.snapshots import snapshot_document, snapshot_documents
 from app.admin.spec import function_spec, schema_json
 from app.db.sql import table_ref
 from app.envvars.store import read_all
 from app.server.functions import RegisteredFunction
-from app.values import pagination_opts_validator, v
+from app.values import Int64, pagination_opts_validator, v
 
 if TYPE_CHECKING:
     from app.engine import Engine
@@ -93,6 +94,26 @@ def system_functions(engine: Engine) -> dict[str, RegisteredFunction]:
         schema = schema_json(engine.registry.schema)
         return {} if schema is None else {"active": orjson.dumps(schema).decode()}
 
+    async def query_import(ctx: Any, args: dict[str, Any]) -> dict[str, Any] | None:
+        """One import and its state (`npx convex import` waits on it)."""
+        found = await snapshot_document(engine, args["importId"])
+        return found if found is not None and "state" in found else None
+
+    async def list_imports(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """The newest imports."""
+        return await snapshot_documents(engine, "import", 20)
+
+    async def latest_export(ctx: Any, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest export (`npx convex export` downloads it)."""
+        found = await snapshot_documents(engine, "export", 1)
+        if not found:
+            return None
+        doc = found[0]
+        for key in ("start_ts", "complete_ts"):
+            if isinstance(doc.get(key), int):
+                doc[key] = Int64(doc[key])
+        return doc
+
     order = v.union(v.literal("asc"), v.literal("desc"))
     component = {"componentId": v.optional(v.union(v.string(), v.null()))}
     functions = [
@@ -108,6 +129,9 @@ def system_functions(engine: Engine) -> dict[str, RegisteredFunction]:
         _query("_system/cli/modules:apiSpec", api_spec, component),
         _query("_system/cli/convexUrl:cloudUrl", cloud_url, {}),
         _query("_system/frontend/getSchemas:default", get_schemas, component),
+        _query("_system/cli/queryImport:default", query_import, {"importId": v.string()}),
+        _query("_system/cli/queryImport:list", list_imports, {}),
+        _query("_system/cli/exports:getLatest", latest_export, {}),
     ]
     return {fn.path or "": fn for fn in functions}
 

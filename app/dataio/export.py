@@ -1,5 +1,10 @@
 """`convect export`: every table, the schema and the stored files, streamed into a zip.
 
+The zip is Convex's snapshot export (`app.dataio.convex_format`): `npx convex import`
+and `convect import` both read it. Documents are converted to Convex's export JSON and
+their ids to Convex ids (`app.dataio.convex_ids`); `_scheduled_functions` is left out,
+as Convex leaves out its system tables.
+
 One REPEATABLE READ transaction reads everything, so the export is one consistent
 snapshot. Documents are fetched through a cursor in batches and written as they come;
 file bytes are copied chunk by chunk. Memory stays flat whatever the export's size.
@@ -18,8 +23,20 @@ import asyncpg
 import orjson
 
 from app.dataio.connect import connect, require_migrated
-from app.dataio.format import MANIFEST, SCHEMA, Manifest, file_entry, table_entry
+from app.dataio.convex_format import (
+    CONVECT_MANIFEST,
+    CONVECT_SCHEMA,
+    README,
+    TABLES,
+    UNIFORM,
+    documents_entry,
+    storage_metadata,
+)
+from app.dataio.convex_ids import IdMap
+from app.dataio.convex_values import to_export_json
+from app.dataio.format import Manifest, parse_line
 from app.dataio.progress import Bars
+from app.db import ids
 from app.db.sql import table_ref
 
 BATCH_ROWS = 2000
@@ -53,9 +70,11 @@ class ExportSummary:
 
 
 async def export_deployment(
-    url: str, dest: str | Path, *, bars: Bars | None = None
+    url: str, dest: str | Path, *, bars: Bars | None = None, include_files: bool = True
 ) -> ExportSummary:
-    """Write the deployment at `url` to the zip `dest` (replaced only once complete)."""
+    """Write the deployment at `url` to the zip `dest` (replaced only once complete);
+    without `include_files` the `_storage` table and its files are left out (as
+    `npx convex export` without `--include-file-storage` does)."""
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial")
     started = time.monotonic()
@@ -66,7 +85,7 @@ async def export_deployment(
             with zipfile.ZipFile(
                 partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
             ) as zf:
-                manifest = await _write(conn, zf, bars or Bars(enabled=False))
+                manifest = await _write(conn, zf, bars or Bars(enabled=False), include_files)
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -78,34 +97,61 @@ async def export_deployment(
     )
 
 
-async def _write(conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars) -> Manifest:
+async def _write(
+    conn: asyncpg.Connection, zf: zipfile.ZipFile, bars: Bars, include_files: bool
+) -> Manifest:
     manifest = Manifest(exported_at=time.time() * 1000)
+    zf.writestr("README.md", README)
     schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
-    zf.writestr(SCHEMA, schema or "null")
+    zf.writestr(CONVECT_SCHEMA, schema or "null")
     tables = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables ORDER BY name")]
+    tables = [
+        t for t in tables if (t == STORAGE and include_files) or not ids.is_system_table(t)
+    ]
+    id_map = IdMap.for_tables(tables)
+    zf.writestr(
+        TABLES,
+        b"".join(
+            orjson.dumps({"name": t, "id": id_map.numbers[t]}) + b"\n"
+            for t in tables
+            if t != STORAGE
+        ),
+    )
     for table in tables:
-        manifest.tables[table] = await _write_table(conn, zf, table, bars)
+        manifest.tables[table] = await _write_table(conn, zf, table, bars, id_map)
     if STORAGE in tables:
-        await _write_files(conn, zf, manifest, bars)
-    zf.writestr(MANIFEST, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2))
+        await _write_files(conn, zf, manifest, bars, id_map)
+    zf.writestr(CONVECT_MANIFEST, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2))
     return manifest
 
 
 async def _write_table(
-    conn: asyncpg.Connection, zf: zipfile.ZipFile, table: str, bars: Bars
+    conn: asyncpg.Connection, zf: zipfile.ZipFile, table: str, bars: Bars, id_map: IdMap
 ) -> int:
     ref = table_ref(table)
     total = await conn.fetchval(f"SELECT count(*) FROM {ref}") if bars.enabled else None
     bar = bars.add(f"export {table}", total)
     written = 0
     cursor = await conn.cursor(f"SELECT doc::text FROM {ref} ORDER BY creation_time, id")
-    with zf.open(_entry(table_entry(table)), "w", force_zip64=True) as out:
+    with zf.open(_entry(documents_entry(table)), "w", force_zip64=True) as out:
         while rows := await cursor.fetch(BATCH_ROWS):
-            out.write("".join(f"{r[0]}\n" for r in rows).encode())
+            out.write(b"".join(_line(table, r[0], id_map) for r in rows))
             written += len(rows)
             bar.advance(len(rows))
+    if table != STORAGE:
+        zf.writestr(_entry(f"{table}/generated_schema.jsonl"), UNIFORM)
     bar.finish()
     return written
+
+
+def _line(table: str, text: str, id_map: IdMap) -> bytes:
+    """One stored document as a line of Convex's export."""
+    doc = parse_line(text)
+    if table == STORAGE:
+        out = storage_metadata(doc, id_map.to_convex(doc["_id"]) or doc["_id"])
+    else:
+        out = to_export_json(doc, id_map.to_convex)
+    return orjson.dumps(out) + b"\n"
 
 
 def _entry(name: str, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
@@ -119,13 +165,13 @@ def _entry(name: str, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipI
 class _FileCopy:
     """Writes one stored file's bytes into the zip and checks them against `_storage`."""
 
-    def __init__(self, zf: zipfile.ZipFile, storage_id: str, sha256: str | None, size: float):
+    def __init__(
+        self, zf: zipfile.ZipFile, storage_id: str, sha256: str | None, size: float, entry: str
+    ) -> None:
         self.storage_id = storage_id
         self.expected = (sha256, size)
         # Stored, not deflated: files are mostly compressed already.
-        self.out = zf.open(
-            _entry(file_entry(storage_id), zipfile.ZIP_STORED), "w", force_zip64=True
-        )
+        self.out = zf.open(_entry(entry, zipfile.ZIP_STORED), "w", force_zip64=True)
         self.digest = hashlib.sha256()
         self.size = 0
 
@@ -148,7 +194,7 @@ class _FileCopy:
 
 
 async def _write_files(
-    conn: asyncpg.Connection, zf: zipfile.ZipFile, manifest: Manifest, bars: Bars
+    conn: asyncpg.Connection, zf: zipfile.ZipFile, manifest: Manifest, bars: Bars, id_map: IdMap
 ) -> None:
     total = (
         await conn.fetchval(
@@ -166,7 +212,8 @@ async def _write_files(
                 if copy is not None:
                     manifest.file_bytes += copy.close()
                     manifest.files += 1
-                copy = _FileCopy(zf, row["id"], row["sha256"], float(row["size"] or 0))
+                entry = f"{STORAGE}/{id_map.to_convex(row['id']) or row['id']}"
+                copy = _FileCopy(zf, row["id"], row["sha256"], float(row["size"] or 0), entry)
             if row["data"] is not None:
                 copy.write(row["data"])
                 bar.advance(len(row["data"]))

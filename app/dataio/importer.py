@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -23,6 +24,12 @@ import asyncpg
 import orjson
 
 from app.dataio.connect import connect, require_migrated
+from app.dataio.convex_format import (
+    TableFormat,
+    convex_to_convect,
+    is_convect_zip,
+    table_file_to_convect,
+)
 from app.dataio.documents import LineTooLong, check_line, read_lines
 from app.dataio.format import (
     FILES_DIR,
@@ -74,14 +81,44 @@ class ImportSummary:
 
 
 async def import_deployment(
-    url: str, src: str | Path, *, mode: Mode = "empty", bars: Bars | None = None
+    url: str,
+    src: str | Path,
+    *,
+    mode: Mode = "empty",
+    bars: Bars | None = None,
+    table: str | None = None,
+    table_format: TableFormat | None = None,
 ) -> ImportSummary:
-    """Import the export zip `src` into the deployment at `url`.
+    """Import `src` into the deployment at `url`: an export zip (Convex's snapshot
+    layout, or Convect's earlier one), or with `table` one table's CSV, JSON lines or
+    JSON array (`table_format`).
 
     `mode`: "empty" refuses tables that already hold documents, "replace" empties the
-    tables the export names first, "append" adds to them and refuses an id that exists.
+    tables the import names first, "append" adds to them and refuses an id that exists.
     """
     started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="convect-import-") as tmp:
+        converted = Path(tmp) / "import.zip"
+        if table is not None:
+            await asyncio.to_thread(
+                table_file_to_convect, Path(src), converted, table, table_format or "jsonLines"
+            )
+            src = converted
+        else:
+            try:
+                with zipfile.ZipFile(src) as zf:
+                    if not is_convect_zip(zf):
+                        await asyncio.to_thread(convex_to_convect, zf, converted)
+                        src = converted
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ExportFormatError(f"{src} is not a readable zip file: {exc}") from None
+        summary = await _load_zip(url, src, mode, bars)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _load_zip(url: str, src: str | Path, mode: Mode, bars: Bars | None) -> ImportSummary:
+    """Check and load a zip in the loader's layout, in one transaction."""
     try:
         zf = zipfile.ZipFile(src)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -99,7 +136,6 @@ async def import_deployment(
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         finally:
             await conn.close()
-    loader.summary.seconds = time.monotonic() - started
     return loader.summary
 
 

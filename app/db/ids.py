@@ -47,6 +47,23 @@ def new_id(table: str) -> str:
     return "".join([_PAIRS[(n >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
 
 
+def id_from_parts(internal: bytes, table: str) -> str:
+    """The id of `table` whose 16 random bytes are `internal` (an imported id keeps them)."""
+    if len(internal) != 16:
+        raise ValueError("an id's internal part is 16 bytes")
+    body = internal + table_number(table).to_bytes(4, "big")
+    n = int.from_bytes(body + _checksum(body), "big") << 4
+    return "".join([_PAIRS[(n >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
+
+
+def id_internal(value: str) -> bytes:
+    """The 16 random bytes of a well-formed id (ValueError otherwise)."""
+    if _parse_id(value) is None:
+        raise ValueError(f"{value!r} is not a document id")
+    n = int(value.translate(_INT32), 32) >> 4
+    return (n >> 48).to_bytes(16, "big")
+
+
 def id_number(value: object) -> int | None:
     """The table number inside an id, or None when `value` is not a well-formed id."""
     if type(value) is str:

@@ -257,7 +257,9 @@ class Engine:
         except FunctionNotFound as exc:
             return Outcome(error=self.failure(exc, request_id or "", None))
         hub = self.hub
-        if hub is None or fn.kind != "query" or tx is not None:
+        # `_system/` functions read state outside the query's snapshot (no read set to
+        # invalidate them by): never answered from the cache.
+        if hub is None or fn.kind != "query" or tx is not None or path.startswith("_system/"):
             return await self.execute(
                 fn, args, principal.identity, request_id=request_id, session=session, tx=tx
             )

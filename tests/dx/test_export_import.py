@@ -156,10 +156,14 @@ async def test_an_export_imported_into_an_empty_deployment_reproduces_every_row(
         exported = run_cli(demo_server.env, "export", str(zip_path))
         assert exported.returncode == 0, exported.stderr
         assert f"{GENERATED + 15:,} documents and 1 file " in exported.stderr
-        with zipfile.ZipFile(zip_path) as zf:
-            manifest = orjson.loads(zf.read("manifest.json"))
+        with zipfile.ZipFile(zip_path) as zf:  # Convex's snapshot layout
+            manifest = orjson.loads(zf.read("_convect/manifest.json"))
             assert manifest["tables"]["logs"]["documents"] == GENERATED
-            [stored] = [n for n in zf.namelist() if n.startswith("files/")]
+            assert len(zf.read("logs/documents.jsonl").splitlines()) == GENERATED
+            assert zf.read("logs/generated_schema.jsonl") == b'"uniform"\n'
+            [stored] = [
+                n for n in zf.namelist() if n.startswith("_storage/") and "." not in n
+            ]
             assert zf.read(stored) == blob
 
         target = await create_database(services["database_url"], "dx_import")

@@ -1,5 +1,5 @@
-from app.server import internal_query, mutation, query
-from app.values import ConvexError, v
+from app.server import action, internal_query, mutation, query
+from app.values import ConvexError, Int64, v
 
 
 @mutation(args={"name": v.string(), "title": v.string()})
@@ -29,3 +29,17 @@ async def secret(ctx, args):
 @mutation(args={})
 async def fail(ctx, args):
     raise ConvexError("nope")
+
+
+@mutation(args={"name": v.string(), "title": v.string(), "file": v.id("_storage")})
+async def add_with_file(ctx, args):
+    author = await ctx.db.insert("authors", {"name": args["name"]})
+    return await ctx.db.insert(
+        "posts",
+        {"author": author, "title": args["title"], "file": args["file"], "count": Int64(7)},
+    )
+
+
+@action(args={"text": v.string()})
+async def store_text(ctx, args):
+    return await ctx.storage.store(args["text"].encode(), "text/plain")

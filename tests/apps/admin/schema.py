@@ -11,7 +11,10 @@ schema = define_schema(
                 "tags": v.optional(v.array(v.string())),
                 "file": v.optional(v.id("_storage")),
                 "count": v.optional(v.int64()),
+                "blob": v.optional(v.bytes()),
+                "ratio": v.optional(v.float64()),
             }
         ).index("by_author", ["author"]),
+        "people": define_table(),  # any document: CSV and JSON imports
     }
 )
