@@ -313,6 +313,22 @@ def data(
     _data_command("data_command", _settings(data_dir=data_dir), table, limit, order)
 
 
+@cli.command()
+def logs(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new calls"),
+    history: int = typer.Option(20, "--history", min=0, help="Recent calls to print first"),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Each call as Convex's JSON"),
+    url: str = typer.Option(
+        None, "--url", envvar="CONVECT_URL", help="Server (default: this dev server)"
+    ),
+    port: int = PortOpt,
+    data_dir: str = DataDirOpt,
+) -> None:
+    """Function calls of a running server: time, kind, path, duration, outcome, log lines."""
+    settings = _settings(port=port, data_dir=data_dir)
+    _data_command("logs_command", settings, url, follow, history, jsonl)
+
+
 @cli.command(name="export")
 def export_(
     file: str = typer.Argument(..., help="The zip file to write"),

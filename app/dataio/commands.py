@@ -1,4 +1,4 @@
-"""The bodies of `convect export | import | data | run --watch`: settings in, text out."""
+"""The bodies of `convect export | import | data | run --watch | logs`: settings in, text out."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.dataio.connect import DatabaseUnreachable, NotMigrated, check_database
 from app.dataio.export import ExportError, export_deployment
 from app.dataio.format import ExportFormatError
 from app.dataio.importer import ImportRefused, Mode, import_deployment
+from app.dataio.logs import LogsError, stream_logs
 from app.dataio.progress import Bars
 from app.dataio.watch import Watcher, WatchError
 from app.db import migrate
@@ -27,6 +28,7 @@ _EXPECTED = (
     ImportRefused,
     UnknownTable,
     WatchError,
+    LogsError,
 )
 
 
@@ -144,6 +146,19 @@ def watch_command(settings: Settings, path: str, args: dict[str, Any], url: str 
     """`convect run PATH ARGS --watch`: print the query's result on every change."""
     watcher = Watcher(server_url(settings, url), admin_key(settings), path, args)
     _run(watcher.run())
+
+
+def logs_command(
+    settings: Settings, url: str | None, follow: bool, history: int, jsonl: bool
+) -> None:
+    """`convect logs [--follow]`: the server's recent function calls, then new ones."""
+    stream = stream_logs(
+        server_url(settings, url), admin_key(settings), follow=follow, history=history, jsonl=jsonl
+    )
+    try:
+        _run(stream)
+    except KeyboardInterrupt:
+        pass
 
 
 def unknown_function(registry: Any, path: str) -> str | None:

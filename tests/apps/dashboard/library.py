@@ -1,6 +1,6 @@
 """Functions the dashboard's tests call: a logging internal mutation, a far scheduled job."""
 
-from app.server import internal, internal_mutation, mutation, query
+from app.server import action, internal, internal_mutation, mutation, query
 from app.values import v
 
 
@@ -27,3 +27,9 @@ async def remind(ctx, args):
 async def schedule_reminder(ctx, args):
     """Schedule `remind` an hour from now; its id."""
     return await ctx.scheduler.run_after(3_600_000, internal.library.remind, {"note": args["note"]})
+
+
+@action(args={})
+async def ping(ctx, args):
+    """Answer at once (load for the log stream)."""
+    return "pong"
