@@ -83,6 +83,7 @@ async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
     assert out["runResult"].strip().strip('"')  # the new document's id
     assert "added book Run from the form" in out["runLogs"]
     assert out["cancelled"] == "canceled"
+    assert "0 0 1 1 *" in out["cron"] and "library:tidy" in out["cron"] and "never" in out["cron"]
     assert out["previewWidth"] == 320 and out["fileType"] == "image/png"
     assert "by_year" in out["schemaText"] and "ready" in out["schemaText"]
     assert "readiness" in out["health"] and "ready" in out["health"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -157,6 +158,16 @@ async def test_a_scheduled_function_is_listed_and_cancelled(dash: httpx.AsyncCli
     await mutation(dash, SYS + "cancel", {"id": job}, headers=ADMIN)
     (row,) = await query(dash, SYS + "scheduled", {}, headers=ADMIN)
     assert row["state"]["kind"] == "canceled"
+
+
+async def test_crons_are_listed_with_schedule_and_next_run(dash: httpx.AsyncClient) -> None:
+    (cron,) = await query(dash, SYS + "crons", {}, headers=ADMIN)
+    assert (cron["name"], cron["schedule"], cron["function"]) == (
+        "new year tidy", "0 0 1 1 *", "library:tidy",
+    )  # fmt: skip
+    next_run = datetime.fromtimestamp(cron["nextRun"] / 1000, UTC)
+    assert (next_run.month, next_run.day, next_run.hour, next_run.minute) == (1, 1, 0, 0)
+    assert cron["lastRun"] is None
 
 
 async def test_the_dashboard_page_loads_nothing_from_elsewhere(dash: httpx.AsyncClient) -> None:

@@ -115,6 +115,8 @@ try {
     const page = await open("#/scheduled");
     const row = 'tr[data-fn="library:remind"]';
     await page.waitForSelector(`${row} button:text("Cancel")`, { timeout: T });
+    await page.waitForSelector('tr[data-cron="new year tidy"]', { timeout: T });
+    out.cron = await page.textContent('tr[data-cron="new year tidy"]');
     await shot(page, "scheduled");
     await page.click(`${row} button:text("Cancel")`);
     await page.waitForSelector(`${row} .pill.canceled`, { timeout: T });

@@ -359,7 +359,7 @@ function scheduledView(main) {
   subscribe();
   ctx.watch("crons", {}, (list) => {
     clear(crons).append(h("table", {}, h("tr", {}, ...["Name", "Schedule", "Function", "Last run", "Next run"].map((c) => h("th", {}, c))),
-      ...list.map((c) => h("tr", {}, h("td", {}, c.name), h("td", {}, c.schedule), h("td", {}, c.function),
+      ...list.map((c) => h("tr", { "data-cron": c.name }, h("td", {}, c.name), h("td", {}, c.schedule), h("td", {}, c.function),
         h("td", {}, c.lastRun ? `${fmtTime(c.lastRun.scheduledTime)} (${c.lastRun.state.kind})` : "never"),
         h("td", {}, c.nextRun ? fmtTime(c.nextRun) : "")))));
     if (!list.length) crons.append(h("p", { class: "muted" }, "No crons."));
