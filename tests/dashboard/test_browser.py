@@ -82,6 +82,7 @@ async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
     assert "Ursula K. Le Guin" in out["linkedDocument"]
     assert out["runResult"].strip().strip('"')  # the new document's id
     assert "added book Run from the form" in out["runLogs"]
+    assert "Arrived live" in out["liveQuery"]  # the subscribed query saw a later write
     assert out["cancelled"] == "canceled"
     assert "0 0 1 1 *" in out["cron"] and "library:tidy" in out["cron"] and "never" in out["cron"]
     assert out["previewWidth"] == 320 and out["fileType"] == "image/png"

@@ -108,6 +108,17 @@ try {
     out.runResult = await page.textContent("#run-result");
     out.runLogs = await page.textContent("#run-logs");
     await shot(page, "functions");
+    // A query as a live subscription: a write elsewhere shows up in it.
+    await page.click('a[data-fn="library:books"]');
+    await page.click("#subscribe");
+    await page.waitForSelector('#live-output pre:has-text("Run from the form")', { timeout: T });
+    await fetch(`${URL}/api/mutation`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Convex ${KEY}` },
+      body: JSON.stringify({ path: "library:add_book", args: { title: "Arrived live", year: 2002 }, format: "json" }),
+    });
+    await page.waitForSelector('#live-output pre:has-text("Arrived live")', { timeout: T });
+    out.liveQuery = await page.textContent("#live-output pre");
     await page.close();
   }
 
