@@ -7,6 +7,10 @@ import { healthView } from "./health.js";
 import { envView } from "./env.js";
 import { convexToJson, jsonToConvex } from "./values.js";
 
+if (!window.convex) {
+  document.body.textContent = "The dashboard's copy of the convex client (vendor/convex.js) is missing: run `make setup`.";
+  throw new Error("vendor/convex.js is missing");
+}
 const { ConvexClient } = window.convex; // the official client (takes a function's path as is)
 const KEY = "convect-admin-key";
 const sys = (name) => "_system/dashboard:" + name;
