@@ -332,26 +332,49 @@ def logs(
 @cli.command(name="export")
 def export_(
     file: str = typer.Argument(..., help="The zip file to write"),
+    files: bool = typer.Option(True, "--files/--no-files", help="Include the stored files"),
+    include_env: bool = typer.Option(
+        False, "--include-env", help="Include the environment variables (secrets: off by default)"
+    ),
     data_dir: str = DataDirOpt,
 ) -> None:
-    """Write every table, the schema and the stored files to a zip of JSON lines."""
-    _data_command("export_command", _settings(data_dir=data_dir), file)
+    """Write every table, the schema and the stored files to a zip in Convex's snapshot
+    format (`npx convex import` reads it too)."""
+    _data_command("export_command", _settings(data_dir=data_dir), file, files, include_env)
+
+
+IMPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonLines", ".json": "jsonArray"}
 
 
 @cli.command(name="import")
 def import_(
-    file: str = typer.Argument(..., help="A zip written by `convect export`"),
-    replace: bool = typer.Option(False, "--replace", help="Empty the exported tables first"),
+    file: str = typer.Argument(
+        ..., help="An export zip (of Convect or Convex), or with --table a CSV/JSONL/JSON file"
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Empty the imported tables first"),
     append: bool = typer.Option(
         False, "--append", help="Add to tables that hold documents (an existing id is an error)"
     ),
+    table: str = typer.Option(None, "--table", help="Import one table from CSV, JSONL or JSON"),
+    fmt: str | None = typer.Option(
+        None, "--format", help="csv, jsonLines or jsonArray (default: from the file's extension)"
+    ),
     data_dir: str = DataDirOpt,
 ) -> None:
-    """Load an export into this deployment (all or nothing), ids and creation times kept."""
+    """Load an export or a table's file into this deployment (all or nothing); ids and
+    creation times kept, Convex ids mapped so references keep resolving."""
     if replace and append:
         raise typer.BadParameter("pass --replace or --append, not both")
     mode = "replace" if replace else "append" if append else "empty"
-    _data_command("import_command", _settings(data_dir=data_dir), file, mode)
+    if table is None and fmt is not None:
+        raise typer.BadParameter("--format goes with --table")
+    if table is not None:
+        import os.path
+
+        fmt = fmt or IMPORT_FORMATS.get(os.path.splitext(file)[1].lower())
+        if fmt not in IMPORT_FORMATS.values():
+            raise typer.BadParameter("--format must be csv, jsonLines or jsonArray")
+    _data_command("import_command", _settings(data_dir=data_dir), file, mode, table, fmt)
 
 
 env_cli = typer.Typer(

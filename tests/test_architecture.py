@@ -40,7 +40,8 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"__main__"},
 ]
-PEERS = {("dataio", "storage")}  # export/import carry files: dataio uses storage's service
+# export/import carry files (storage's service) and, on request, environment variables
+PEERS = {("dataio", "storage"), ("dataio", "envvars")}
 # Modules that import parts of the app lazily inside functions, and why.
 LAZY_IMPORTS_ALLOWED = {
     "cli": "each subcommand imports only what it runs, so `convect --help` starts fast",

@@ -97,7 +97,11 @@ class Snapshots:
                 parts = await conn.fetch(
                     "SELECT data FROM _convect_import_parts WHERE token = $1 ORDER BY part", token
                 )
-                await conn.execute("DELETE FROM _convect_import_parts WHERE token = $1", token)
+                await conn.execute(
+                    "DELETE FROM _convect_import_parts WHERE token = $1 "
+                    "OR created_at < now() - interval '1 day'",  # and abandoned uploads
+                    token,
+                )
             if not parts:
                 raise SnapshotError("InvalidUploadToken", "No parts were uploaded for this token")
             with path.open("wb") as f:

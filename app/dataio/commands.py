@@ -11,6 +11,7 @@ from typing import Any, Literal
 from app import embedded
 from app.dataio.browse import UnknownTable, documents, table_counts
 from app.dataio.connect import DatabaseUnreachable, NotMigrated, check_database
+from app.dataio.convex_format import TableFormat
 from app.dataio.export import ExportError, export_deployment
 from app.dataio.format import ExportFormatError
 from app.dataio.importer import ImportRefused, Mode, import_deployment
@@ -67,21 +68,34 @@ def _size(n: float) -> str:
     return decimal(int(n))
 
 
-def export_command(settings: Settings, dest: str) -> None:
-    """`convect export FILE`."""
+def export_command(
+    settings: Settings, dest: str, include_files: bool = True, include_env: bool = False
+) -> None:
+    """`convect export FILE [--no-files] [--include-env]`."""
     url = database_url(settings)
     with Bars() as bars:
-        summary = _run(export_deployment(url, dest, bars=bars))
+        summary = _run(
+            export_deployment(
+                url, dest, bars=bars, include_files=include_files, include_env=include_env
+            )
+        )
+    env = f", {_count(summary.env_vars, 'environment variable')}" if include_env else ""
     _say(
         f"exported {_count(len(summary.tables), 'table')}, "
-        f"{_count(summary.documents, 'document')} and {_count(summary.files, 'file')} "
+        f"{_count(summary.documents, 'document')}{env} and {_count(summary.files, 'file')} "
         f"({_size(summary.file_bytes)}) to {dest} in "
         f"{summary.seconds:.1f} s ({_size(os.path.getsize(dest))})"
     )
 
 
-def import_command(settings: Settings, src: str, mode: Mode) -> None:
-    """`convect import FILE [--replace|--append]`."""
+def import_command(
+    settings: Settings,
+    src: str,
+    mode: Mode,
+    table: str | None = None,
+    table_format: TableFormat | None = None,
+) -> None:
+    """`convect import FILE [--replace|--append] [--table T [--format F]]`."""
     if not Path(src).is_file():
         raise CommandError(f"{src} does not exist")
     url = database_url(settings)
@@ -90,7 +104,11 @@ def import_command(settings: Settings, src: str, mode: Mode) -> None:
     except Exception as exc:
         raise CommandError(f"migrations failed: {str(exc).splitlines()[0]}") from None
     with Bars() as bars:
-        summary = _run(import_deployment(url, src, mode=mode, bars=bars))
+        summary = _run(
+            import_deployment(
+                url, src, mode=mode, bars=bars, table=table, table_format=table_format
+            )
+        )
     for note in summary.notes:
         _say(f"note: {note}")
     if summary.created_tables:
@@ -101,6 +119,7 @@ def import_command(settings: Settings, src: str, mode: Mode) -> None:
         f"({_size(summary.file_bytes)}) from {src} in "
         f"{summary.seconds:.1f} s"
         + ("; the export's schema was recorded" if summary.schema_written else "")
+        + (f"; {_count(summary.env_vars, 'environment variable')} set" if summary.env_vars else "")
     )
 
 

@@ -29,6 +29,7 @@ from app.dataio.convex_ids import IdMap, decode_convex_id
 from app.dataio.convex_values import csv_cell, from_export_json
 from app.dataio.documents import read_lines
 from app.dataio.format import (
+    ENV_ENTRY,
     MANIFEST,
     SCHEMA,
     ExportFormatError,
@@ -54,6 +55,7 @@ TABLES = "_tables/documents.jsonl"
 STORAGE = "_storage"
 CONVECT_MANIFEST = "_convect/manifest.json"
 CONVECT_SCHEMA = "_convect/schema.json"
+CONVECT_ENV = "_convect/environment_variables.jsonl"  # only with --include-env
 UNIFORM = b'"uniform"\n'
 _DOCUMENTS = re.compile(r"^([^/]+)/documents\.jsonl$")
 _SCHEMA_FILE = re.compile(r"^([^/]+)/generated_schema\.jsonl$")
@@ -144,6 +146,8 @@ def convex_to_convect(src: zipfile.ZipFile, dest: Path) -> None:
     storage_ids: dict[str, str] = {}  # Convex storage id -> Convect id
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as out:
         out.writestr(SCHEMA, schema)
+        if CONVECT_ENV in names:
+            out.writestr(ENV_ENTRY, src.read(CONVECT_ENV))
         for table in tables:
             lossless_table = table in lossless or table == STORAGE
             count = 0
@@ -310,6 +314,7 @@ def _table_rows(src: Path, fmt: TableFormat) -> Iterator[tuple[str, Any]]:
 
 
 __all__ = [
+    "CONVECT_ENV",
     "CONVECT_MANIFEST",
     "CONVECT_SCHEMA",
     "README",

@@ -24,6 +24,7 @@ import orjson
 
 from app.dataio.connect import connect, require_migrated
 from app.dataio.convex_format import (
+    CONVECT_ENV,
     CONVECT_MANIFEST,
     CONVECT_SCHEMA,
     README,
@@ -62,6 +63,7 @@ class ExportSummary:
     files: int = 0
     file_bytes: int = 0
     seconds: float = 0.0
+    env_vars: int = 0
 
     @property
     def documents(self) -> int:
@@ -70,14 +72,21 @@ class ExportSummary:
 
 
 async def export_deployment(
-    url: str, dest: str | Path, *, bars: Bars | None = None, include_files: bool = True
+    url: str,
+    dest: str | Path,
+    *,
+    bars: Bars | None = None,
+    include_files: bool = True,
+    include_env: bool = False,
 ) -> ExportSummary:
     """Write the deployment at `url` to the zip `dest` (replaced only once complete);
     without `include_files` the `_storage` table and its files are left out (as
-    `npx convex export` without `--include-file-storage` does)."""
+    `npx convex export` without `--include-file-storage` does). The environment
+    variables (secrets, often) are written only with `include_env`."""
     dest = Path(dest)
     partial = dest.with_name(f".{dest.name}.partial")
     started = time.monotonic()
+    env_vars = 0
     conn = await connect(url)
     try:
         await require_migrated(conn)
@@ -86,6 +95,12 @@ async def export_deployment(
                 partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
             ) as zf:
                 manifest = await _write(conn, zf, bars or Bars(enabled=False), include_files)
+                if include_env:
+                    rows = await conn.fetch(
+                        "SELECT name, value FROM _convect_env_vars ORDER BY name"
+                    )
+                    zf.writestr(CONVECT_ENV, b"".join(orjson.dumps(dict(r)) + b"\n" for r in rows))
+                    env_vars = len(rows)
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -93,7 +108,12 @@ async def export_deployment(
     finally:
         await conn.close()
     return ExportSummary(
-        dest, manifest.tables, manifest.files, manifest.file_bytes, time.monotonic() - started
+        dest,
+        manifest.tables,
+        manifest.files,
+        manifest.file_bytes,
+        time.monotonic() - started,
+        env_vars,
     )
 
 
@@ -105,9 +125,7 @@ async def _write(
     schema = await conn.fetchval("SELECT schema::text FROM _convect_schema WHERE id = 1")
     zf.writestr(CONVECT_SCHEMA, schema or "null")
     tables = [r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables ORDER BY name")]
-    tables = [
-        t for t in tables if (t == STORAGE and include_files) or not ids.is_system_table(t)
-    ]
+    tables = [t for t in tables if (t == STORAGE and include_files) or not ids.is_system_table(t)]
     id_map = IdMap.for_tables(tables)
     zf.writestr(
         TABLES,

@@ -26,6 +26,7 @@ MANIFEST = "manifest.json"
 SCHEMA = "schema.json"
 TABLES_DIR = "tables/"
 FILES_DIR = "files/"
+ENV_ENTRY = "environment_variables.jsonl"  # only when exported with them
 MAX_META_BYTES = 64 * 1024 * 1024
 
 

@@ -32,6 +32,7 @@ from app.dataio.convex_format import (
 )
 from app.dataio.documents import LineTooLong, check_line, read_lines
 from app.dataio.format import (
+    ENV_ENTRY,
     FILES_DIR,
     ExportFormatError,
     Manifest,
@@ -46,6 +47,8 @@ from app.db.catalog import create_table_sql
 from app.db.deploy import DEPLOY_LOCK
 from app.db.sql import create_index_sql, table_ref
 from app.db.vector import VECTOR_PREFIX, doc_vector
+from app.envvars.store import CHANNEL as ENV_CHANNEL
+from app.envvars.store import MAX_VARS, EnvVarError, check_name, check_value
 from app.schema import SchemaDefinition
 from app.schema.definition import TableDefinition, VectorIndex
 from app.storage.backend import CHUNK_SIZE
@@ -71,6 +74,7 @@ class ImportSummary:
     files: int = 0
     file_bytes: int = 0
     schema_written: bool = False
+    env_vars: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -201,6 +205,7 @@ class _Loader:
             for _name, definition in deferred:
                 await conn.execute(definition)
         await self._load_files()
+        await self._load_env()
         if target_schema is None and self.exported_schema is not None:
             await conn.execute(
                 "INSERT INTO _convect_schema (id, schema) VALUES (1, $1::jsonb)",
@@ -410,6 +415,38 @@ class _Loader:
                 f"table {table}: a document id is already taken ({detail.strip()}); "
                 "--append never overwrites documents, and nothing was imported"
             ) from None
+
+    async def _load_env(self) -> None:
+        """The export's environment variables, if it was made with them (set or replaced
+        by name; every process sees them after the commit)."""
+        if ENV_ENTRY not in self.zf.namelist():
+            return
+        with self.zf.open(ENV_ENTRY) as f:
+            for number, line in read_lines(f, ENV_ENTRY):
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                    name = check_name(row.get("name") if isinstance(row, dict) else None)
+                    value = check_value(name, row.get("value"))
+                except (orjson.JSONDecodeError, EnvVarError) as exc:
+                    raise ImportRefused(
+                        f"{ENV_ENTRY}, line {number}: {exc}; nothing was imported"
+                    ) from None
+                await self.conn.execute(
+                    "INSERT INTO _convect_env_vars (name, value) VALUES ($1, $2) ON CONFLICT "
+                    "(name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                    name,
+                    value,
+                )
+                self.summary.env_vars += 1
+        count = await self.conn.fetchval("SELECT count(*) FROM _convect_env_vars")
+        if count > MAX_VARS:
+            raise ImportRefused(
+                f"the import would make {count} environment variables (at most {MAX_VARS}); "
+                "nothing was imported"
+            )
+        await self.conn.execute(f"NOTIFY {ENV_CHANNEL}")  # delivered at the commit
 
     async def _load_files(self) -> None:
         names = sorted(n for n in self.zf.namelist() if n.startswith(FILES_DIR) and n != FILES_DIR)

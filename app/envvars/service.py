@@ -37,6 +37,7 @@ class EnvVars:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._warned = False
 
     async def start(self) -> None:
         """Load the stored variables into `os.environ`; follow their changes."""
@@ -61,8 +62,14 @@ class EnvVars:
     async def refresh(self) -> None:
         """Re-read the stored variables and apply what changed."""
         async with self._lock:
-            async with self.engine.connection() as conn:
-                stored = await read_all(conn)
+            try:
+                async with self.engine.connection() as conn:
+                    stored = await read_all(conn)
+            except asyncpg.UndefinedTableError:
+                if not self._warned:
+                    self._warned = True
+                    log.warning("no environment-variable table yet: run `convect deploy`")
+                return
             self._apply(stored)
 
     def _apply(self, stored: dict[str, str]) -> None:
