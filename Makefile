@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 JS_STAMP := tests/js/node_modules/.installed-stamp
+# The dashboard's one dependency: the official client's browser bundle, served by Convect.
+DASH_VENDOR := app/dashboard/static/vendor/convex.js
 
 .PHONY: setup run test lint types pytest bench reliability clean
 
@@ -19,9 +21,13 @@ $(JS_STAMP): tests/js/package.json
 	cd tests/js && npm install --no-audit --no-fund --loglevel=error
 	touch $(JS_STAMP)
 
-setup: $(STAMP) $(JS_STAMP)
+$(DASH_VENDOR): $(JS_STAMP)
+	mkdir -p $(dir $@)
+	cp tests/js/node_modules/convex/dist/browser.bundle.js $@
 
-run: $(STAMP)
+setup: $(STAMP) $(JS_STAMP) $(DASH_VENDOR)
+
+run: setup
 	$(BIN)/convect dev
 
 lint: $(STAMP)

@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from typing import Any
+from urllib.parse import quote
 
 import typer
 
@@ -129,6 +130,9 @@ def dev(
     )
     if settings.dev:  # in prod the key is a secret: never printed
         typer.echo(f"admin key: {settings.admin_key}")
+        key = quote(settings.admin_key or "", safe="")
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        typer.echo(f"dashboard: http://{host}:{settings.port}/dashboard/#key={key}")
     from app.devserver import run_dev
     from app.serve import run_event_loop
 
@@ -308,6 +312,22 @@ def data(
     if order not in ("asc", "desc"):
         raise typer.BadParameter("--order must be asc or desc")
     _data_command("data_command", _settings(data_dir=data_dir), table, limit, order)
+
+
+@cli.command()
+def logs(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new calls"),
+    history: int = typer.Option(20, "--history", min=0, help="Recent calls to print first"),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Each call as Convex's JSON"),
+    url: str = typer.Option(
+        None, "--url", envvar="CONVECT_URL", help="Server (default: this dev server)"
+    ),
+    port: int = PortOpt,
+    data_dir: str = DataDirOpt,
+) -> None:
+    """Function calls of a running server: time, kind, path, duration, outcome, log lines."""
+    settings = _settings(port=port, data_dir=data_dir)
+    _data_command("logs_command", settings, url, follow, history, jsonl)
 
 
 @cli.command(name="export")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from app.admin import system_functions
+from app.dashboard import dashboard_functions
 from app.devlog import CallLog
 from app.engine import Engine, Role
 from app.engine.registry import Registry
@@ -28,7 +29,7 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     """An engine with every part `role` runs; `async with` it to start and stop them."""
     engine = Engine(settings, registry, role)
     engine.env = EnvVars(engine)  # every role: functions see the deployment's variables
-    engine.system = system_functions(engine)
+    engine.system = system_functions(engine) | dashboard_functions(engine)
     engine.storage = FileStorage(engine)
     engine.scheduler = SchedulerService(engine)
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None

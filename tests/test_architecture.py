@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
         "dataio",
         "envvars",
         "logstream",
+        "dashboard",
     },
     {"admin"},  # Convex's `_system/...` functions
     {"http"},

@@ -1,4 +1,4 @@
-"""The bodies of `convect export | import | data | run --watch`: settings in, text out."""
+"""The bodies of `convect export | import | data | run --watch | logs`: settings in, text out."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.dataio.convex_format import TableFormat
 from app.dataio.export import ExportError, export_deployment
 from app.dataio.format import ExportFormatError
 from app.dataio.importer import ImportRefused, Mode, import_deployment
+from app.dataio.logs import LogsError, stream_logs
 from app.dataio.progress import Bars
 from app.dataio.watch import Watcher, WatchError
 from app.db import migrate
@@ -31,6 +32,7 @@ _EXPECTED = (
     ImportRefused,
     UnknownTable,
     WatchError,
+    LogsError,
 )
 
 
@@ -181,6 +183,19 @@ def watch_command(settings: Settings, path: str, args: dict[str, Any], url: str 
     """`convect run PATH ARGS --watch`: print the query's result on every change."""
     watcher = Watcher(server_url(settings, url), admin_key(settings), path, args)
     _run(watcher.run())
+
+
+def logs_command(
+    settings: Settings, url: str | None, follow: bool, history: int, jsonl: bool
+) -> None:
+    """`convect logs [--follow]`: the server's recent function calls, then new ones."""
+    stream = stream_logs(
+        server_url(settings, url), admin_key(settings), follow=follow, history=history, jsonl=jsonl
+    )
+    try:
+        _run(stream)
+    except KeyboardInterrupt:
+        pass
 
 
 def unknown_function(registry: Any, path: str) -> str | None:

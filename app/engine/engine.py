@@ -90,6 +90,11 @@ class Engine:
     # ------------------------------------------------------------- life cycle
 
     @property
+    def pool_if_open(self) -> asyncpg.Pool | None:
+        """The pool while the engine runs, else None (for metrics read at any time)."""
+        return self._pool
+
+    @property
     def pool(self) -> asyncpg.Pool:
         """The PostgreSQL pool (open between start and stop)."""
         if self._pool is None:
@@ -388,7 +393,9 @@ class Engine:
     # ------------------------------------------------------------- observation
 
     def observe(self, fn: RegisteredFunction, outcome: Outcome) -> None:
-        """Count a finished call in the metrics and tell the call log."""
+        """Count a finished call in the metrics and tell the call log (not system functions)."""
+        if fn.path is not None and fn.path.startswith("_system/"):
+            return
         try:
             self.metrics.observe(fn, outcome)
             if self.call_log is not None:

@@ -177,6 +177,13 @@ class _LiveCollector(Collector):
         hub = engine.hub
         if hub is not None:
             yield from _hub_metrics(hub.snapshot())
+        pool = engine.pool_if_open
+        if pool is not None:
+            size = pool.get_size()
+            yield _gauge("convect_pool_size", "PostgreSQL connections open in the pool", size)
+            yield _gauge(
+                "convect_pool_in_use", "Pool connections lent out now", size - pool.get_idle_size()
+            )
         sched = self.metrics.scheduler
         yield _gauge(
             "convect_scheduler_stats_ok",

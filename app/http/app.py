@@ -12,6 +12,7 @@ from starlette.routing import Route
 from app.engine import Engine
 from app.http import api, health
 from app.http.admin import admin_routes
+from app.http.dashboard import dashboard_routes
 from app.http.direct import DirectCallApp
 from app.http.responses import error_response
 from app.http.rest import install_rest
@@ -44,6 +45,7 @@ def create_app(engine: Engine) -> FastAPI:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.make_readyz(engine), methods=["GET"]),
         Route("/metrics", health.make_metrics(engine), methods=["GET"]),
+        *dashboard_routes(),  # the browser app; its data needs the admin key
     ]
     if engine.hub is not None:  # live queries: the sync protocol's socket
         routes += sync_routes(engine, engine.hub)

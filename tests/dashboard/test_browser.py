@@ -1,0 +1,117 @@
+"""The dashboard in a real browser: Debian's chromium driven by playwright-core (npm).
+
+The run also takes the screenshots the README shows (docs/dashboard/*.png).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import httpx
+import pytest
+
+from tests.support.calls import mutation
+from tests.support.npm import run_script
+from tests.support.servers import ADMIN_KEY, ROOT, ServerProcess
+
+ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}
+SHOTS = ROOT / "docs" / "dashboard"
+
+
+def chromium() -> str:
+    """The browser's executable (`.ci/run` installs Debian's chromium when missing)."""
+    for name in (os.environ.get("CHROMIUM", ""), "chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name) if name else None
+        if found:
+            return found
+    raise AssertionError("No chromium found: apt-get install chromium (or set CHROMIUM)")
+
+
+def drive(server: ServerProcess, *steps: str, key: str = ADMIN_KEY) -> dict:  # type: ignore[type-arg]
+    """Run the browser script's `steps` against `server`; what it saw."""
+    out: dict = run_script(  # type: ignore[type-arg]
+        "dashboard_browser.mjs",
+        env={
+            "CONVECT_URL": server.url,
+            "ADMIN_KEY": key,
+            "CHROMIUM": chromium(),
+            "SHOTS": str(SHOTS),
+            "STEPS": ",".join(steps),
+        },
+        timeout=120,
+    )
+    assert out["external"] == [], "the dashboard fetched from elsewhere"
+    assert out["pageErrors"] == []
+    return out
+
+
+async def _seed(dash: httpx.AsyncClient) -> None:
+    sys = "_system/dashboard:insert"
+    author = await mutation(
+        dash, sys, {"table": "authors", "document": {"name": "Ursula K. Le Guin"}}, headers=ADMIN
+    )
+    for title, year in (("A Wizard of Earthsea", 1968.0), ("The Dispossessed", 1974.0)):
+        await mutation(
+            dash, sys, {"table": "books", "document": {"title": title, "year": year, "author": author}},
+            headers=ADMIN,
+        )  # fmt: skip
+    await mutation(dash, "library:schedule_reminder", {"note": "return the books"})
+
+
+async def test_a_wrong_or_missing_key_gets_nothing(
+    dash: httpx.AsyncClient, dashboard_server: ServerProcess
+) -> None:
+    await _seed(dash)
+    out = drive(dashboard_server, "refused")
+    assert out["refusedShell"] is False
+    assert "Invalid admin key" in out["refusedMessage"]
+    assert out["refusedAnswers"] and all('"success"' not in a for a in out["refusedAnswers"])
+    assert all("Le Guin" not in a for a in out["refusedAnswers"])
+
+
+async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
+    dash: httpx.AsyncClient, dashboard_server: ServerProcess
+) -> None:
+    await _seed(dash)
+    out = drive(dashboard_server, "data", "functions", "scheduled", "files", "schema", "health")
+    assert "books=2" in out["tables"] and "authors=1" in out["tables"]
+    assert out["rows"] == 2 and out["idLinks"] == 4  # each row: its _id and its author
+    assert "title" in out["schemaError"]  # the schema's refusal, shown in the editor
+    assert out["secondPageSawEditMs"] < 5000
+    assert "Ursula K. Le Guin" in out["linkedDocument"]
+    assert out["runResult"].strip().strip('"')  # the new document's id
+    assert "added book Run from the form" in out["runLogs"]
+    assert "Arrived live" in out["liveQuery"]  # the subscribed query saw a later write
+    assert out["cancelled"] == "canceled"
+    assert "0 0 1 1 *" in out["cron"] and "library:tidy" in out["cron"] and "never" in out["cron"]
+    assert out["previewWidth"] == 320 and out["fileType"] == "image/png"
+    assert "by_year" in out["schemaText"] and "ready" in out["schemaText"]
+    assert "readiness" in out["health"] and "ready" in out["health"]
+
+
+async def test_the_logs_view_streams_calls_and_env_vars_are_set(
+    dash: httpx.AsyncClient, dashboard_server: ServerProcess
+) -> None:
+    missing = [
+        what
+        for what, r in (
+            (
+                "the function-log stream (/api/stream_function_logs, branch cli)",
+                await dash.get("/api/stream_function_logs?cursor=0", headers=ADMIN),
+            ),
+            (
+                "the environment-variable store (/api/update_environment_variables, branch cli)",
+                await dash.post(
+                    "/api/update_environment_variables", json={"changes": []}, headers=ADMIN
+                ),
+            ),
+        )
+        if r.status_code == 404
+    ]
+    if missing:
+        pytest.skip("not built yet: " + "; ".join(missing))
+    out = drive(dashboard_server, "logs", "env")
+    assert "added book Streamed" in out["logRow"] and "success" in out["logRow"]
+    assert "hello" not in out["envHidden"]
+    assert out["envShown"] == "hello from the dashboard"
