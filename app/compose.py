@@ -6,6 +6,9 @@
 | `dev`    | yes                         | yes      | yes       | yes     | dev: one line    |
 | `worker` | no                          | yes      | yes       | yes     | prod: structured |
 | `cli`    | no                          | yes      | yes       | yes     | prod: structured |
+
+With CONVECT_RUN_ACTIONS=worker, `serve` and `dev` also get `RemoteActions`: client-called
+actions are handed to the workers (`app.scheduler.remote`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from app.engine import Engine, Role
 from app.engine.registry import Registry
 from app.logconfig import log_call
 from app.scheduler import SchedulerService
+from app.scheduler.remote import RemoteActions
 from app.settings import Settings
 from app.storage import FileStorage
 from app.sync.hub import Hub
@@ -25,7 +29,9 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     """An engine with every part `role` runs; `async with` it to start and stop them."""
     engine = Engine(settings, registry, role)
     engine.storage = FileStorage(engine)
-    engine.scheduler = SchedulerService(engine)
+    engine.scheduler = scheduler = SchedulerService(engine)
+    if role in ("serve", "dev") and settings.run_actions == "worker":
+        engine.actions = RemoteActions(engine, scheduler)
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
     engine.hub = hub
     engine.notifier = Notifier(engine, hub)

@@ -28,7 +28,14 @@ from app.engine import logs
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
 from app.engine.outcome import Failure, FunctionNotFound, Outcome, Overloaded, failure_of
-from app.engine.parts import CallObserver, CommitNotifier, LiveQueries, Scheduling, Storage
+from app.engine.parts import (
+    ActionRunner,
+    CallObserver,
+    CommitNotifier,
+    LiveQueries,
+    Scheduling,
+    Storage,
+)
 from app.engine.registry import PACKAGE, Registry
 from app.server.functions import Kind, RegisteredFunction
 from app.settings import Settings
@@ -59,6 +66,7 @@ class Engine:
         self.scheduler: Scheduling | None = None
         self.storage: Storage | None = None
         self.call_log: CallObserver | None = None
+        self.actions: ActionRunner | None = None  # client-called actions run on the workers
         self.verifier: AuthVerifier | None = None
         self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
         self._pool: asyncpg.Pool | None = None
@@ -123,7 +131,7 @@ class Engine:
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
-            for part in (self.storage, self.scheduler, self.hub, self.notifier):
+            for part in (self.storage, self.scheduler, self.actions, self.hub, self.notifier):
                 if part is not None:
                     await part.start()
                     stack.push_async_callback(self._stopper(part))
@@ -231,12 +239,15 @@ class Engine:
         """A client's call by path: find the function (public, or any for admin), run it.
 
         A query without `tx` is answered from the live-query hub's still-valid result
-        when it holds one, and its result kept there otherwise.
+        when it holds one, and its result kept there otherwise. An action goes to the
+        workers when this process has an `actions` runner (CONVECT_RUN_ACTIONS=worker).
         """
         try:
             fn = self.lookup(path, kind, admin=principal.is_admin)
         except FunctionNotFound as exc:
             return Outcome(error=self.failure(exc, request_id or "", None))
+        if fn.kind == "action" and self.actions is not None:
+            return await self.actions.run(fn, args, principal.identity, request_id)
         hub = self.hub
         if hub is None or fn.kind != "query" or tx is not None:
             return await self.execute(

@@ -1,4 +1,5 @@
-"""`convect worker`: an arq worker that runs scheduled functions, the sweeper and crons.
+"""`convect worker`: an arq worker that runs scheduled functions, the sweeper and crons,
+and (CONVECT_RUN_ACTIONS=worker) client-called actions (`app.scheduler.remote`).
 
 One arq function (`convect.run`, the scheduled id as its argument) and one arq cron
 every second (`tick`: cron rows, then the sweeper; arq runs it once across workers).
@@ -33,6 +34,7 @@ from app.scheduler.crons import CronTicker
 from app.scheduler.documents import now_ms
 from app.scheduler.executor import Executor
 from app.scheduler.queue import RUN_FUNCTION
+from app.scheduler.remote import ActionJobs, is_action_job
 from app.scheduler.service import SchedulerService
 
 if TYPE_CHECKING:
@@ -68,12 +70,27 @@ class SchedulerWorker:
         self.service = service
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.executor = Executor(self.service, self.id)
+        self.actions = ActionJobs(self.service, self.id)
         self.ticker = CronTicker(self.service)
         self.arq: Worker | None = None
 
     @staticmethod
     def _is_scheduled_id(job_id: str) -> bool:
         return ids.is_id_for(job_id, rows.TABLE)
+
+    @classmethod
+    def _is_direct(cls, job_id: str) -> bool:
+        return is_action_job(job_id) or cls._is_scheduled_id(job_id)
+
+    async def _run_direct(self, job_id: str, job_try: int) -> None:
+        """A scheduled function, or a client-called action (CONVECT_RUN_ACTIONS=worker)."""
+        if is_action_job(job_id):
+            await self.actions.run(job_id, job_try)
+        else:
+            await self.executor.run(job_id, job_try)
+
+    def _claimed(self, job_ids: list[str]) -> None:
+        self.executor.prefetch([j for j in job_ids if not is_action_job(j)])
 
     async def _job(self, ctx: dict[str, Any], scheduled_id: str) -> None:
         await self.executor.run(scheduled_id, int(ctx.get("job_try") or 1))
@@ -140,9 +157,9 @@ class SchedulerWorker:
         )
         # A redelivery is harmless; let another worker take a crashed worker's jobs soon.
         worker.in_progress_timeout_s = opts.lease_s
-        worker.on_claimed = self.executor.prefetch
-        worker.direct = self._is_scheduled_id
-        worker.run_direct = self.executor.run
+        worker.on_claimed = self._claimed
+        worker.direct = self._is_direct
+        worker.run_direct = self._run_direct
         worker.direct_timeout_s = opts.action_timeout_s
         return worker
 
@@ -161,6 +178,7 @@ class SchedulerWorker:
         heartbeat = asyncio.create_task(self._heartbeat(), name="convect-worker-lease")
         self.arq = worker = self._make_arq()
         self._write_health_file(worker.health_check_key)
+        self.actions.start_heartbeat()
         await self.tick()
         main = asyncio.create_task(self._run_arq(worker), name="convect-worker")
         stopping = asyncio.create_task(stop.wait())
@@ -176,6 +194,7 @@ class SchedulerWorker:
         finally:
             stopping.cancel()
             await self._shutdown(worker, main)
+            await asyncio.to_thread(self.actions.stop_heartbeat)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
