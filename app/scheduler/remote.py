@@ -5,7 +5,9 @@ and waits for its outcome; a worker (`ActionJobs`) runs it through the engine's 
 `execute` path. The hand-off, per call:
 
 1. the caller writes the call (path, args, identity, request id, where to answer) under
-   a key of its own, with an expiry, and puts a job naming it on the arq queue;
+   a key of its own, with an expiry, and puts a job naming it on the arq queue; it also
+   pushes the job id on a wake list, on which an idle worker blocks (`BLPOP`) to claim
+   the job at once rather than at its next poll of the queue;
 2. a worker claims the job and takes the call with `GETDEL`: only one take can ever get
    it, so an action runs at most once (a job delivered again finds nothing);
 3. the worker answers `started` (with its id), runs the action, then answers its
@@ -75,6 +77,11 @@ def is_action_job(job_id: str) -> bool:
 
 def _call_key(namespace: str, call_id: str) -> str:
     return f"convect:{namespace}:action:{call_id}"
+
+
+def wake_key(namespace: str) -> str:
+    """The list a worker blocks on to claim a new action at once (not at its next poll)."""
+    return f"convect:{namespace}:actions:wake"
 
 
 def _alive_key(namespace: str, worker_id: str) -> str:
@@ -203,15 +210,19 @@ class RemoteActions:
                 }
             )
             start_timeout = settings.action_start_timeout
+            job_id, wake = JOB_PREFIX + call_id, wake_key(queue.namespace)
             async with queue.redis.pipeline(transaction=False) as pipe:
                 pipe.set(key, payload, px=int((start_timeout + 60) * 1000))
-                pipe.zadd(queue.name, {JOB_PREFIX + call_id: int(time.time() * 1000)})
+                pipe.zadd(queue.name, {job_id: int(time.time() * 1000)})
+                pipe.rpush(wake, job_id)
+                pipe.expire(wake, 60)
                 await pipe.execute()
             if not await self._wait_started(waiting, start_timeout):
                 async with queue.redis.pipeline(transaction=False) as pipe:
                     pipe.delete(key)
-                    pipe.zrem(queue.name, JOB_PREFIX + call_id)
-                    deleted, _ = await pipe.execute()
+                    pipe.zrem(queue.name, job_id)
+                    pipe.lrem(wake, 0, job_id)
+                    deleted, _, _ = await pipe.execute()
                 if deleted:  # withdrawn before any worker took it: it never runs
                     return self._failed(rid, NO_WORKER.format(start_timeout), unavailable=True)
             limit = settings.action_timeout
@@ -403,4 +414,5 @@ __all__ = [
     "decode_outcome",
     "encode_outcome",
     "is_action_job",
+    "wake_key",
 ]

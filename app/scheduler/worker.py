@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker, async_check_health, func
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -34,7 +35,7 @@ from app.scheduler.crons import CronTicker
 from app.scheduler.documents import now_ms
 from app.scheduler.executor import Executor
 from app.scheduler.queue import RUN_FUNCTION
-from app.scheduler.remote import ActionJobs, is_action_job
+from app.scheduler.remote import ActionJobs, is_action_job, wake_key
 from app.scheduler.service import SchedulerService
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ class SchedulerWorker:
             except Exception as exc:
                 log.warning("could not renew the worker lease: %s", exc)
 
-    def _make_arq(self) -> Worker:
+    def _make_arq(self) -> BatchingWorker:
         opts = self.options
         queue = self.service.queue
         settings = self.engine.settings
@@ -181,6 +182,7 @@ class SchedulerWorker:
         self.actions.start_heartbeat()
         await self.tick()
         main = asyncio.create_task(self._run_arq(worker), name="convect-worker")
+        waker = asyncio.create_task(self._wake_on_actions(worker), name="convect-action-wake")
         stopping = asyncio.create_task(stop.wait())
         log.info(
             "convect worker %s ready (queue %s, concurrency %d, poll %.3fs)",
@@ -193,6 +195,9 @@ class SchedulerWorker:
             await asyncio.wait({main, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
+            waker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await waker
             await self._shutdown(worker, main)
             await asyncio.to_thread(self.actions.stop_heartbeat)
             heartbeat.cancel()
@@ -221,6 +226,30 @@ class SchedulerWorker:
                 log.warning("lost Redis (%s); resuming the job loop in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, REDIS_RETRY_S[1])
+
+    async def _wake_on_actions(self, worker: BatchingWorker) -> None:
+        """Claim client-called actions as their callers announce them (one blocking
+        connection), instead of at the next poll: the poll's wait is most of what an
+        action on a worker would add to the call otherwise. A job this worker has no
+        slot for stays on the queue for the polls of every worker."""
+        settings = self.engine.settings
+        assert settings.redis_url is not None
+        redis: Any = Redis.from_url(settings.redis_url)
+        key = wake_key(self.service.queue.namespace)
+        delay = REDIS_RETRY_S[0]
+        try:
+            while True:
+                try:
+                    item = await redis.blpop([key], timeout=1)
+                    if item is not None and worker.allow_pick_jobs and worker.ready:
+                        await worker.start_jobs([item[1]])
+                    delay = REDIS_RETRY_S[0]
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    log.warning("action wake-ups paused (%s); again in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, REDIS_RETRY_S[1])
+        finally:
+            await redis.aclose()
 
     async def _shutdown(self, worker: Worker, main: asyncio.Task[None]) -> None:
         """Stop taking jobs, let running ones finish for the grace period, then cancel them."""
