@@ -190,7 +190,24 @@ class RemoteActions:
         identity: UserIdentity | None,
         request_id: str | None = None,
     ) -> Outcome:
-        """Run action `fn` on a worker and return its outcome (never raises for its errors)."""
+        """Run action `fn` on a worker and return its outcome (never raises for its errors).
+
+        Counted in this process's metrics (which `/metrics` serves; workers serve none),
+        duration including the hand-off; the worker's call log has the call. In `dev`
+        the worker shares this engine and has counted it already.
+        """
+        outcome = await self._run(fn, args, identity, request_id)
+        if self.engine.role != "dev":
+            self.engine.metrics.observe(fn, outcome)
+        return outcome
+
+    async def _run(
+        self,
+        fn: RegisteredFunction,
+        args: Any,
+        identity: UserIdentity | None,
+        request_id: str | None,
+    ) -> Outcome:
         settings = self.engine.settings
         rid = request_id or new_request_id()
         started = time.perf_counter()

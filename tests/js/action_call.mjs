@@ -1,14 +1,18 @@
-// One action through the official npm ConvexHttpClient, with the log lines it printed.
-// Usage: node action_call.mjs <url> <path> [args JSON] [token]
+// One action through an official npm client, with the log lines it printed.
+// Usage: node action_call.mjs <url> <path> [args JSON] [token] [http|ws]
+// (ws: ConvexClient over the sync socket; default http: ConvexHttpClient)
 // Prints {value, threw, message, data, logs, seconds}.
-import { ConvexHttpClient } from "convex/browser";
+import { ConvexClient, ConvexHttpClient } from "convex/browser";
 
-const [url, path, argsJson, token] = process.argv.slice(2);
+const [url, path, argsJson, token, transport] = process.argv.slice(2);
 const logs = [];
 const keep = (...args) => logs.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
 const logger = { log: keep, warn: keep, error: keep, logVerbose: () => {} };
-const client = new ConvexHttpClient(url, { skipConvexDeploymentUrlCheck: true, logger });
-if (token) client.setAuth(token);
+const ws = transport === "ws";
+const client = ws
+  ? new ConvexClient(url, { skipConvexDeploymentUrlCheck: true, logger })
+  : new ConvexHttpClient(url, { skipConvexDeploymentUrlCheck: true, logger });
+if (token) client.setAuth(ws ? async () => token : token);
 const started = Date.now();
 const out = {};
 try {
@@ -21,4 +25,5 @@ try {
 }
 out.seconds = (Date.now() - started) / 1000;
 out.logs = logs;
+if (ws) await client.close();
 console.log(JSON.stringify(out));

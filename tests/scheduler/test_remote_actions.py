@@ -4,13 +4,16 @@ official npm client: the API process only routes them; at most once, bounded wai
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.conftest import ADMIN_HEADERS
 from tests.scheduler.conftest import Deployment, deploy, kill
 from tests.support.apps import write_app
 from tests.support.npm import run_script
@@ -125,10 +128,16 @@ def url(dep: Deployment) -> str:
     return dep.server.url
 
 
-def action(dep: Deployment, path: str, args: dict[str, Any] | None = None, token: str = "") -> Any:
-    """Call an action through the npm ConvexHttpClient (`tests/js/action_call.mjs`)."""
-    extra = [token] if token else []
-    return run_script("action_call.mjs", url(dep), path, json.dumps(args or {}), *extra)
+def action(
+    dep: Deployment,
+    path: str,
+    args: dict[str, Any] | None = None,
+    token: str = "",
+    transport: str = "http",
+) -> Any:
+    """Call an action through the npm ConvexHttpClient, or ConvexClient over the sync
+    socket (`tests/js/action_call.mjs`)."""
+    return run_script("action_call.mjs", url(dep), path, json.dumps(args or {}), token, transport)
 
 
 def call(dep: Deployment, kind: str, path: str, args: dict[str, Any] | None = None) -> Any:
@@ -159,6 +168,14 @@ def test_an_action_runs_on_a_worker_with_the_callers_identity_and_log_lines(
     assert out["value"] == {"pid": worker.pid, "subject": "alice"}
     assert out["value"]["pid"] != remote.server.proc.pid
     assert any(f"running in {worker.pid}" in line for line in out["logs"]), out["logs"]
+    over_socket = action(remote, "remote:where", token=ISSUER.token("bob"), transport="ws")
+    assert over_socket["value"] == {"pid": worker.pid, "subject": "bob"}, over_socket
+    assert any(f"running in {worker.pid}" in line for line in over_socket["logs"])
+    # Counted where /metrics is served (the API process), not only on the worker.
+    metrics = httpx.get(f"{url(remote)}/metrics", headers=ADMIN_HEADERS, timeout=10).text
+    assert re.search(
+        r'convect_function_calls_total\{[^}]*function="remote:where"[^}]*\} [2-9]', metrics
+    )
 
 
 def test_an_action_on_a_worker_runs_functions_and_its_errors_reach_the_client(
