@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from tests.conftest import ADMIN_HEADERS
 from tests.scheduler.conftest import Deployment, deploy, kill
 from tests.support.apps import write_app
 from tests.support.npm import run_script
+from tests.support.servers import start_server
 from tests.support.tokens import RsaIssuer
 
 ISSUER = RsaIssuer("https://issuer.remote.test", "remote-app")
@@ -246,3 +248,17 @@ def test_a_worker_killed_mid_action_fails_the_call_and_it_is_not_run_again(
     assert marks(remote, f"{label}:start") == 1
     assert marks(remote, f"{label}:end") == 0
     remote.stop_workers()
+
+
+def test_convect_dev_runs_actions_on_its_in_process_worker(
+    remote: Deployment, tmp_path: Path
+) -> None:
+    remote.stop_workers()
+    dev = start_server(remote.env, tmp_path / "dev.log", role="dev")
+    try:
+        assert dev.env["CONVECT_RUN_ACTIONS"] == "worker"
+        out = run_script("action_call.mjs", dev.url, "remote:where", "{}", "", "http")
+        assert out["value"] == {"pid": dev.proc.pid, "subject": None}, out
+        assert any(f"running in {dev.proc.pid}" in line for line in out["logs"])
+    finally:
+        dev.stop()
