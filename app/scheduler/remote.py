@@ -250,6 +250,10 @@ class RemoteActions:
             except TimeoutError:
                 error = failure_of(ExecutionTimeout(limit), rid, fn.path, fn.kind, dev=settings.dev)
                 return Outcome(error=error, request_id=rid)
+        except asyncio.CancelledError:  # the caller went away: withdraw it if not yet taken
+            task = asyncio.ensure_future(self._withdraw(key, call_id))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
         except (RedisError, OSError) as exc:
             log.warning("could not hand action %s to a worker: %s", fn.path, exc)
             text = f"Could not hand the action to a worker (Redis: {exc}); retry shortly"
@@ -259,6 +263,13 @@ class RemoteActions:
         outcome.request_id = outcome.request_id or rid
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         return outcome
+
+    async def _withdraw(self, key: str, call_id: str) -> None:
+        queue = self.service.queue
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(key)
+            pipe.zrem(queue.name, JOB_PREFIX + call_id)
+            await pipe.execute()
 
     @staticmethod
     async def _wait_started(waiting: _Waiting, timeout: float) -> bool:
