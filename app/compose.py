@@ -6,6 +6,9 @@
 | `dev`    | yes                         | yes      | yes       | yes     | dev: one line    |
 | `worker` | no                          | yes      | yes       | yes     | prod: structured |
 | `cli`    | no                          | yes      | yes       | yes     | prod: structured |
+
+With CONVECT_RUN_ACTIONS=worker, `serve` and `dev` also get `RemoteActions`: client-called
+actions are handed to the workers (`app.scheduler.remote`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from app.envvars import EnvVars
 from app.logconfig import log_call
 from app.logstream import FunctionLogs
 from app.scheduler import SchedulerService
+from app.scheduler.remote import RemoteActions
 from app.settings import Settings
 from app.storage import FileStorage
 from app.sync.hub import Hub
@@ -31,7 +35,9 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     engine.env = EnvVars(engine)  # every role: functions see the deployment's variables
     engine.system = system_functions(engine) | dashboard_functions(engine)
     engine.storage = FileStorage(engine)
-    engine.scheduler = SchedulerService(engine)
+    engine.scheduler = scheduler = SchedulerService(engine)
+    if role in ("serve", "dev") and settings.run_actions == "worker":
+        engine.actions = RemoteActions(engine, scheduler)
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
     engine.hub = hub
     engine.notifier = Notifier(engine, hub)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # in its Node.js runtime). A handler is stopped at its next await past the limit.
     function_timeout: float = Field(default=30.0, gt=0.0, le=3600.0)
     action_timeout: float = Field(default=600.0, gt=0.0, le=86_400.0)
+    # Where client-called actions run (README "Where actions run"): "api" in the API
+    # process that received the call, "worker" on the `convect worker` processes (the API
+    # waits for the outcome); a call no worker takes within action_start_timeout fails.
+    run_actions: Literal["api", "worker"] = "api"
+    action_start_timeout: float = Field(default=10.0, gt=0.0, le=3600.0)
     max_upload_bytes: int = 1024 * 1024 * 1024
     # Where file bytes live (docs/storage.md): PostgreSQL, or an S3-compatible object store
     # (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as every AWS SDK reads).

@@ -37,6 +37,7 @@ from app.engine.outcome import (
     new_request_id,
 )
 from app.engine.parts import (
+    ActionRunner,
     CallObserver,
     CommitNotifier,
     LiveQueries,
@@ -79,6 +80,7 @@ class Engine:
         self.env: Part | None = None  # the deployment's environment variables (started first)
         # Convex's admin surface (`_system/cli/...`): functions only an admin may call.
         self.system: dict[str, RegisteredFunction] = {}
+        self.actions: ActionRunner | None = None  # client-called actions run on the workers
         self.verifier: AuthVerifier | None = None
         self.draining = False  # set on SIGTERM: /readyz answers 503, responses close
         self._pool: asyncpg.Pool | None = None
@@ -156,7 +158,8 @@ class Engine:
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
-            for part in (self.env, self.storage, self.scheduler, self.hub, self.notifier):
+            parts = (self.env, self.storage, self.scheduler, self.actions, self.hub, self.notifier)
+            for part in parts:
                 if part is not None:
                     await part.start()
                     stack.push_async_callback(self._stopper(part))
@@ -270,13 +273,16 @@ class Engine:
         """A client's call by path: find the function (public, or any for admin), run it.
 
         A query without `tx` is answered from the live-query hub's still-valid result
-        when it holds one, and its result kept there otherwise.
+        when it holds one, and its result kept there otherwise. An action goes to the
+        workers when this process has an `actions` runner (CONVECT_RUN_ACTIONS=worker).
         """
         try:
             fn = self.lookup(path, kind, admin=principal.is_admin)
         except FunctionNotFound as exc:
             request_id = request_id or new_request_id()
             return Outcome(error=self.failure(exc, request_id, None), request_id=request_id)
+        if fn.kind == "action" and self.actions is not None:
+            return await self.actions.run(fn, args, principal.identity, request_id)
         hub = self.hub
         # `_system/` functions read state outside the query's snapshot (no read set to
         # invalidate them by): never answered from the cache.

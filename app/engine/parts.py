@@ -153,6 +153,19 @@ class Storage(Part, Protocol):
         """Delete what unfinished uploads left (API processes, at start)."""
 
 
+class ActionRunner(Part, Protocol):
+    """Runs client-called actions elsewhere (on the workers) instead of in this process."""
+
+    async def run(
+        self,
+        fn: RegisteredFunction,
+        args: Any,
+        identity: UserIdentity | None,
+        request_id: str | None = None,
+    ) -> Outcome:
+        """Run action `fn` and return its outcome (never raises for the action's errors)."""
+
+
 class CallObserver(Protocol):
     """Told of every finished execution (the dev call log, the prod structured log)."""
 
@@ -161,6 +174,7 @@ class CallObserver(Protocol):
 
 
 __all__ = [
+    "ActionRunner",
     "CachedResult",
     "CallObserver",
     "CommitNotifier",

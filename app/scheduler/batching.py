@@ -50,6 +50,11 @@ class BatchingWorker(Worker):
         self._tries: dict[str, int] = {}
         self._ender: asyncio.Task[None] | None = None
 
+    @property
+    def ready(self) -> bool:
+        """True once arq's loop has opened its Redis pool (jobs can be claimed)."""
+        return self._pool is not None
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Claim and start as many of `job_ids` as there are free slots."""
         candidates = [j.decode() for j in job_ids]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from app.scheduler import documents as rows
+from app.scheduler.remote import JOB_PREFIX
 
 if TYPE_CHECKING:
     import asyncpg
@@ -67,8 +68,8 @@ async def requeue_due(service: SchedulerService, now: float) -> int:
         return 0
     queue = service.queue
     held = await queue.redis.zrangebyscore(queue.name, "-inf", horizon, start=0, num=2 * BATCH)
-    tick = queue.key("tick").encode()
-    if sum(not member.startswith(tick) for member in held) >= expected:
+    tick, action = queue.key("tick").encode(), JOB_PREFIX.encode()
+    if sum(not member.startswith((tick, action)) for member in held) >= expected:
         return 0
     found = await pool.fetch(
         f"SELECT id, due FROM {rows.QUEUE} WHERE due <= $1 AND worker IS NULL "

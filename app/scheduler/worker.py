@@ -1,4 +1,5 @@
-"""`convect worker`: an arq worker that runs scheduled functions, the sweeper and crons.
+"""`convect worker`: an arq worker that runs scheduled functions, the sweeper and crons,
+and (CONVECT_RUN_ACTIONS=worker) client-called actions (`app.scheduler.remote`).
 
 One arq function (`convect.run`, the scheduled id as its argument) and one arq cron
 every second (`tick`: cron rows, then the sweeper; arq runs it once across workers).
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker, async_check_health, func
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -33,6 +35,7 @@ from app.scheduler.crons import CronTicker
 from app.scheduler.documents import now_ms
 from app.scheduler.executor import Executor
 from app.scheduler.queue import RUN_FUNCTION
+from app.scheduler.remote import ActionJobs, is_action_job, wake_key
 from app.scheduler.service import SchedulerService
 
 if TYPE_CHECKING:
@@ -68,12 +71,27 @@ class SchedulerWorker:
         self.service = service
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.executor = Executor(self.service, self.id)
+        self.actions = ActionJobs(self.service, self.id)
         self.ticker = CronTicker(self.service)
         self.arq: Worker | None = None
 
     @staticmethod
     def _is_scheduled_id(job_id: str) -> bool:
         return ids.is_id_for(job_id, rows.TABLE)
+
+    @classmethod
+    def _is_direct(cls, job_id: str) -> bool:
+        return is_action_job(job_id) or cls._is_scheduled_id(job_id)
+
+    async def _run_direct(self, job_id: str, job_try: int) -> None:
+        """A scheduled function, or a client-called action (CONVECT_RUN_ACTIONS=worker)."""
+        if is_action_job(job_id):
+            await self.actions.run(job_id, job_try)
+        else:
+            await self.executor.run(job_id, job_try)
+
+    def _claimed(self, job_ids: list[str]) -> None:
+        self.executor.prefetch([j for j in job_ids if not is_action_job(j)])
 
     async def _job(self, ctx: dict[str, Any], scheduled_id: str) -> None:
         await self.executor.run(scheduled_id, int(ctx.get("job_try") or 1))
@@ -101,7 +119,7 @@ class SchedulerWorker:
             except Exception as exc:
                 log.warning("could not renew the worker lease: %s", exc)
 
-    def _make_arq(self) -> Worker:
+    def _make_arq(self) -> BatchingWorker:
         opts = self.options
         queue = self.service.queue
         settings = self.engine.settings
@@ -140,9 +158,9 @@ class SchedulerWorker:
         )
         # A redelivery is harmless; let another worker take a crashed worker's jobs soon.
         worker.in_progress_timeout_s = opts.lease_s
-        worker.on_claimed = self.executor.prefetch
-        worker.direct = self._is_scheduled_id
-        worker.run_direct = self.executor.run
+        worker.on_claimed = self._claimed
+        worker.direct = self._is_direct
+        worker.run_direct = self._run_direct
         worker.direct_timeout_s = opts.action_timeout_s
         return worker
 
@@ -161,8 +179,10 @@ class SchedulerWorker:
         heartbeat = asyncio.create_task(self._heartbeat(), name="convect-worker-lease")
         self.arq = worker = self._make_arq()
         self._write_health_file(worker.health_check_key)
+        self.actions.start_heartbeat()
         await self.tick()
         main = asyncio.create_task(self._run_arq(worker), name="convect-worker")
+        waker = asyncio.create_task(self._wake_on_actions(worker), name="convect-action-wake")
         stopping = asyncio.create_task(stop.wait())
         log.info(
             "convect worker %s ready (queue %s, concurrency %d, poll %.3fs)",
@@ -175,7 +195,11 @@ class SchedulerWorker:
             await asyncio.wait({main, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
+            waker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await waker
             await self._shutdown(worker, main)
+            await asyncio.to_thread(self.actions.stop_heartbeat)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -202,6 +226,30 @@ class SchedulerWorker:
                 log.warning("lost Redis (%s); resuming the job loop in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, REDIS_RETRY_S[1])
+
+    async def _wake_on_actions(self, worker: BatchingWorker) -> None:
+        """Claim client-called actions as their callers announce them (one blocking
+        connection), instead of at the next poll: the poll's wait is most of what an
+        action on a worker would add to the call otherwise. A job this worker has no
+        slot for stays on the queue for the polls of every worker."""
+        settings = self.engine.settings
+        assert settings.redis_url is not None
+        redis: Any = Redis.from_url(settings.redis_url)
+        key = wake_key(self.service.queue.namespace)
+        delay = REDIS_RETRY_S[0]
+        try:
+            while True:
+                try:
+                    item = await redis.blpop([key], timeout=1)
+                    if item is not None and worker.allow_pick_jobs and worker.ready:
+                        await worker.start_jobs([item[1]])
+                    delay = REDIS_RETRY_S[0]
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    log.warning("action wake-ups paused (%s); again in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, REDIS_RETRY_S[1])
+        finally:
+            await redis.aclose()
 
     async def _shutdown(self, worker: Worker, main: asyncio.Task[None]) -> None:
         """Stop taking jobs, let running ones finish for the grace period, then cancel them."""

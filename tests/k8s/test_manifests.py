@@ -349,6 +349,7 @@ def test_the_configmap_holds_the_production_settings() -> None:
         assert data["CONVECT_PORT"] == str(API_PORT)
         assert data["CONVECT_SITE_PORT"] == str(SITE_PORT)
         assert data["CONVECT_MODE"] in ("prod", "dev")
+        assert data["CONVECT_RUN_ACTIONS"] == "worker"  # API pods only route actions
         assert data["CONVECT_PUBLIC_URL"].startswith(("http://", "https://"))
         assert not {"CONVECT_ADMIN_KEY", "DATABASE_URL", "REDIS_URL"} & set(data), overlay
     assert config_map(render("prod"))["data"]["CONVECT_MODE"] == "prod"
