@@ -296,6 +296,7 @@ def test_rejected_tokens_answer_convex_s_codes_and_texts_through_the_npm_clients
     # Over the socket: the AuthError carries the same text, and the client gives up on it.
     for name, observed in out["socket"].items():
         assert observed["changes"] == [False], (name, observed)
-        text = seen[name]["message"]
+        # "Token expired N seconds ago": N may have grown by a second since the HTTP call
+        text = re.sub(r"\d+", "N", seen[name]["message"])
         said = f"attempting to reauthenticate: {text}"
-        assert any(said in e for e in observed["errors"]), observed
+        assert any(said in re.sub(r"\d+", "N", e) for e in observed["errors"]), observed
