@@ -105,6 +105,7 @@ class FunctionLogs:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.entries: deque[LogEntry] = deque(maxlen=capacity)
         self._changed = asyncio.Event()
+        self._waiters = 0  # long polls waiting: a call wakes them only when there are some
         self._last = 0.0
 
     def __call__(self, fn: RegisteredFunction, outcome: Outcome) -> None:
@@ -128,8 +129,9 @@ class FunctionLogs:
                 error=error,
             )
         )
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if self._waiters:  # (a new Event per call cost the hot path a few µs for nothing)
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     def since(self, cursor: float) -> list[LogEntry]:
         """The kept entries after `cursor`, oldest first."""
@@ -142,8 +144,12 @@ class FunctionLogs:
         found = self.since(cursor)
         if found or timeout <= 0:
             return found
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        self._waiters += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        finally:
+            self._waiters -= 1
         return self.since(cursor)
 
     def head(self) -> float:
