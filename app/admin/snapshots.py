@@ -23,6 +23,9 @@ from app.dataio.convex_format import TableFormat
 from app.dataio.export import ExportError, export_deployment
 from app.dataio.format import ExportFormatError
 from app.dataio.importer import ImportRefused, Mode, import_deployment
+from app.storage.configured import bucket_of, s3_primary
+from app.storage.s3 import S3Blobs
+from app.storage.service import StorageService
 
 if TYPE_CHECKING:
     from app.engine import Engine
@@ -53,6 +56,13 @@ class Snapshots:
         """The deployment's database."""
         assert self.engine.settings.database_url
         return self.engine.settings.database_url
+
+    def _bucket(self) -> tuple[S3Blobs | None, bool]:
+        """The deployment's S3 bucket (if any) and whether new files go there."""
+        storage = self.engine.storage
+        if not isinstance(storage, StorageService):
+            return None, False
+        return bucket_of(storage.backend), s3_primary(storage.backend) is not None
 
     @property
     def folder(self) -> Path:
@@ -108,6 +118,7 @@ class Snapshots:
                 for row in parts:
                     f.write(row["data"])
             state: dict[str, Any]
+            bucket, to_bucket = self._bucket()
             try:
                 summary = await import_deployment(
                     self.url,
@@ -115,6 +126,8 @@ class Snapshots:
                     mode=mode,
                     table=table,
                     table_format=None if fmt == "zip" else cast(TableFormat, fmt),
+                    bucket=bucket,
+                    files_to_bucket=to_bucket,
                 )
             except _FAILURES as exc:
                 state = {"state": "failed", "error_message": str(exc)}
@@ -143,7 +156,9 @@ class Snapshots:
             dest = self.folder / f"snapshot_{ts}.zip"
             started = time.time() * 1000
             try:
-                await export_deployment(self.url, dest, include_files=include_storage)
+                await export_deployment(
+                    self.url, dest, include_files=include_storage, objects=self._bucket()[0]
+                )
             except _FAILURES as exc:
                 state: dict[str, Any] = {"state": "failed", "error_message": str(exc)}
             else:

@@ -20,9 +20,9 @@ from app.dataio.progress import Bars
 from app.dataio.watch import Watcher, WatchError
 from app.db import migrate
 from app.settings import Settings
+from app.storage.configured import opened_bucket
 from app.storage.errors import StorageError
 from app.storage.migrate import MigrateSummary, Migration, Target
-from app.storage.s3 import S3Blobs
 
 _EXPECTED = (
     DatabaseUnreachable,
@@ -75,19 +75,28 @@ async def _export(
     settings: Settings, url: str, dest: str, bars: Bars, include_files: bool, include_env: bool
 ) -> Any:
     """Export, reading the files in the S3 bucket too when one is configured."""
-    if not settings.s3_bucket:
-        return await export_deployment(
-            url, dest, bars=bars, include_files=include_files, include_env=include_env
-        )
-    objects = S3Blobs(settings, None)
-    await objects.open()
-    try:
+    async with opened_bucket(settings) as bucket:
         return await export_deployment(
             url, dest, bars=bars, include_files=include_files, include_env=include_env,
-            objects=objects,
+            objects=bucket,
         )  # fmt: skip
-    finally:
-        await objects.close()
+
+
+async def _import(
+    settings: Settings,
+    url: str,
+    src: str,
+    mode: Mode,
+    bars: Bars,
+    table: str | None,
+    table_format: TableFormat | None,
+) -> Any:
+    """Import, writing files where the deployment keeps them (`CONVECT_STORAGE`)."""
+    async with opened_bucket(settings) as bucket:
+        return await import_deployment(
+            url, src, mode=mode, bars=bars, table=table, table_format=table_format,
+            bucket=bucket, files_to_bucket=settings.storage == "s3",
+        )  # fmt: skip
 
 
 def export_command(
@@ -122,11 +131,7 @@ def import_command(
     except Exception as exc:
         raise CommandError(f"migrations failed: {str(exc).splitlines()[0]}") from None
     with Bars() as bars:
-        summary = _run(
-            import_deployment(
-                url, src, mode=mode, bars=bars, table=table, table_format=table_format
-            )
-        )
+        summary = _run(_import(settings, url, src, mode, bars, table, table_format))
     for note in summary.notes:
         _say(f"note: {note}")
     if summary.created_tables:

@@ -11,7 +11,6 @@ tells running servers to drop cached results and re-run subscriptions.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import tempfile
 import time
@@ -34,7 +33,6 @@ from app.dataio.convex_format import (
 from app.dataio.documents import LineTooLong, check_line, read_lines
 from app.dataio.format import (
     ENV_ENTRY,
-    FILES_DIR,
     ExportFormatError,
     Manifest,
     read_manifest,
@@ -42,6 +40,7 @@ from app.dataio.format import (
     schema_from_json,
     table_entry,
 )
+from app.dataio.import_files import ImportFiles, ImportRefused
 from app.dataio.progress import Bars
 from app.db import ids
 from app.db.catalog import create_table_sql
@@ -52,8 +51,7 @@ from app.envvars.store import CHANNEL as ENV_CHANNEL
 from app.envvars.store import MAX_VARS, EnvVarError, check_name, check_value
 from app.schema import SchemaDefinition
 from app.schema.definition import TableDefinition, VectorIndex
-from app.storage.backend import CHUNK_SIZE
-from app.storage.digest import digest_bytes
+from app.storage.s3 import S3Blobs
 
 Mode = Literal["empty", "replace", "append"]
 BATCH_ROWS = 2000
@@ -61,10 +59,6 @@ BATCH_BYTES = 8 * 1024 * 1024
 INDEX_BUILD_MEMORY = "256MB"
 STORAGE = "_storage"
 NOTIFY_CHANNEL = "convect_commits"
-
-
-class ImportRefused(Exception):
-    """The import cannot go ahead as asked; nothing was changed."""
 
 
 @dataclass
@@ -94,6 +88,8 @@ async def import_deployment(
     bars: Bars | None = None,
     table: str | None = None,
     table_format: TableFormat | None = None,
+    bucket: S3Blobs | None = None,
+    files_to_bucket: bool = False,
 ) -> ImportSummary:
     """Import `src` into the deployment at `url`: an export zip (Convex's snapshot
     layout, or Convect's earlier one), or with `table` one table's CSV, JSON lines or
@@ -101,6 +97,8 @@ async def import_deployment(
 
     `mode`: "empty" refuses tables that already hold documents, "replace" empties the
     tables the import names first, "append" adds to them and refuses an id that exists.
+    Files go into PostgreSQL chunks, or with `files_to_bucket` into `bucket` (the
+    deployment's open S3 backend; also where replaced files' objects are deleted).
     """
     started = time.monotonic()
     original = src
@@ -120,7 +118,7 @@ async def import_deployment(
             except (zipfile.BadZipFile, OSError) as exc:
                 raise ExportFormatError(f"{src} is not a readable zip file: {exc}") from None
         try:
-            summary = await _load_zip(url, src, mode, bars)
+            summary = await _load_zip(url, src, mode, bars, bucket, files_to_bucket)
         except (ImportRefused, ExportFormatError) as exc:
             if src != converted:
                 raise
@@ -137,7 +135,14 @@ async def import_deployment(
 _ENTRY = re.compile(r"\btables/([^/\s,]+)\.jsonl")
 
 
-async def _load_zip(url: str, src: str | Path, mode: Mode, bars: Bars | None) -> ImportSummary:
+async def _load_zip(
+    url: str,
+    src: str | Path,
+    mode: Mode,
+    bars: Bars | None,
+    bucket: S3Blobs | None,
+    files_to_bucket: bool,
+) -> ImportSummary:
     """Check and load a zip in the loader's layout, in one transaction."""
     try:
         zf = zipfile.ZipFile(src)
@@ -149,11 +154,18 @@ async def _load_zip(url: str, src: str | Path, mode: Mode, bars: Bars | None) ->
         conn = await connect(url)
         try:
             await require_migrated(conn)
-            loader = _Loader(conn, zf, manifest, exported_schema, mode, bars or Bars(False))
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", DEPLOY_LOCK)
-                await loader.run()
+            bars = bars or Bars(False)
+            files = ImportFiles(conn, zf, bars, bucket, files_to_bucket)
+            loader = _Loader(conn, zf, manifest, exported_schema, mode, bars, files)
+            try:
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", DEPLOY_LOCK)
+                    await loader.run()
+            except BaseException:
+                await asyncio.shield(files.rolled_back())
+                raise
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            await files.committed()
         finally:
             await conn.close()
     return loader.summary
@@ -170,6 +182,7 @@ class _Loader:
         exported_schema: dict[str, Any] | None,
         mode: Mode,
         bars: Bars,
+        files: ImportFiles,
     ) -> None:
         self.conn = conn
         self.zf = zf
@@ -180,6 +193,7 @@ class _Loader:
         self.summary = ImportSummary()
         self.schema: SchemaDefinition | None = None  # what imported documents must match
         self.storage_ids: set[str] = set()
+        self.files = files
 
     async def run(self) -> None:
         """Do the whole import inside the caller's transaction."""
@@ -204,9 +218,7 @@ class _Loader:
                 await self._create(table, self._definition(table, exported))
         if self.mode == "replace":
             if STORAGE in tables:
-                await conn.execute(
-                    'DELETE FROM _convect_blobs b USING docs."_storage" s WHERE s.id = b.storage_id'
-                )
+                await self.files.before_replace()
             await conn.execute("TRUNCATE " + ", ".join(table_ref(t) for t in tables))
         await conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
         for table in tables:
@@ -220,8 +232,11 @@ class _Loader:
             self.summary.tables[table] = await self._load_table(table)
             for _name, definition in deferred:
                 await conn.execute(definition)
-        await self._load_files()
         await self._load_env()
+        # Files last: once objects are written to a bucket, only the commit is left to fail.
+        await self.files.load(self.manifest, self.storage_ids)
+        self.summary.files = self.files.files
+        self.summary.file_bytes = self.files.file_bytes
         if target_schema is None and self.exported_schema is not None:
             await conn.execute(
                 "INSERT INTO _convect_schema (id, schema) VALUES (1, $1::jsonb)",
@@ -464,63 +479,5 @@ class _Loader:
             )
         await self.conn.execute(f"NOTIFY {ENV_CHANNEL}")  # delivered at the commit
 
-    async def _load_files(self) -> None:
-        names = sorted(n for n in self.zf.namelist() if n.startswith(FILES_DIR) and n != FILES_DIR)
-        if names and STORAGE not in self.manifest.tables:
-            raise ExportFormatError("the export holds files but no _storage table")
-        bar = self.bars.add("import files", self.manifest.file_bytes, unit="bytes")
-        for name in names:
-            storage_id = name[len(FILES_DIR) :]
-            if storage_id not in self.storage_ids:
-                raise ImportRefused(
-                    f"{name} belongs to no _storage document of the export; nothing was imported"
-                )
-            size = await self._load_file(name, storage_id, bar)
-            self.storage_ids.discard(storage_id)
-            self.summary.files += 1
-            self.summary.file_bytes += size
-        if self.storage_ids:
-            some = sorted(self.storage_ids)[0]
-            raise ImportRefused(
-                f"the export lacks the bytes of {len(self.storage_ids)} stored file(s) "
-                f"(e.g. {some}); nothing was imported"
-            )
-        bar.finish()
 
-    async def _load_file(self, name: str, storage_id: str, bar: Any) -> int:
-        row = await self.conn.fetchrow(
-            "SELECT doc ->> 'sha256' AS sha256, (doc ->> 'size')::float8 AS size "
-            'FROM docs."_storage" WHERE id = $1',
-            storage_id,
-        )
-        await self.conn.execute("DELETE FROM _convect_blobs WHERE storage_id = $1", storage_id)
-        digest = hashlib.sha256()
-        seq = start = 0
-        with self.zf.open(name) as f:
-            while chunk := f.read(CHUNK_SIZE):
-                await self.conn.execute(
-                    "INSERT INTO _convect_blobs (storage_id, seq, start, data) "
-                    "VALUES ($1, $2, $3, $4)",
-                    storage_id,
-                    seq,
-                    start,
-                    chunk,
-                )
-                digest.update(chunk)
-                seq += 1
-                start += len(chunk)
-                bar.advance(len(chunk))
-        if row is None or not _same_digest(digest.digest(), row["sha256"]) or start != row["size"]:
-            raise ImportRefused(
-                f"{name} does not match its _storage document (size or sha256 differ); "
-                "nothing was imported"
-            )
-        return start
-
-
-def _same_digest(raw: bytes, stored: str | None) -> bool:
-    """True when a `_storage` sha256 (base64, or hex from older exports) is `raw`."""
-    try:
-        return stored is not None and digest_bytes(stored) == raw
-    except ValueError:
-        return False
+__all__ = ["ImportRefused", "ImportSummary", "Mode", "import_deployment"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 
 from app.settings import Settings
@@ -28,3 +31,23 @@ def s3_primary(backend: BlobBackend) -> S3Blobs | None:
     if isinstance(backend, TieredBlobs):
         backend = backend.primary
     return backend if isinstance(backend, S3Blobs) else None
+
+
+def bucket_of(backend: BlobBackend) -> S3Blobs | None:
+    """The S3 backend among a deployment's backends (where new files go, or not), or None."""
+    tiers = [backend.primary, backend.secondary] if isinstance(backend, TieredBlobs) else [backend]
+    return next((b for b in tiers if isinstance(b, S3Blobs)), None)
+
+
+@asynccontextmanager
+async def opened_bucket(settings: Settings) -> AsyncIterator[S3Blobs | None]:
+    """The deployment's S3 bucket, opened, for a command run beside it (None without one)."""
+    if not settings.s3_bucket:
+        yield None
+        return
+    bucket = S3Blobs(settings, None)
+    await bucket.open()
+    try:
+        yield bucket
+    finally:
+        await bucket.close()

@@ -39,7 +39,8 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _backend_env(backend: str, request: pytest.FixtureRequest, bucket: str) -> dict[str, str]:
+def backend_env(backend: str, request: pytest.FixtureRequest, bucket: str) -> dict[str, str]:
+    """Settings that keep a deployment's files in `backend` (S3: in `bucket` of moto)."""
     if backend == "postgres":
         return {}
     s3: S3Server = request.getfixturevalue("s3_server")
@@ -81,7 +82,7 @@ def kitchen_server(
     if backend == "postgres":
         yield kitchen_server
         return
-    extra = _backend_env(backend, request, "kitchen")
+    extra = backend_env(backend, request, "kitchen")
     with served_app(services, "kitchen_s3", KITCHEN, data_dir / "kitchen_s3", **extra) as server:
         yield server
 
@@ -139,9 +140,14 @@ async def blob_chunks(database_url: str, storage_id: str | None = None) -> int:
 
 async def stored(server: ServerProcess) -> set[str]:
     """The storage ids whose bytes exist in the server's backend."""
-    if server.env.get("CONVECT_STORAGE") == "s3":
-        return set(await objects(server.env))
-    conn = await asyncpg.connect(server.env["DATABASE_URL"])
+    return await stored_in(server.env)
+
+
+async def stored_in(env: dict[str, str]) -> set[str]:
+    """The storage ids whose bytes exist in the backend of a deployment's environment."""
+    if env.get("CONVECT_STORAGE") == "s3":
+        return set(await objects(env))
+    conn = await asyncpg.connect(env["DATABASE_URL"])
     try:
         rows = await conn.fetch("SELECT DISTINCT storage_id FROM _convect_blobs")
     finally:
