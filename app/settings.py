@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # proxy: files stream through Convect (Range, ETag); redirect: 302 to a presigned URL.
     s3_downloads: Literal["proxy", "redirect"] = "proxy"
     s3_url_ttl: int = Field(default=300, ge=1, le=7 * 24 * 3600)  # presigned URL lifetime, s
+    # The storage sweep (docs/storage.md): every interval (s; 0 = never), one API process
+    # removes objects older than min_age (s) whose file is gone, and unfinished uploads.
+    storage_sweep_interval: float = Field(default=3600.0, ge=0.0, le=7 * 24 * 3600)
+    storage_sweep_min_age: float = Field(default=24 * 3600.0, ge=1.0, le=365 * 24 * 3600)
     log_level: str = "info"
     # Graceful shutdown (app/serve.py): seconds between SIGTERM and closing the listeners
     # (already draining: /readyz 503, `Connection: close`), then the bound on finishing

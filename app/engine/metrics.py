@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from app.engine import Engine, Outcome
-    from app.engine.parts import LiveQueryCounts
+    from app.engine.parts import LiveQueryCounts, SweepCounts
     from app.server.functions import RegisteredFunction
 
 log = logging.getLogger("convect.metrics")
@@ -184,6 +184,8 @@ class _LiveCollector(Collector):
             yield _gauge(
                 "convect_pool_in_use", "Pool connections lent out now", size - pool.get_idle_size()
             )
+        if engine.storage is not None:
+            yield from _sweep_metrics(engine.storage.sweeps)
         sched = self.metrics.scheduler
         yield _gauge(
             "convect_scheduler_stats_ok",
@@ -207,6 +209,24 @@ class _LiveCollector(Collector):
                 "How late the oldest pending due scheduled function is (0 when none is due)",
                 sched.lag_s,
             )
+
+
+def _sweep_metrics(sweeps: SweepCounts) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "convect_storage_sweeps",
+        "Storage sweeps this process ran (one process of the deployment sweeps per interval)",
+        value=sweeps.runs,
+    )
+    yield CounterMetricFamily(
+        "convect_storage_swept",
+        "Leftovers the storage sweeps removed: objects of deleted files, unfinished uploads",
+        value=sweeps.removed,
+    )
+    yield CounterMetricFamily(
+        "convect_storage_sweep_failures",
+        "Storage sweeps that failed (the object store or the database was down)",
+        value=sweeps.failures,
+    )
 
 
 def _hub_metrics(hub: LiveQueryCounts) -> Iterator[Metric]:

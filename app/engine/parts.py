@@ -150,7 +150,24 @@ class Storage(Part, Protocol):
         """`ctx.storage` in actions."""
 
     async def sweep(self) -> None:
-        """Delete what unfinished uploads left (API processes, at start)."""
+        """Start the periodic sweep of what unfinished uploads and deletes left (API processes)."""
+
+    @property
+    def sweeps(self) -> SweepCounts:
+        """What this process's sweeps did (metrics)."""
+
+
+class SweepCounts(Protocol):
+    """What the storage sweep reports (metrics)."""
+
+    @property
+    def runs(self) -> int: ...
+
+    @property
+    def removed(self) -> int: ...
+
+    @property
+    def failures(self) -> int: ...
 
 
 class ActionRunner(Part, Protocol):

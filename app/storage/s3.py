@@ -276,15 +276,24 @@ class S3Blobs(BlobBackend):
 
     async def sweep(self, older_than_s: float) -> int:
         """Abort stale multipart uploads; delete objects older than `older_than_s` whose
-        `_storage` document is gone. Returns how many objects were deleted."""
+        `_storage` document is gone. Returns how many objects and uploads were removed."""
+        try:
+            return await self._sweep(older_than_s)
+        except _FAILURES as exc:
+            raise StorageUnavailable(f"The object store failed during the sweep: {exc}") from exc
+
+    async def _sweep(self, older_than_s: float) -> int:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
         client = self.client
+        removed = 0
         uploads = client.get_paginator("list_multipart_uploads")
         async for page in uploads.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for up in page.get("Uploads", []):
-                if up["Initiated"] < cutoff:
+                if up["Initiated"] < cutoff and ids.is_id_for(
+                    up["Key"][len(self.prefix) :], "_storage"
+                ):
                     await self._abort(up["Key"], up["UploadId"])
-        removed = 0
+                    removed += 1
         objects = client.get_paginator("list_objects_v2")
         async for page in objects.paginate(Bucket=self.bucket, Prefix=self.prefix):
             old = {
@@ -306,6 +315,7 @@ class S3Blobs(BlobBackend):
                 }
             gone = [key for sid, key in old.items() if sid not in alive]
             if gone:
+                log.debug("the sweep deletes %d orphaned object(s): %s", len(gone), gone)
                 await client.delete_objects(
                     Bucket=self.bucket,
                     Delete={"Objects": [{"Key": k} for k in gone], "Quiet": True},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -31,6 +30,7 @@ from app.storage.errors import (
     StorageIdNotFound,
 )
 from app.storage.streams import Meter
+from app.storage.sweep import SweepCounts, Sweeper
 from app.values import decode_value, encode_value
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ log = logging.getLogger("convect.storage")
 STORAGE_TABLE = "_storage"
 MAX_CONTENT_TYPE = 255
 _CONTENT_TYPE_RE = re.compile(r"^[\x20-\x7e]*$")
-SWEEP_AFTER_S = 24 * 3600.0
 
 
 def check_storage_id(value: object) -> str:
@@ -94,7 +93,7 @@ class StorageService:
         self.engine = engine
         self._backend = backend
         self._key: bytes | None = None
-        self._sweeping: asyncio.Future[None] | None = None
+        self._sweeper: Sweeper | None = None
 
     async def start(self) -> None:
         """Load the signing secret and open the configured backend."""
@@ -113,28 +112,29 @@ class StorageService:
         await self._backend.open()
 
     async def stop(self) -> None:
-        """Stop a sweep still running, close the backend (an object store's client)."""
-        if self._sweeping is not None and not self._sweeping.done():
-            self._sweeping.cancel()
-            with contextlib.suppress(BaseException):
-                await self._sweeping
+        """Stop the periodic sweep, close the backend (an object store's client)."""
+        if self._sweeper is not None:
+            await self._sweeper.stop()
         if self._backend is not None:
             await self._backend.close()
 
     async def sweep(self) -> None:
-        """Start removing leftovers of uploads that never finished and objects of deleted
-        files (API processes, at start), in the background: listing a large bucket must
-        not hold up serving. A store that is down is only logged."""
-        self._sweeping = asyncio.ensure_future(self._sweep())
+        """Start the periodic sweep of leftovers (API processes; `app.storage.sweep`), in
+        the background: listing a large bucket must not hold up serving."""
+        if self._sweeper is None:
+            settings = self.engine.settings
+            self._sweeper = Sweeper(
+                self.engine.pool,
+                lambda: self.backend,
+                settings.storage_sweep_interval,
+                settings.storage_sweep_min_age,
+            )
+        self._sweeper.start()
 
-    async def _sweep(self) -> None:
-        try:
-            removed = await self.backend.sweep(SWEEP_AFTER_S)
-        except (StorageError, RuntimeError, OSError) as exc:
-            log.warning("could not sweep file storage: %s", exc)
-            return
-        if removed:
-            log.info("removed %d leftovers of unfinished uploads or deleted files", removed)
+    @property
+    def sweeps(self) -> SweepCounts:
+        """What this process's sweeps did (zeros before the sweep starts)."""
+        return self._sweeper.counts if self._sweeper is not None else SweepCounts()
 
     @property
     def backend(self) -> BlobBackend:

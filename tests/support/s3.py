@@ -106,15 +106,20 @@ def bucket_env(server: S3Server, bucket: str, **extra: str) -> dict[str, str]:
     }
 
 
-def _keys(env: dict[str, str]) -> list[str]:
+def client_for(env: dict[str, str]) -> Any:
+    """A synchronous botocore S3 client for the store of a deployment's environment."""
     session = botocore.session.get_session()
-    client = session.create_client(
+    return session.create_client(
         "s3",
         region_name="us-east-1",
         endpoint_url=env["CONVECT_S3_ENDPOINT_URL"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def _keys(env: dict[str, str]) -> list[str]:
+    client = client_for(env)
     prefix = env.get("CONVECT_S3_PREFIX", "").strip("/")
     keys: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(
@@ -130,14 +135,7 @@ async def objects(env: dict[str, str]) -> list[str]:
 
 
 def _uploads(env: dict[str, str]) -> int:
-    session = botocore.session.get_session()
-    client = session.create_client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=env["CONVECT_S3_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = client_for(env)
     return len(client.list_multipart_uploads(Bucket=env["CONVECT_S3_BUCKET"]).get("Uploads", []))
 
 
