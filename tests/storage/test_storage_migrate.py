@@ -7,6 +7,9 @@ import asyncio
 import base64
 import hashlib
 import os
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +22,9 @@ import pytest
 from app.db import ids, migrate
 from tests.conftest import DEMO
 from tests.storage.conftest import blob_chunks, upload
-from tests.support.s3 import S3Server, bucket_env, objects
+from tests.support.s3 import S3Server, bucket_env, objects, uploads_in_progress
 from tests.support.servers import (
+    ROOT,
     ServerProcess,
     create_database,
     emptied_client,
@@ -93,6 +97,43 @@ async def test_files_move_to_s3_and_back_while_they_are_served(
         await task
         assert reads > 0
         await _read_all(client, files)
+
+
+async def test_a_migration_killed_mid_upload_resumes_and_files_stay_readable(
+    moving_server: ServerProcess,
+) -> None:
+    env = moving_server.env
+    async with emptied_client(moving_server, timeout=120) as client:
+        files = {
+            await upload(client, data): data
+            for data in (b"first", os.urandom(64 * 1024 * 1024 + 1), b"last")
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "storage", "migrate", "--to", "s3"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not await uploads_in_progress(env):  # the big file is on its way
+                assert proc.poll() is None, "the migration ended before it could be killed"
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+        finally:
+            proc.kill()
+            proc.wait()
+        await _read_all(client, files)  # nothing lost, everything served
+        assert await blob_chunks(env["DATABASE_URL"]) > 0  # the big file is still there
+        again = await asyncio.to_thread(run_cli, env, "storage", "migrate", "--to", "s3")
+        assert again.returncode == 0, again.stderr
+        assert await blob_chunks(env["DATABASE_URL"]) == 0
+        assert set(await objects(env)) == set(files)
+        await _read_all(client, files)
+        back = await asyncio.to_thread(run_cli, env, "storage", "migrate", "--to", "postgres")
+        assert back.returncode == 0, back.stderr  # leave the bucket empty for the others
+        assert await objects(env) == []
 
 
 async def test_export_takes_the_files_from_the_bucket(
