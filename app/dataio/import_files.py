@@ -166,11 +166,9 @@ class ImportFiles:
             await bucket.put(storage_id, meter.chunks(self._pieces(name, bar)))
         except FileTooLarge:
             _refuse(name)
-        try:
-            _check(name, meter.digest, meter.size, expected)
-        except ImportRefused:
-            await bucket.discard(storage_id)
-            raise
+        # A mismatch here is in a new object (a replaced file's bytes were checked above):
+        # `rolled_back` deletes it.
+        _check(name, meter.digest, meter.size, expected)
         return meter.size
 
     async def _replaced_file(self, storage_id: str) -> tuple[str | None, float] | None:
@@ -216,10 +214,10 @@ class ImportFiles:
             ):
                 after = rows[-1]["id"]
                 await self.bucket.discard_many([r["id"] for r in rows])
-        except StorageError as exc:
+            await self.conn.execute(f"DROP TABLE {REPLACED}")
+        except (StorageError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            # The import did commit: say so, and leave the objects to the sweep.
             log.warning("could not delete the objects of replaced files (the sweep will): %s", exc)
-        finally:
-            await self.conn.execute(f"DROP TABLE IF EXISTS {REPLACED}")
 
 
 def _entry_digest(zf: zipfile.ZipFile, name: str) -> tuple[bytes, int]:

@@ -5,6 +5,7 @@ the backend the deployment keeps them in (PostgreSQL chunks or S3 objects), keep
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import zipfile
@@ -187,3 +188,62 @@ async def test_npx_convex_export_and_import_carry_files_through_the_configured_b
             assert await blob_chunks(demo_server.env["DATABASE_URL"], storage_id) == 0
     for storage_id, data in before.items():
         assert (await demo.get(f"/api/storage/{storage_id}")).content == data
+
+
+def _with_other_bytes(src: Path, dest: Path, entry: str, data: bytes, doc_data: bytes) -> None:
+    """Copy an export with `data` as the bytes of file `entry`, and its `_storage`
+    document saying the file is `doc_data` (the same for a consistent export)."""
+    convex_id = entry.split("/", 1)[1]
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename == entry:
+                body = data
+            elif info.filename == "_storage/documents.jsonl":
+                lines = []
+                for line in body.splitlines():
+                    doc = orjson.loads(line)
+                    if doc["_id"] == convex_id:
+                        digest = hashlib.sha256(doc_data).digest()
+                        doc["sha256"] = base64.b64encode(digest).decode()
+                        doc["size"] = len(doc_data)
+                    lines.append(orjson.dumps(doc))
+                body = b"\n".join(lines) + b"\n"
+            zout.writestr(info, body)
+
+
+@pytest.mark.timeout(600)
+async def test_replace_with_other_bytes_under_a_files_id_rewrites_it_and_a_refusal_does_not(
+    demo: httpx.AsyncClient,
+    demo_server: ServerProcess,
+    backend: str,
+    request: pytest.FixtureRequest,
+    services: dict[str, str],
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    ids = await store_files(demo)
+    await cli(demo_server.env, "export", str(tmp_path / "a.zip"))
+    env = await target(backend, request, services, data_dir, f"rewrite_{backend}")
+    await cli(env, "import", str(tmp_path / "a.zip"))
+    entry = min(file_digests(tmp_path / "a.zip"))
+    new = b"other bytes, same id" * 1000
+
+    _with_other_bytes(tmp_path / "a.zip", tmp_path / "bad.zip", entry, new[::-1], new)
+    refused = await asyncio.to_thread(
+        run_cli, env, "import", "--replace", str(tmp_path / "bad.zip")
+    )
+    assert refused.returncode != 0 and "does not match" in refused.stderr
+    await cli(env, "export", str(tmp_path / "after-refusal.zip"))  # nothing changed
+    assert file_digests(tmp_path / "after-refusal.zip") == file_digests(tmp_path / "a.zip")
+    await assert_in_backend(env, ids)
+
+    _with_other_bytes(tmp_path / "a.zip", tmp_path / "b.zip", entry, new, new)
+    await cli(env, "import", "--replace", str(tmp_path / "b.zip"))
+    await cli(env, "export", str(tmp_path / "after.zip"))
+    digests = file_digests(tmp_path / "after.zip")
+    assert digests[entry] == hashlib.sha256(new).hexdigest()
+    assert {k: v for k, v in digests.items() if k != entry} == {
+        k: v for k, v in file_digests(tmp_path / "a.zip").items() if k != entry
+    }
+    await assert_in_backend(env, ids)
