@@ -21,7 +21,14 @@ from tests.conftest import DEMO
 from tests.storage.conftest import backend_env, blob_chunks, gone, stored, stored_in, upload
 from tests.support.calls import action, mutation, query
 from tests.support.convex_cli import CONVEX, cli_env, convex, project
-from tests.support.servers import ServerProcess, convect_env, create_database, run_cli
+from tests.support.s3 import S3Server, bucket_env
+from tests.support.servers import (
+    ServerProcess,
+    convect_env,
+    create_database,
+    free_port,
+    run_cli,
+)
 
 MiB = 1024 * 1024
 FILES = [  # (bytes, content type): the first is over S3's 8 MiB parts: a multipart upload
@@ -247,3 +254,27 @@ async def test_replace_with_other_bytes_under_a_files_id_rewrites_it_and_a_refus
         k: v for k, v in file_digests(tmp_path / "a.zip").items() if k != entry
     }
     await assert_in_backend(env, ids)
+
+
+@pytest.mark.timeout(300)
+async def test_an_import_into_a_bucket_whose_store_is_down_is_refused_and_changes_nothing(
+    demo: httpx.AsyncClient,
+    demo_server: ServerProcess,
+    s3_server: S3Server,
+    services: dict[str, str],
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    await store_files(demo)
+    await cli(demo_server.env, "export", str(tmp_path / "a.zip"))
+    url = await create_database(services["database_url"], "import_store_down")
+    down = bucket_env(
+        s3_server, "nowhere", CONVECT_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"
+    )
+    env = convect_env(url, services["redis_url"], DEMO, data_dir / "import_store_down", **down)
+    refused = await asyncio.to_thread(run_cli, env, "import", str(tmp_path / "a.zip"))
+    assert refused.returncode != 0
+    assert "The object store failed" in refused.stderr, refused.stderr
+    assert "nothing was imported" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert await storage_docs(url) == {}
