@@ -125,6 +125,8 @@ def import_command(
     """`convect import FILE [--replace|--append] [--table T [--format F]]`."""
     if not Path(src).is_file():
         raise CommandError(f"{src} does not exist")
+    if settings.storage == "s3" and not settings.s3_bucket:
+        raise CommandError("CONVECT_STORAGE=s3 needs CONVECT_S3_BUCKET (the bucket's name)")
     url = database_url(settings)
     try:
         migrate.upgrade(url)
