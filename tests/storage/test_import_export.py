@@ -278,3 +278,16 @@ async def test_an_import_into_a_bucket_whose_store_is_down_is_refused_and_change
     assert "nothing was imported" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert await storage_docs(url) == {}
+
+
+def test_an_import_into_s3_without_a_bucket_is_a_clear_error(
+    services: dict[str, str], data_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a.zip").write_bytes(b"PK")
+    env = convect_env(
+        services["database_url"], services["redis_url"], DEMO, data_dir / "no_bucket",
+        CONVECT_STORAGE="s3",
+    )  # fmt: skip
+    done = run_cli(env, "import", str(tmp_path / "a.zip"))
+    assert done.returncode == 1
+    assert "CONVECT_STORAGE=s3 needs CONVECT_S3_BUCKET" in done.stderr
