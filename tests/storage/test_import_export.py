@@ -8,7 +8,10 @@ import asyncio
 import base64
 import hashlib
 import os
+import subprocess
+import sys
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +22,23 @@ import pytest
 
 from tests.conftest import DEMO
 from tests.storage.conftest import backend_env, blob_chunks, gone, stored, stored_in, upload
+from tests.storage.test_large_files import PeakRss
 from tests.support.calls import action, mutation, query
 from tests.support.convex_cli import CONVEX, cli_env, convex, project
 from tests.support.s3 import S3Server, bucket_env
 from tests.support.servers import (
+    ROOT,
     ServerProcess,
     convect_env,
     create_database,
+    emptied_client,
     free_port,
     run_cli,
 )
 
 MiB = 1024 * 1024
+LARGE = 300 * MiB
+MAX_IMPORT_GROWTH = 100 * MiB  # a few 8 MiB parts and their copies in the HTTP stack
 FILES = [  # (bytes, content type): the first is over S3's 8 MiB parts: a multipart upload
     (os.urandom(17 * MiB + 5), "application/octet-stream"),
     (b"hello, files\n" * 100, "text/plain"),
@@ -291,3 +299,64 @@ def test_an_import_into_s3_without_a_bucket_is_a_clear_error(
     done = run_cli(env, "import", str(tmp_path / "a.zip"))
     assert done.returncode == 1
     assert "CONVECT_STORAGE=s3 needs CONVECT_S3_BUCKET" in done.stderr
+
+
+def _peak_rss_of_cli(env: dict[str, str], *args: str) -> int:
+    """Run a `convect` command that must succeed; the peak RSS of its process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with PeakRss(proc.pid).sampling() as rss:
+        _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err.decode()
+    return rss.peak
+
+
+@pytest.mark.timeout(900)
+async def test_importing_a_large_file_into_s3_streams_with_flat_memory(
+    s3_demo_server: ServerProcess,
+    s3_server: S3Server,
+    services: dict[str, str],
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    async with emptied_client(s3_demo_server, timeout=300) as client:
+        small = await upload(client, b"small")
+        await cli(s3_demo_server.env, "export", str(tmp_path / "small.zip"))
+        await action(client, "files:delete_stored", {"storageId": small})
+        expected = hashlib.sha256()
+
+        async def body() -> AsyncIterator[bytes]:
+            for i in range(LARGE // MiB):
+                piece = hashlib.sha256(i.to_bytes(8, "big")).digest() * (MiB // 32)
+                expected.update(piece)
+                yield piece
+
+        url = await mutation(client, "files:generate_upload_url")
+        r = await client.post(url, content=body())
+        assert r.status_code == 200, r.text
+        await cli(s3_demo_server.env, "export", str(tmp_path / "large.zip"))
+
+    peaks = {}
+    for name in ("small", "large"):
+        s3_server.create_bucket(f"flat-{name}")
+        url = await create_database(services["database_url"], f"import_flat_{name}")
+        env = convect_env(
+            url, services["redis_url"], DEMO, data_dir / f"import_flat_{name}",
+            **bucket_env(s3_server, f"flat-{name}"),
+        )  # fmt: skip
+        peaks[name] = await asyncio.to_thread(
+            _peak_rss_of_cli, env, "import", str(tmp_path / f"{name}.zip")
+        )
+    [doc] = (await storage_docs(url)).values()
+    assert doc["size"] == LARGE
+    assert doc["sha256"] == base64.b64encode(expected.digest()).decode()
+    assert set(await stored_in(env)) == {doc["_id"]}
+    growth = peaks["large"] - peaks["small"]
+    assert growth < MAX_IMPORT_GROWTH, (
+        f"importing {LARGE // MiB} MiB grew RSS by {growth / MiB:.0f} MiB"
+    )
