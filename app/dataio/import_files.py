@@ -9,8 +9,9 @@ or fails, the objects it created are deleted again (the sweep removes any a cras
 
 `--replace` empties `_storage` too. A file that comes back with the same id and the
 same bytes keeps its object (nothing is uploaded, so a refused import cannot damage
-it); the bytes are checked first and written only then when they differ. After the
-commit, the objects of replaced files that did not come back are deleted.
+it); one that comes back with other bytes has them checked before its object is
+rewritten. After the commit, the objects of replaced files that did not come back are
+deleted.
 """
 
 from __future__ import annotations
