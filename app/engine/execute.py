@@ -101,14 +101,18 @@ class Executor:
             if fn.kind in ("query", "mutation")
             else engine.settings.action_timeout
         )
+        deadline = engine.deadlines.enter(limit)
         try:
             try:
-                async with asyncio.timeout(limit):
-                    await self._run(
-                        fn, args, identity, request_id, session, guard, tx, outcome, auth_error
-                    )
-            except TimeoutError as exc:
-                raise ExecutionTimeout(limit) from exc
+                await self._run(
+                    fn, args, identity, request_id, session, guard, tx, outcome, auth_error
+                )
+            except asyncio.CancelledError:
+                if engine.deadlines.stopped(deadline):
+                    raise ExecutionTimeout(limit) from None
+                raise
+            finally:
+                engine.deadlines.leave(deadline)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

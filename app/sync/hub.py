@@ -568,15 +568,25 @@ class Hub:
 
     # ------------------------------------------------------------- HTTP query cache
 
+    def key_of(self, path: str, args: Any, identity: UserIdentity | None, admin: bool) -> EntryKey:
+        """The cache key of a call, computed once for `cached` and `store`."""
+        return entry_key(path, args, identity, admin)
+
     def cached(
-        self, path: str, args: Any, identity: UserIdentity | None, admin: bool
+        self,
+        path: str,
+        args: Any,
+        identity: UserIdentity | None,
+        admin: bool,
+        key: EntryKey | None = None,
     ) -> Entry | None:
         """A still-valid result for an HTTP query, if the hub holds one.
 
         Never a failure: a failed call is run again, so that it gets its own request id
         and its own server log entry (a subscribed entry's failure stays for its sockets).
+        `key`: the call's `entry_key`, when the caller has it (it is passed on to `store`).
         """
-        entry = self._entries.get(entry_key(path, args, identity, admin))
+        entry = self._entries.get(key or entry_key(path, args, identity, admin))
         if entry is None or not entry.state.serves_http or entry.failure is not None:
             self._stats.cache_misses += 1
             return None
@@ -596,13 +606,14 @@ class Hub:
         failure: Failure | None,
         read_set: ReadSet,
         log_lines: list[str] | None = None,
+        key: EntryKey | None = None,
     ) -> None:
         """Keep an HTTP query's result (and the log lines of its run, which every answer
         from the cache repeats, as in Convex) if no refresh ran, even partly, while it ran
         (a refresh matches commits only against the entries there when it read them)."""
         if self._refreshing or gen != self.generation() or failure is not None:
             return
-        key = entry_key(path, args, identity, admin)
+        key = key or entry_key(path, args, identity, admin)
         if key in self._entries:
             return
         text = kept(orjson.dumps(value))
