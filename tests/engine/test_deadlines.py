@@ -90,4 +90,3 @@ async def timed_inner_under_outer(deadlines: Deadlines) -> None:
     finally:
         assert deadlines.stopped(outer)
         deadlines.leave(outer)
-
