@@ -25,8 +25,16 @@ def lock_timeout_ms(attempt: int, attempts: int) -> int:
 
 
 @asynccontextmanager
-async def serializable(conn: asyncpg.Connection, lock_timeout: int = 0) -> AsyncIterator[None]:
-    """A SERIALIZABLE transaction, its row-lock waits limited; COMMIT or ROLLBACK at exit.
+async def serializable(tx: Tx, lock_timeout: int = 0) -> AsyncIterator[None]:
+    """A SERIALIZABLE transaction for `tx`, its row-lock waits limited; COMMIT or ROLLBACK
+    at exit.
+
+    BEGIN is sent with the Tx's first statement (`Tx.begin`), not here: a mutation that
+    only inserts sends no statement before its commit, and then its writes and its
+    commit-log row go as one statement on its own (`Tx.flush_with(final=True)`): one
+    round trip instead of BEGIN, statement, COMMIT. A statement that only inserts new
+    rows reads nothing, so no isolation level could order it differently; a mutation
+    that sends nothing at all needs no transaction.
 
     A mutation waiting for a row lock held by another one fails with a serialization
     error as soon as that one commits, and two that lock rows in opposite orders wait
@@ -40,16 +48,21 @@ async def serializable(conn: asyncpg.Connection, lock_timeout: int = 0) -> Async
     A mutation reads at most 16,384 documents, so index scans are never the wrong
     choice there. BEGIN and both SETs share one round trip.
     """
-    await conn.execute(
+    tx.begin_with(
         "BEGIN ISOLATION LEVEL SERIALIZABLE; "
         f"SET LOCAL lock_timeout = {int(lock_timeout)}; SET LOCAL enable_seqscan = off"
     )
     try:
         yield
     except BaseException:
-        await _rollback(conn, "ROLLBACK")
+        if tx.in_transaction:
+            await _rollback(tx.conn, "ROLLBACK")
+        else:
+            tx.begin_with(None)
         raise
-    await conn.execute("COMMIT")
+    if tx.in_transaction:
+        await tx.conn.execute("COMMIT")
+    tx.begin_with(None)
 
 
 @asynccontextmanager
@@ -83,6 +96,11 @@ class Deferred(Protocol):
 
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         """Hear how many rows each statement changed (and put right what needs it)."""
+
+    @property
+    def standalone(self) -> bool:
+        """True when these writes may commit as one statement with no transaction around
+        it: they only insert new rows, and `settle` sends nothing."""
 
 
 D = TypeVar("D", bound=Deferred)
@@ -162,6 +180,22 @@ class Tx:
         # `paginate` of a live re-run ends at, and that page's continue cursor after it.
         self.page_journal: str | None = None
         self.page_journal_used = False
+        self._begin: str | None = None  # BEGIN to send before the first statement
+        self.in_transaction = False  # that BEGIN went out (COMMIT or ROLLBACK is due)
+
+    def begin_with(self, sql: str | None) -> None:
+        """Send `sql` (a BEGIN) before this Tx's first statement; None: no transaction."""
+        self._begin = sql
+        if sql is None:
+            self.in_transaction = False
+
+    async def begin(self) -> None:
+        """Send the pending BEGIN now (before a statement, or a savepoint)."""
+        sql = self._begin
+        if sql is not None:
+            self._begin = None
+            await self.conn.execute(sql)
+            self.in_transaction = True
 
     def defer(self, key: str, make: Callable[[], D]) -> D:
         """The held-back batch of writes named `key` (made by `make()` if there is none).
@@ -182,17 +216,30 @@ class Tx:
         if self._deferred:
             await self.flush_with(_FLUSHED, [])
 
-    async def flush_with(self, tail: str, args: list[Any]) -> asyncpg.Record | None:
-        """Run `tail` (one row out) with every held-back write as its CTEs; its row."""
+    async def flush_with(
+        self, tail: str, args: list[Any], *, final: bool = False
+    ) -> asyncpg.Record | None:
+        """Run `tail` (one row out) with every held-back write as its CTEs; its row.
+
+        `final`: the transaction's last statement. When no statement has been sent yet
+        and everything fits in one statement, it runs alone, without BEGIN (see
+        `serializable`); its row's arrival is then the commit.
+        """
         batches = list(self._deferred.values())
         self._deferred.clear()
         parts = [batch.statements() for batch in batches]
         flat = [part for group in parts for part in group]
+        runs = _chunks(flat, MAX_PARAMS - len(args))
+        if self._begin is not None:
+            if final and len(runs) == 1 and all(b.standalone for b in batches):
+                self._begin = None  # one statement: its own transaction
+            else:
+                await self.begin()
         if not flat:
             return await self.conn.fetchrow(tail, *args)
         changed: list[int] = []
         row: asyncpg.Record | None = None
-        for chunk, last in _chunks(flat, MAX_PARAMS - len(args)):
+        for chunk, last in runs:
             sql, all_args = combine(chunk, tail, args) if last else combine(chunk, _FLUSHED, [])
             self.statements += 1
             try:
@@ -211,10 +258,12 @@ class Tx:
         """Drop held-back writes (their savepoint rolled back before they were sent)."""
         self._deferred.clear()
 
-    def _before(self) -> None:
+    async def _before(self) -> None:
         if self.lazy and self.statements >= 1:
             raise NeedsTransaction
         self.statements += 1
+        if self._begin is not None:
+            await self.begin()
 
     def _failed(self, exc: BaseException) -> None:
         if is_retryable(exc):
@@ -222,7 +271,7 @@ class Tx:
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Run a statement, return its rows."""
-        self._before()
+        await self._before()
         if self._deferred:
             await self.flush()
         try:
@@ -235,7 +284,7 @@ class Tx:
     async def fetchrow(self, sql: str, *args: Any, flush: bool = True) -> asyncpg.Record | None:
         """Run a statement, return its first row (`flush=False`: one that cannot see the
         held-back writes, such as a read by id of a document this Tx did not write)."""
-        self._before()
+        await self._before()
         if flush and self._deferred:
             await self.flush()
         try:
@@ -246,7 +295,7 @@ class Tx:
 
     async def execute(self, sql: str, *args: Any) -> str:
         """Run a statement for its effect."""
-        self._before()
+        await self._before()
         if self._deferred:
             await self.flush()
         try:

@@ -113,6 +113,11 @@ class DocumentWrites:
                 self._updates.extend([r.id] for r in rows)
         return out
 
+    @property
+    def standalone(self) -> bool:
+        """Only inserts (new ids): they may commit as one statement on its own."""
+        return all(row.insert for row in self.rows.values())
+
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         """Check that each update found its rows (inserts either all land or fail)."""
         counts = changed[len(changed) - len(self._updates) :]

@@ -154,6 +154,7 @@ class Call:
         writes = {k: dataclasses.replace(w) for k, w in tx.writes.items()}
         saved = (writes, dict(tx.cache), list(self.after_commit))
         await tx.flush()  # held-back writes so far belong to the outer mutation
+        await tx.begin()  # a savepoint needs the transaction open
         try:
             async with savepoint(tx.conn):
                 value = await fn.handler(self.ctx("mutation"), checked)

@@ -228,8 +228,9 @@ class Executor:
                 tx = Tx(conn, writable=True)
                 call = Call(engine, identity, "mutation", tx, rid)
                 try:
-                    async with serializable(conn, lock_timeout_ms(attempt, attempts)):
+                    async with serializable(tx, lock_timeout_ms(attempt, attempts)):
                         if session is not None:
+                            await tx.begin()
                             prior = await conn.fetchval(
                                 "SELECT response::text FROM _convect_mutation_requests "
                                 "WHERE session_id = $1 AND request_id = $2",
@@ -282,7 +283,7 @@ class Executor:
             await tx.flush()
             return self.engine.current_ts()
         writes = projected_writes(self.engine.catalog, tx)
-        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()])
+        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()], final=True)
         assert row is not None
         ts: int = row["ts"]
         return ts

@@ -13,6 +13,7 @@ import pytest
 
 from app.auth import Principal
 from app.compose import build_engine
+from app.db import transaction
 from app.db.transaction import _chunks
 from app.engine import Engine
 from app.engine.registry import load_registry
@@ -63,6 +64,21 @@ FUNCTIONS = {
             for d in docs:
                 await ctx.db.patch(d["_id"], {"n": args["n"]})
             return len(docs)
+
+        @mutation(args={"names": v.array(v.string())})
+        async def add_then_fail(ctx, args):
+            for s in args["names"]:
+                await ctx.db.insert("items", {"name": s, "n": 0})
+            raise ValueError("no")
+
+        @mutation(args={})
+        async def nothing(ctx, args):
+            return 1
+
+        @mutation(args={"names": v.array(v.string())})
+        async def nested_first(ctx, args):
+            await ctx.run_mutation("items:add", {"names": args["names"]})
+            return await ctx.db.insert("items", {"name": "outer", "n": 0})
 
         @query(args={})
         async def all(ctx, args):
@@ -198,3 +214,61 @@ async def test_mutations_on_different_rows_of_a_small_analyzed_table_do_not_conf
     )  # fmt: skip
     assert first.error is None and second.error is None
     assert (first.retries, second.retries) == (0, 0)
+
+
+def on_one_connection(statements: list[tuple[int, str]], marker: str) -> list[str]:
+    """The statements of the one connection that sent a statement containing `marker`."""
+    [conn] = {c for c, sql in statements if marker in sql}
+    return [sql for c, sql in statements if c == conn]
+
+
+async def test_an_insert_only_mutation_is_one_statement_without_begin_or_commit(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    """Nothing is read before the commit: the inserts and the commit-log row go as one
+    statement, which is its own transaction (one round trip, not three)."""
+    await call(engine, "items:add", {"names": ["a", "b"]})
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert len(mine) == 1, mine
+    assert 'INSERT INTO docs."items"' in mine[0]
+    docs = sorted(d["name"] for d in await call(engine, "items:all", {}))
+    assert docs == ["a", "b"]
+    async with engine.pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+
+
+async def test_a_failing_insert_only_mutation_sends_nothing_and_leaves_no_transaction(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    def mutation_statements() -> list[str]:
+        words = ("BEGIN", "COMMIT", "ROLLBACK", 'docs."items"', "_convect_commits (")
+        return [sql for _, sql in statements if any(w in sql for w in words)]
+
+    await call(engine, "items:add", {"names": ["kept"]})  # the table exists from here on
+    statements.clear()
+    outcome = await engine.call("items:add_then_fail", {"names": ["x"]}, ADMIN, "mutation")
+    assert outcome.error is not None
+    assert mutation_statements() == [], mutation_statements()
+    outcome = await engine.call("items:nothing", {}, ADMIN, "mutation")
+    assert outcome.error is None and outcome.value == 1
+    assert mutation_statements() == []
+    assert [d["name"] for d in await call(engine, "items:all", {})] == ["kept"]
+
+
+async def test_an_insert_only_mutation_cut_into_several_statements_is_one_transaction(
+    engine: Engine, statements: list[tuple[int, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transaction, "MAX_PARAMS", 8)  # each row its own statement
+    await call(engine, "items:add", {"names": ["a", "b", "c"]})
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert mine[0].startswith("BEGIN ISOLATION LEVEL SERIALIZABLE") and mine[-1] == "COMMIT"
+    assert len(mine) > 3
+    assert sorted(d["name"] for d in await call(engine, "items:all", {})) == ["a", "b", "c"]
+
+
+async def test_a_nested_mutation_first_opens_the_transaction_for_its_savepoint(
+    engine: Engine,
+) -> None:
+    await call(engine, "items:nested_first", {"names": ["in1", "in2"]})
+    docs = sorted(d["name"] for d in await call(engine, "items:all", {}))
+    assert docs == ["in1", "in2", "outer"]
