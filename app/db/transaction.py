@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import asyncpg
 
-from app.db.errors import LimitError, NeedsTransaction, is_retryable
+from app.db.errors import LimitError, NeedsSerializable, NeedsTransaction, is_retryable
 from app.db.readset import ReadSet, Write
 
 MAX_READS = 16_384
@@ -100,7 +100,11 @@ class Deferred(Protocol):
     @property
     def standalone(self) -> bool:
         """True when these writes may commit as one statement with no transaction around
-        it: they only insert new rows, and `settle` sends nothing."""
+        it: they only insert new rows, or update rows at a version checked by
+        `expected`, and `settle` sends nothing."""
+
+    def expected(self) -> list[int | None]:
+        """Per statement, the rows it must change in an optimistic commit (None: any)."""
 
 
 D = TypeVar("D", bound=Deferred)
@@ -113,7 +117,10 @@ def _shift(match: re.Match[str], offset: int) -> str:
 
 
 def combine(
-    parts: list[tuple[str, list[Any]]], tail: str, tail_args: list[Any]
+    parts: list[tuple[str, list[Any]]],
+    tail: str,
+    tail_args: list[Any],
+    expect: list[int | None] | None = None,
 ) -> tuple[str, list[Any]]:
     """One statement running `parts` as CTEs of `tail`; its row ends with each part's count.
 
@@ -122,6 +129,10 @@ def combine(
     renumbered after those. All parts see one snapshot and none sees another's writes,
     so they must touch different rows (held-back writes do: new rows, and one state
     change per scheduled function).
+
+    `expect`: per part, the rows it must change (None: any number); a part that changes
+    another number fails the whole statement as a serialization failure (migration 0009's
+    `_convect_unchanged`).
     """
     ctes: list[str] = []
     counts: list[str] = []
@@ -132,6 +143,13 @@ def combine(
         ctes.append(f"w{i} AS ({renumbered} RETURNING 1)")
         counts.append(f"(SELECT count(*) FROM w{i}) AS w{i}")
         args.extend(part_args)
+    checks = [
+        f"(SELECT count(*) FROM w{i}) = {int(n)}"
+        for i, n in enumerate(expect or [])
+        if n is not None
+    ]
+    if checks:
+        counts.append(f"_convect_unchanged({' AND '.join(checks)}) AS unchanged")
     return f"WITH {', '.join(ctes)} {tail}, {', '.join(counts)}", args
 
 
@@ -181,6 +199,12 @@ class Tx:
         self.page_journal: str | None = None
         self.page_journal_used = False
         self._begin: str | None = None  # BEGIN to send before the first statement
+        # Optimistic (a mutation, no transaction): reads by id only, each on its own,
+        # remembering the version read; the commit statement updates a document only if
+        # it still has that version, else the whole statement fails as a conflict. Any
+        # other statement raises `NeedsSerializable` (see `Executor._mutation`).
+        self.optimistic = False
+        self.versions: dict[str, str | None] = {}  # document id -> xmin read (None: absent)
         self.in_transaction = False  # that BEGIN went out (COMMIT or ROLLBACK is due)
 
     def begin_with(self, sql: str | None) -> None:
@@ -230,17 +254,23 @@ class Tx:
         parts = [batch.statements() for batch in batches]
         flat = [part for group in parts for part in group]
         runs = _chunks(flat, MAX_PARAMS - len(args))
+        alone = final and len(runs) == 1 and all(b.standalone for b in batches)
+        if self.optimistic and not alone:
+            raise NeedsSerializable
         if self._begin is not None:
-            if final and len(runs) == 1 and all(b.standalone for b in batches):
+            if alone:
                 self._begin = None  # one statement: its own transaction
             else:
                 await self.begin()
         if not flat:
             return await self.conn.fetchrow(tail, *args)
+        expect = [n for b in batches for n in b.expected()] if self.optimistic else None
         changed: list[int] = []
         row: asyncpg.Record | None = None
         for chunk, last in runs:
-            sql, all_args = combine(chunk, tail, args) if last else combine(chunk, _FLUSHED, [])
+            sql, all_args = (
+                combine(chunk, tail, args, expect) if last else combine(chunk, _FLUSHED, [])
+            )
             self.statements += 1
             try:
                 row = await self.conn.fetchrow(sql, *all_args)
@@ -254,6 +284,10 @@ class Tx:
             changed = changed[len(group) :]
         return row
 
+    def deferred(self, key: str) -> Deferred | None:
+        """The held-back batch named `key`, if any."""
+        return self._deferred.get(key)
+
     def discard_deferred(self) -> None:
         """Drop held-back writes (their savepoint rolled back before they were sent)."""
         self._deferred.clear()
@@ -261,6 +295,8 @@ class Tx:
     async def _before(self) -> None:
         if self.lazy and self.statements >= 1:
             raise NeedsTransaction
+        if self.optimistic:
+            raise NeedsSerializable
         self.statements += 1
         if self._begin is not None:
             await self.begin()
@@ -268,6 +304,18 @@ class Tx:
     def _failed(self, exc: BaseException) -> None:
         if is_retryable(exc):
             self.doomed = exc
+
+    async def read_version(self, sql: str, doc_id: str) -> asyncpg.Record | None:
+        """An optimistic read by id: `sql` returns the row with its `xmin::text AS v`; the
+        version is remembered for the commit's check."""
+        self.statements += 1
+        try:
+            row: asyncpg.Record | None = await self.conn.fetchrow(sql, doc_id)
+        except asyncpg.PostgresError as exc:
+            self._failed(exc)
+            raise
+        self.versions[doc_id] = row["v"] if row is not None else None
+        return row
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Run a statement, return its rows."""

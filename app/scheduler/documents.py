@@ -145,6 +145,9 @@ class _InsertBatch:
 
     standalone = True  # new rows only, nothing to settle
 
+    def expected(self) -> list[int | None]:
+        return [None, None]  # new rows: nothing another mutation could have changed
+
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         pass  # new ids: every row is inserted (or the statement failed)
 
@@ -169,6 +172,9 @@ class _StateChange:
         return [(sql, [orjson.dumps(self.new).decode(), self.tid, self.new["_id"]])]
 
     standalone = False  # an update, which may need a second statement (`settle`)
+
+    def expected(self) -> list[int | None]:
+        return [None]
 
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         if not changed[0]:  # the row moved since its address was read: by id, then
