@@ -123,3 +123,37 @@ async def test_a_state_change_finds_its_row_by_id_when_its_address_moved(
         assert queued == 1  # inserted with its row (the run would have dequeued it)
     finally:
         await db.close()
+
+
+def test_combine_checks_expected_row_counts_in_the_same_statement() -> None:
+    sql, _ = combine(
+        [("INSERT INTO a VALUES ($1)", [1]), ("UPDATE b SET x = 1 WHERE id = $1", ["b"])],
+        "SELECT 1 AS one",
+        [],
+        [None, 1],
+    )
+    assert sql.endswith(
+        "(SELECT count(*) FROM w0) AS w0, (SELECT count(*) FROM w1) AS w1, "
+        "_convect_unchanged((SELECT count(*) FROM w1) = 1) AS unchanged"
+    )
+
+
+async def test_an_update_that_found_another_version_fails_the_whole_statement(
+    conn: asyncpg.Connection,
+) -> None:
+    """The optimistic commit: one part changes nothing (its row has another version),
+    so the statement fails as a serialization failure and the other part is undone."""
+    await conn.execute("TRUNCATE held")
+    await conn.execute("INSERT INTO held VALUES ('v', 1)")
+    sql, args = combine(
+        [
+            ("INSERT INTO held (id, n) VALUES ($1, $2)", ["w", 2]),
+            ("UPDATE held SET n = 5 WHERE id = $1 AND xmin = $2::text::xid", ["v", "1"]),
+        ],
+        "SELECT 1 AS one",
+        [],
+        [None, 1],
+    )
+    with pytest.raises(asyncpg.SerializationError):
+        await conn.fetchrow(sql, *args)
+    assert await conn.fetch("SELECT id, n FROM held ORDER BY id") == [("v", 1)]
