@@ -28,6 +28,7 @@ from app.db.errors import (
     is_retryable,
 )
 from app.db.readset import project
+from app.db.sql import table_ref
 from app.db.transaction import Tx, lock_timeout_ms, serializable
 from app.db.writes import DocumentWrites
 from app.engine import logs
@@ -309,6 +310,9 @@ class Executor:
         Writes the Tx held back go in the same statement (`Tx.flush_with`).
         """
         if tx.optimistic:
+            if not tx.writes:  # read only: its reads must still be current, together
+                await _check_reads(tx)
+                return self.engine.current_ts()
             _check_optimistic(tx)
         if not tx.writes:
             await tx.flush()
@@ -357,6 +361,28 @@ class Executor:
 async def _no_transaction() -> AsyncIterator[None]:
     """An optimistic mutation's run: no BEGIN, its commit is one statement on its own."""
     yield
+
+
+async def _check_reads(tx: Tx) -> None:
+    """An optimistic mutation that wrote nothing: one statement checks that every document
+    it read still has the version read, so its reads (made one by one) are those of one
+    snapshot; else a serialization failure, and the mutation runs again. A document read
+    as missing stays missing (ids are never reused)."""
+    by_table: dict[str, list[tuple[str, str]]] = {}
+    for doc_id, version in tx.versions.items():
+        if version is not None:
+            by_table.setdefault(tx.version_tables[doc_id], []).append((doc_id, version))
+    if not by_table:
+        return
+    checks: list[str] = []
+    args: list[Any] = []
+    for table, read in by_table.items():
+        args += [[d for d, _ in read], [v for _, v in read]]
+        checks.append(
+            f"(SELECT count(*) FROM {table_ref(table)} t JOIN unnest(${len(args) - 1}::text[], "
+            f"${len(args)}::text[]) AS r(id, v) ON t.id = r.id AND t.xmin = r.v::xid) = {len(read)}"
+        )
+    await tx.conn.fetchval(f"SELECT _convect_unchanged({' AND '.join(checks)})", *args)
 
 
 def _check_optimistic(tx: Tx) -> None:

@@ -113,6 +113,15 @@ FUNCTIONS = {
             await ctx.db.patch(args["id"], {"balance": doc["balance"] + 1})
             return doc["balance"] + 1
 
+        @mutation(args={"a": v.id("accounts"), "b": v.id("accounts"), "gate": v.string()})
+        async def read_pair(ctx, args):
+            first = await ctx.db.get(args["a"])
+            if args["gate"]:
+                gate = gates.setdefault(args["gate"], asyncio.Event())
+                await asyncio.wait_for(gate.wait(), 10)
+            second = await ctx.db.get(args["b"])
+            return [first["balance"], second["balance"]]
+
         @mutation(args={"gate": v.string()})
         async def open_gate(ctx, args):
             gates.setdefault(args["gate"], asyncio.Event()).set()
@@ -368,3 +377,31 @@ async def test_an_optimistic_mutation_that_queries_a_range_reruns_serializable(
     got, ranged, after = await call(engine, "items:read_own_writes", {"id": first})
     assert got == 2.0 and ranged == [0.0, 2.0] and after == [first]
     assert "items:read_own_writes" in engine.executor.serial
+
+
+async def test_an_optimistic_mutation_that_writes_nothing_checks_its_reads_at_once(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    a, b = await call(engine, "accounts:open_many", {"n": 2})
+    statements.clear()
+    assert await call(engine, "accounts:read_pair", {"a": a, "b": b, "gate": ""}) == [0, 0]
+    checks = [sql for _, sql in statements if "_convect_unchanged" in sql]
+    assert len(checks) == 1 and "accounts:read_pair" not in engine.executor.serial
+    assert not [sql for _, sql in statements if sql.startswith("BEGIN ISOLATION")]
+
+
+async def test_an_optimistic_read_only_mutation_never_returns_reads_of_two_moments(
+    engine: Engine,
+) -> None:
+    """`a` changes after it was read and before `b` is: the answer [0, 0] mixed with the
+    new `a` would be a state that never existed; the check sends it round again."""
+    a, b = await call(engine, "accounts:open_many", {"n": 2})
+    slow = asyncio.create_task(
+        engine.call("accounts:read_pair", {"a": a, "b": b, "gate": "g2"}, ADMIN, "mutation")
+    )
+    await asyncio.sleep(0.2)  # `slow` has read `a` (balance 0) and waits
+    assert await call(engine, "accounts:bump", {"id": a, "gate": ""}) == 1
+    await call(engine, "accounts:open_gate", {"gate": "g2"})
+    outcome = await slow
+    assert outcome.error is None and outcome.retries >= 1
+    assert outcome.value == [1, 0]
