@@ -1,4 +1,4 @@
-"""`convect`: dev | serve | worker | deploy | run | export | import | data | env."""
+"""`convect`: dev | serve | worker | deploy | indexes | run | export | import | data | env."""
 
 from __future__ import annotations
 
@@ -376,6 +376,12 @@ def import_(
         if fmt not in IMPORT_FORMATS.values():
             raise typer.BadParameter("--format must be csv, jsonLines or jsonArray")
     _data_command("import_command", _settings(data_dir=data_dir), file, mode, table, fmt)
+
+
+@cli.command()
+def indexes(data_dir: str = DataDirOpt) -> None:
+    """Show the staged indexes and their background builds (backfilling, backfilled, failed)."""
+    _data_command("indexes_command", _settings(data_dir=data_dir))
 
 
 env_cli = typer.Typer(
