@@ -57,7 +57,7 @@ class IndexBuilder:
         self._wake.set()
 
     async def _run(self) -> None:
-        warned = False
+        warned = False  # one warning per streak of failures (a database outage)
         while True:
             try:
                 await self.run_once()
@@ -66,8 +66,10 @@ class IndexBuilder:
                 if not warned:
                     log.warning("no index-build table yet: run `convect deploy`")
                     warned = True
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("staged index builder: %s (retrying)", exc)
+            except Exception as exc:  # the database went away, a build was cancelled...
+                if not warned:
+                    log.warning("staged index builder: %s (retrying)", exc)
+                    warned = True
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
