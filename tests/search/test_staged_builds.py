@@ -10,18 +10,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from app.compose import build_engine
 from app.db import index_builds
 from app.db.catalog import Catalog
 from app.db.index_builder import IndexBuilder
 from app.db.query import IndexStagedError
+from app.engine import Role
+from app.engine.registry import load_registry
 from app.schema import SchemaDefinition, define_schema, define_table
+from app.settings import Settings
 from app.values import v
 from tests.search.conftest import CURSOR_SECRET, Store, deploy
+from tests.support.apps import write_app
 from tests.support.servers import create_database
 
 BY_SHELF = "books__by_shelf"
@@ -204,6 +210,36 @@ async def test_a_build_stopped_by_a_restart_is_dropped_and_built_again(books: St
     assert await validity(books, BY_SHELF) is True
 
 
+async def test_a_build_whose_session_dies_is_built_again(books: Store) -> None:
+    # As when the builder's process is killed: PostgreSQL ends its session, lock and all.
+    part = builder(books)
+    async with OldSnapshot(books.url) as held:
+        await use(books, schema(True))
+        await part.start()
+        try:
+
+            async def claimed() -> bool:
+                return (await state_of(books))[BY_SHELF][1] == 1
+
+            await until(claimed)
+            killed = await books.pool.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND classid = $1::int::oid AND granted",
+                index_builds.BUILD_LOCK,
+            )
+            assert killed == 1
+            await held.release()
+
+            async def built() -> bool:
+                return {s for s, _ in (await state_of(books)).values()} == {"backfilled"}
+
+            await until(built)
+        finally:
+            await part.stop()
+    assert (await state_of(books))[BY_SHELF] == ("backfilled", 2)
+    assert await validity(books, BY_SHELF) is True
+
+
 async def test_two_processes_build_a_staged_index_once(books: Store) -> None:
     parts = [builder(books), builder(books)]
     async with OldSnapshot(books.url) as held:
@@ -308,3 +344,41 @@ async def test_a_staged_index_dropped_from_the_schema_stops_its_build(books: Sto
     assert await state_of(books) == {}
     assert await validity(books, BY_SHELF) is None
     assert BY_SHELF in report.dropped_indexes or await validity(books, BY_SHELF) is None
+
+
+SCHEMA_PY = """
+from app.schema import define_schema, define_table
+from app.values import v
+
+schema = define_schema({
+    "books": define_table({"title": v.string(), "shelf": v.string()})
+    .index("by_shelf", {"fields": ["shelf"], "staged": True}),
+})
+"""
+
+
+@pytest.mark.parametrize("role", ["serve", "dev", "worker", "cli"])
+async def test_serve_dev_and_worker_engines_build_staged_indexes_and_cli_does_not(
+    books: Store, services: dict[str, str], tmp_path: Path, role: Role
+) -> None:
+    folder = write_app(tmp_path / "app", {"schema.py": SCHEMA_PY})
+    registry = load_registry(folder)
+    await deploy(books.url, registry.schema)
+    settings = Settings(
+        database_url=books.url,
+        redis_url=services["redis_url"],
+        functions=str(folder),
+        data_dir=str(tmp_path / "data"),
+        index_build_poll=0.05,
+        live_queries=False,
+    )
+    async with build_engine(settings, registry, role):
+        if role == "cli":
+            await asyncio.sleep(0.5)
+            assert await state_of(books) == {BY_SHELF: ("backfilling", 0)}
+            return
+
+        async def built() -> bool:
+            return await state_of(books) == {BY_SHELF: ("backfilled", 1)}
+
+        await until(built)
