@@ -21,6 +21,7 @@ from app.db import index_builds
 from app.db.catalog import Catalog
 from app.db.index_builder import IndexBuilder
 from app.db.query import IndexStagedError
+from app.db.vector import vector_search
 from app.engine import Role
 from app.engine.registry import load_registry
 from app.schema import SchemaDefinition, define_schema, define_table
@@ -382,3 +383,34 @@ async def test_serve_dev_and_worker_engines_build_staged_indexes_and_cli_does_no
             return await state_of(books) == {BY_SHELF: ("backfilled", 1)}
 
         await until(built)
+
+
+async def test_a_staged_vector_index_is_built_in_the_background_then_enabled(
+    books: Store,
+) -> None:
+    def with_vectors(staged: bool) -> SchemaDefinition:
+        table = define_table({"title": v.string(), "shelf": v.string(), "emb": v.any()})
+        return define_schema(
+            {
+                "books": table.vector_index(
+                    "by_emb", {"vectorField": "emb", "dimensions": 2, "staged": staged}
+                )
+            }
+        )
+
+    await books.pool.execute(
+        "UPDATE docs.books SET doc = doc || jsonb_build_object('emb', "
+        "jsonb_build_array(cos(creation_time), sin(creation_time)))"
+    )
+    report = await use(books, with_vectors(True))
+    assert report.staged == ["staged index books.by_emb: backfilling in the background"]
+    with pytest.raises(IndexStagedError, match=r"Index books\.by_emb is currently staged"):
+        await vector_search(books.pool, books.catalog, "books", "by_emb", {"vector": [1.0, 0.0]})
+    assert await builder(books).run_once() == 1
+    assert await state_of(books) == {"books__by_emb": ("backfilled", 1)}
+    enabled = await use(books, with_vectors(False))
+    assert enabled.enabled_indexes == ["books.by_emb"] and enabled.created_indexes == []
+    found = await vector_search(
+        books.pool, books.catalog, "books", "by_emb", {"vector": [1.0, 0.0], "limit": 3}
+    )
+    assert len(found) == 3
