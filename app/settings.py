@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # commits are still logged and notified, so other processes' subscribers see them.
     live_queries: bool = True
     mutation_retries: int = 16
+    # Mutations that read only by id and write what they read commit as one statement
+    # with a version check instead of a SERIALIZABLE transaction (docs/architecture.md,
+    # "Optimistic mutations"); off: every mutation that reads runs SERIALIZABLE.
+    optimistic_mutations: bool = True
     # Wall-clock limits on one call (README "Time limits"): queries and mutations
     # (retries and database waits included), actions and HTTP actions (Convex: 10 minutes
     # in its Node.js runtime). A handler is stopped at its next await past the limit.

@@ -11,17 +11,25 @@ the result, maps an exception to a `Failure`, times the call and tells the obser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
 from app.db.catalog import Catalog
-from app.db.errors import ConflictError, NeedsTransaction, is_connection_error, is_retryable
+from app.db.errors import (
+    ConflictError,
+    NeedsSerializable,
+    NeedsTransaction,
+    is_connection_error,
+    is_retryable,
+)
 from app.db.readset import project
 from app.db.transaction import Tx, lock_timeout_ms, serializable
+from app.db.writes import DocumentWrites
 from app.engine import logs
 from app.engine.args import check_args, check_returns
 from app.engine.call import Call
@@ -67,6 +75,7 @@ class Executor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.multi_statement: set[str] = set()  # queries that need a real transaction
+        self.serial: set[str] = set()  # mutations that need SERIALIZABLE (not optimistic)
 
     async def execute(
         self,
@@ -101,14 +110,18 @@ class Executor:
             if fn.kind in ("query", "mutation")
             else engine.settings.action_timeout
         )
+        deadline = engine.deadlines.enter(limit)
         try:
             try:
-                async with asyncio.timeout(limit):
-                    await self._run(
-                        fn, args, identity, request_id, session, guard, tx, outcome, auth_error
-                    )
-            except TimeoutError as exc:
-                raise ExecutionTimeout(limit) from exc
+                await self._run(
+                    fn, args, identity, request_id, session, guard, tx, outcome, auth_error
+                )
+            except asyncio.CancelledError:
+                if engine.deadlines.stopped(deadline):
+                    raise ExecutionTimeout(limit) from None
+                raise
+            finally:
+                engine.deadlines.leave(deadline)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -216,16 +229,30 @@ class Executor:
         engine = self.engine
         attempts = max(1, engine.settings.mutation_retries)
         last: BaseException | None = None
-        for attempt in range(attempts):
-            if attempt:
+        optimistic = (
+            engine.settings.optimistic_mutations
+            and session is None
+            and guard is None
+            and fn.path not in self.serial
+        )
+        attempt, restarted = -1, False
+        while restarted or (attempt := attempt + 1) < attempts:
+            if attempt and not restarted:
                 await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.25)))
                 logs.clear()
+            restarted = False
             async with engine.connection() as conn:
                 tx = Tx(conn, writable=True)
+                tx.optimistic = optimistic
                 call = Call(engine, identity, "mutation", tx, rid)
                 try:
-                    async with serializable(conn, lock_timeout_ms(attempt, attempts)):
+                    async with (
+                        _no_transaction()
+                        if optimistic
+                        else serializable(tx, lock_timeout_ms(attempt, attempts))
+                    ):
                         if session is not None:
+                            await tx.begin()
                             prior = await conn.fetchval(
                                 "SELECT response::text FROM _convect_mutation_requests "
                                 "WHERE session_id = $1 AND request_id = $2",
@@ -253,6 +280,13 @@ class Executor:
                                 *session,
                                 orjson.dumps({"value": encoded, "ts": ts}).decode(),
                             )
+                except NeedsSerializable:
+                    # Did more than read by id and write what it read: from now on this
+                    # mutation runs SERIALIZABLE (nothing was sent but reads).
+                    self.serial.add(fn.path or "")
+                    optimistic, restarted = False, True  # the same attempt, again
+                    logs.clear()
+                    continue
                 except BaseException as exc:
                     if tx.doomed is not None or is_retryable(exc):
                         last = exc
@@ -274,11 +308,13 @@ class Executor:
 
         Writes the Tx held back go in the same statement (`Tx.flush_with`).
         """
+        if tx.optimistic:
+            _check_optimistic(tx)
         if not tx.writes:
             await tx.flush()
             return self.engine.current_ts()
         writes = projected_writes(self.engine.catalog, tx)
-        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()])
+        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()], final=True)
         assert row is not None
         ts: int = row["ts"]
         return ts
@@ -315,6 +351,27 @@ class Executor:
             await self._committed(call, tx, ts)
             return value
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.asynccontextmanager
+async def _no_transaction() -> AsyncIterator[None]:
+    """An optimistic mutation's run: no BEGIN, its commit is one statement on its own."""
+    yield
+
+
+def _check_optimistic(tx: Tx) -> None:
+    """An optimistic mutation may commit as one statement only if every document it read
+    is one it updates (so the version check covers every read: a document only read
+    could change before the commit without the statement noticing, and PostgreSQL's
+    serializable checks do not see reads made outside a SERIALIZABLE transaction)."""
+    batch = tx.deferred(DocumentWrites.key)
+    rows = batch.rows if isinstance(batch, DocumentWrites) else {}
+    for doc_id, version in tx.versions.items():
+        row = rows.get(doc_id)
+        if version is None or row is None or row.insert:
+            raise NeedsSerializable
+    if isinstance(batch, DocumentWrites):
+        batch.versions = tx.versions
 
 
 __all__ = ["COMMIT_SQL", "Executor", "TxGuard", "projected_writes"]
