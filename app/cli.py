@@ -69,6 +69,7 @@ def _prepare(
     from app import embedded
     from app.db import deploy as deploy_mod
     from app.db import migrate as migrate_mod
+    from app.db.index_builds import IndexBuildError
     from app.engine.registry import RegistryError, load_registry
 
     try:
@@ -101,7 +102,7 @@ def _prepare(
                         settings.database_url, registry.schema, force=force, say=say
                     )
                 )
-        except deploy_mod.SchemaRefused as exc:
+        except (deploy_mod.SchemaRefused, IndexBuildError) as exc:
             _fail(str(exc))
         for line in report.lines():
             typer.echo(f"schema: {line}")
