@@ -1,4 +1,4 @@
-"""`convect`: dev | serve | worker | deploy | run | export | import | data | env."""
+"""`convect`: dev | serve | worker | deploy | indexes | run | export | import | data | env."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def _prepare(
     from app import embedded
     from app.db import deploy as deploy_mod
     from app.db import migrate as migrate_mod
+    from app.db.index_builds import IndexBuildError
     from app.engine.registry import RegistryError, load_registry
 
     try:
@@ -101,7 +102,7 @@ def _prepare(
                         settings.database_url, registry.schema, force=force, say=say
                     )
                 )
-        except deploy_mod.SchemaRefused as exc:
+        except (deploy_mod.SchemaRefused, IndexBuildError) as exc:
             _fail(str(exc))
         for line in report.lines():
             typer.echo(f"schema: {line}")
@@ -376,6 +377,12 @@ def import_(
         if fmt not in IMPORT_FORMATS.values():
             raise typer.BadParameter("--format must be csv, jsonLines or jsonArray")
     _data_command("import_command", _settings(data_dir=data_dir), file, mode, table, fmt)
+
+
+@cli.command()
+def indexes(data_dir: str = DataDirOpt) -> None:
+    """Show the staged indexes and their background builds (backfilling, backfilled, failed)."""
+    _data_command("indexes_command", _settings(data_dir=data_dir))
 
 
 env_cli = typer.Typer(

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # PostgreSQL snapshot held open this long, at most this many at a time (a connection each).
     consistent_read_window: float = Field(default=30.0, gt=0.0, le=3600.0)
     consistent_read_snapshots: int = Field(default=8, ge=0, le=1000)
+    # Seconds between a process's looks for staged indexes to build in the background.
+    index_build_poll: float = Field(default=2.0, gt=0.0, le=3600.0)
     # Off: the API process runs no live-query hub (no /api/sync, no HTTP query cache);
     # commits are still logged and notified, so other processes' subscribers see them.
     live_queries: bool = True

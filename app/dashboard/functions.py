@@ -13,6 +13,7 @@ from typing import Any
 
 from croniter import croniter
 
+from app.db import index_builds
 from app.db.errors import DocumentError
 from app.db.sql import table_ref
 from app.engine import Engine
@@ -200,25 +201,42 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
 
     @internal_action(args={})
     async def schema(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-        """Tables and their indexes, search and vector indexes, each with its build state."""
+        """Tables and their indexes, search and vector indexes, each with its build state
+        (a staged one's: backfilling, backfilled or failed, with the error)."""
         async with engine.connection() as conn:
             rows = await conn.fetch(
                 "SELECT c.relname AS name, i.indisvalid AND i.indisready AS ready "
                 "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'docs'"
             )
+            staged_builds = {b.name: b for b in await index_builds.states(conn)}
         built = {r["name"]: bool(r["ready"]) for r in rows}
         definition = engine.catalog.schema
         out = []
         for table in engine.catalog.tables():
             tdef = definition.tables.get(table) if definition is not None else None
-            indexes = []
-            for name, fields in (tdef.indexes if tdef else {}).items():
+
+            def state(name: str, tdef: Any = tdef, table: str = table) -> dict[str, Any]:
+                """Built or not; a staged index's background build state and error."""
                 sql_name = f"{table}__{name}"
-                state = "ready" if built.get(sql_name, True) else "backfilling"
-                indexes.append({"name": name, "fields": list(fields), "state": state})
+                if name not in tdef.staged:
+                    ready = built.get(sql_name, True)
+                    return {"state": "ready" if ready else "backfilling", "staged": False}
+                b = staged_builds.get(sql_name)
+                found = b.state if b is not None else "backfilling"
+                return {"state": found, "staged": True, "error": b.error if b else None}
+
+            indexes = [
+                {"name": name, "fields": list(fields), **state(name)}
+                for name, fields in (tdef.indexes if tdef else {}).items()
+            ]
             search = [
-                {"name": n, "searchField": s.search_field, "filterFields": list(s.filter_fields)}
+                {
+                    "name": n,
+                    "searchField": s.search_field,
+                    "filterFields": list(s.filter_fields),
+                    **state(n),
+                }
                 for n, s in (tdef.search_indexes if tdef else {}).items()
             ]
             vector = [
@@ -227,6 +245,7 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
                     "vectorField": x.vector_field,
                     "dimensions": x.dimensions,
                     "filterFields": list(x.filter_fields),
+                    **state(n),
                 }
                 for n, x in (tdef.vector_indexes if tdef else {}).items()
             ]

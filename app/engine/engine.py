@@ -80,6 +80,7 @@ class Engine:
         self.call_log: CallObserver | None = None
         self.log_stream: CallObserver | None = None  # recent calls for `npx convex logs`
         self.env: Part | None = None  # the deployment's environment variables (started first)
+        self.index_builder: Part | None = None  # builds staged indexes in the background
         # Convex's admin surface (`_system/cli/...`): functions only an admin may call.
         self.system: dict[str, RegisteredFunction] = {}
         self.actions: ActionRunner | None = None  # client-called actions run on the workers
@@ -165,7 +166,15 @@ class Engine:
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
-            parts = (self.env, self.storage, self.scheduler, self.actions, self.hub, self.notifier)
+            parts = (
+                self.env,
+                self.storage,
+                self.scheduler,
+                self.actions,
+                self.hub,
+                self.notifier,
+                self.index_builder,
+            )
             for part in parts:
                 if part is not None:
                     await part.start()

@@ -148,7 +148,9 @@ async def test_tables_functions_and_schema_describe_the_deployment(
     assert not any(p.startswith("_system/") for p in fns)
     schema = await action(dash, SYS + "schema", {}, headers=ADMIN)
     books = next(t for t in schema["tables"] if t["table"] == "books")
-    assert books["indexes"] == [{"name": "by_year", "fields": ["year"], "state": "ready"}]
+    assert books["indexes"] == [
+        {"name": "by_year", "fields": ["year"], "state": "ready", "staged": False}
+    ]
 
 
 async def test_a_scheduled_function_is_listed_and_cancelled(dash: httpx.AsyncClient) -> None:

@@ -405,6 +405,14 @@ function filesView(main) {
 
 // ------------------------------------------------------------------ schema
 
+// An index's state: ready or backfilling; a staged one's background build (backfilling,
+// backfilled: built and waiting to be enabled, failed: the error on hover).
+function indexState(i) {
+  const state = i.state || "ready";
+  const pill = h("span", { class: `pill ${state}`, title: i.error || "" }, state);
+  return i.staged ? [h("span", { class: "pill staged" }, "staged"), " ", pill] : pill;
+}
+
 function schemaView(main) {
   const box = h("div", {});
   main.append(h("h2", {}, "Schema and indexes"), box);
@@ -414,9 +422,9 @@ function schemaView(main) {
       box.append(h("div", { class: "card" }, h("h3", {}, t.table, t.validated ? h("span", { class: "pill" }, " validated") : ""),
         h("table", {}, h("tr", {}, h("th", {}, "Index"), h("th", {}, "Kind"), h("th", {}, "Fields"), h("th", {}, "State")),
           h("tr", {}, h("td", {}, "by_creation_time"), h("td", {}, "built-in"), h("td", {}, "_creationTime"), h("td", {}, h("span", { class: "pill ready" }, "ready"))),
-          ...t.indexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "index"), h("td", {}, i.fields.join(", ")), h("td", {}, h("span", { class: `pill ${i.state}` }, i.state)))),
-          ...t.searchIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "search"), h("td", {}, [i.searchField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))),
-          ...t.vectorIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, `vector (${i.dimensions})`), h("td", {}, [i.vectorField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))))));
+          ...t.indexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "index"), h("td", {}, i.fields.join(", ")), h("td", {}, indexState(i)))),
+          ...t.searchIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "search"), h("td", {}, [i.searchField, ...i.filterFields].join(", ")), h("td", {}, indexState(i)))),
+          ...t.vectorIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, `vector (${i.dimensions})`), h("td", {}, [i.vectorField, ...i.filterFields].join(", ")), h("td", {}, indexState(i)))))));
     }
   });
 }
