@@ -31,7 +31,7 @@ from app.db.readset import project
 from app.db.sql import table_ref
 from app.db.transaction import Tx, lock_timeout_ms, serializable
 from app.db.writes import DocumentWrites
-from app.engine import logs
+from app.engine import answers, logs
 from app.engine.args import check_args, check_returns
 from app.engine.call import Call
 from app.engine.outcome import ExecutionTimeout, Outcome, failure_of, new_request_id
@@ -231,10 +231,7 @@ class Executor:
         attempts = max(1, engine.settings.mutation_retries)
         last: BaseException | None = None
         optimistic = (
-            engine.settings.optimistic_mutations
-            and session is None
-            and guard is None
-            and fn.path not in self.serial
+            engine.settings.optimistic_mutations and guard is None and fn.path not in self.serial
         )
         attempt, restarted = -1, False
         while restarted or (attempt := attempt + 1) < attempts:
@@ -253,16 +250,11 @@ class Executor:
                         else serializable(tx, lock_timeout_ms(attempt, attempts))
                     ):
                         if session is not None:
-                            await tx.begin()
-                            prior = await conn.fetchval(
-                                "SELECT response::text FROM _convect_mutation_requests "
-                                "WHERE session_id = $1 AND request_id = $2",
-                                *session,
-                            )
+                            await tx.begin()  # (none armed when optimistic: on its own)
+                            prior = await answers.find(conn, session)
                             if prior is not None:
-                                stored = orjson.loads(prior)
-                                outcome.value = decode_value(stored["value"])
-                                outcome.commit_ts, outcome.retries = stored["ts"], attempt
+                                outcome.value = decode_value(prior[0])
+                                outcome.commit_ts, outcome.retries = prior[1], attempt
                                 return
                         value = None
                         if guard is None or await guard.begin(tx):
@@ -273,14 +265,12 @@ class Executor:
                             if guard is not None:
                                 guard.before_commit(tx)
                         encoded = encode_value(value)  # not a Convex value: roll back
+                        held = session is not None and optimistic and bool(tx.writes)
+                        if held and session is not None:  # in the one commit statement
+                            answers.hold(tx, session, encoded)
                         ts = await self.log_commit(tx)
-                        if session is not None:
-                            await conn.execute(
-                                "INSERT INTO _convect_mutation_requests "
-                                "(session_id, request_id, response) VALUES ($1, $2, $3::jsonb)",
-                                *session,
-                                orjson.dumps({"value": encoded, "ts": ts}).decode(),
-                            )
+                        if session is not None and not held:
+                            await answers.store(conn, session, encoded, ts)
                 except NeedsSerializable:
                     # Did more than read by id and write what it read: from now on this
                     # mutation runs SERIALIZABLE (nothing was sent but reads).

@@ -1,8 +1,14 @@
-"""`_convect_unchanged(ok)`: fails a statement with a serialization failure unless `ok`.
+"""Optimistic mutations: `_convect_unchanged(ok)`, and the transaction of a socket
+mutation's answer.
 
-An optimistic mutation (see `app/db/optimistic.py`) commits as one statement whose
-updates each require the version it read; this check turns "some update found a newer
-version" into a retryable error that undoes the whole statement.
+`_convect_unchanged(ok)` fails a statement with a serialization failure unless `ok`: an
+optimistic mutation (docs/architecture.md "Optimistic mutations") commits as one
+statement whose updates each require the version it read; the check turns "some update
+found a newer version" into a retryable error that undoes the whole statement.
+
+`_convect_mutation_requests.xid`: the transaction that stored a socket mutation's
+answer, which is the one that logged its commit; an answer stored with the commit in
+one statement cannot hold the commit's ts, so a resent request finds it by this xid.
 
 Revision ID: 0009
 Revises: 0008
@@ -32,7 +38,12 @@ def upgrade() -> None:
         $$
         """
     )
+    op.execute(
+        "ALTER TABLE _convect_mutation_requests "
+        "ADD COLUMN xid xid8 DEFAULT pg_current_xact_id()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE _convect_mutation_requests DROP COLUMN IF EXISTS xid")
     op.execute("DROP FUNCTION IF EXISTS _convect_unchanged(boolean)")

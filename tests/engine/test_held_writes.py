@@ -405,3 +405,40 @@ async def test_an_optimistic_read_only_mutation_never_returns_reads_of_two_momen
     outcome = await slow
     assert outcome.error is None and outcome.retries >= 1
     assert outcome.value == [1, 0]
+
+
+async def test_a_socket_mutation_stores_its_answer_in_its_one_commit_statement(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    """The answer a resend gets rides in the optimistic commit statement; a resend of the
+    same (session, request) answers it with the same commit ts and runs nothing."""
+    [acct] = await call(engine, "accounts:open_many", {"n": 1})
+    statements.clear()
+    session = ("s-optimistic", 7)
+    first = await engine.call(
+        "accounts:bump", {"id": acct, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    assert first.error is None and first.value == 1
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert len(mine) == 3, mine  # the answer lookup, the read, the commit with the answer
+    assert "_convect_mutation_requests" in mine[2] and "_convect_unchanged" in mine[2]
+    again = await engine.call(
+        "accounts:bump", {"id": acct, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    assert (again.value, again.commit_ts) == (1, first.commit_ts)
+    assert await call(engine, "accounts:read_pair", {"a": acct, "b": acct, "gate": ""}) == [1, 1]
+
+
+async def test_a_read_only_socket_mutation_stores_its_answer_after_its_check(
+    engine: Engine,
+) -> None:
+    a, b = await call(engine, "accounts:open_many", {"n": 2})
+    session = ("s-read-only", 1)
+    first = await engine.call(
+        "accounts:read_pair", {"a": a, "b": b, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    await call(engine, "accounts:bump", {"id": a, "gate": ""})
+    again = await engine.call(
+        "accounts:read_pair", {"a": a, "b": b, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    assert first.value == again.value == [0, 0] and again.commit_ts == first.commit_ts
