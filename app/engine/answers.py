@@ -31,6 +31,17 @@ _STORE = (
 _NEWEST_TS = "SELECT coalesce(max(ts), 0) FROM _convect_commits"
 
 
+def is_duplicate(exc: BaseException) -> bool:
+    """True when another run of the same request stored its answer first (a resend that
+    overtook the first send): run again, and the answer is found. Under SERIALIZABLE
+    PostgreSQL reports this as a serialization failure; an optimistic commit, on its own,
+    sees the unique violation."""
+    return (
+        isinstance(exc, asyncpg.UniqueViolationError)
+        and exc.constraint_name == "_convect_mutation_requests_pkey"
+    )
+
+
 async def find(conn: asyncpg.Connection, session: Session) -> tuple[Any, int] | None:
     """The stored answer to this request: (wire-encoded value, commit ts), or None."""
     row = await conn.fetchrow(_FIND, *session)

@@ -279,7 +279,7 @@ class Executor:
                     logs.clear()
                     continue
                 except BaseException as exc:
-                    if tx.doomed is not None or is_retryable(exc):
+                    if tx.doomed is not None or is_retryable(exc) or answers.is_duplicate(exc):
                         last = exc
                         engine.metrics.retry(fn)
                         continue

@@ -442,3 +442,22 @@ async def test_a_read_only_socket_mutation_stores_its_answer_after_its_check(
         "accounts:read_pair", {"a": a, "b": b, "gate": ""}, ADMIN, "mutation", session=session
     )
     assert first.value == again.value == [0, 0] and again.commit_ts == first.commit_ts
+
+
+async def test_a_resend_that_overtakes_its_first_send_applies_once(engine: Engine) -> None:
+    """The first send waits after its read; the resend commits; the first's commit then
+    meets the stored answer (a unique violation, not a serialization failure, outside a
+    transaction), runs again and answers from it: one bump, one answer."""
+    [acct] = await call(engine, "accounts:open_many", {"n": 1})
+    session = ("s-overtaken", 3)
+    first = asyncio.create_task(
+        engine.call("accounts:bump", {"id": acct, "gate": "g3"}, ADMIN, "mutation", session=session)
+    )
+    await asyncio.sleep(0.2)
+    resend = await engine.call(
+        "accounts:bump", {"id": acct, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    await call(engine, "accounts:open_gate", {"gate": "g3"})
+    outcome = await first
+    assert outcome.error is None and (outcome.value, outcome.commit_ts) == (1, resend.commit_ts)
+    assert await call(engine, "accounts:read_pair", {"a": acct, "b": acct, "gate": ""}) == [1, 1]
