@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's chromium driven by playwright-core (npm).
 
-The run also takes the screenshots the README shows (docs/dashboard/*.png).
+With `CONVECT_SCREENSHOTS=1` (`make screenshots`) the run also takes the screenshots the
+README shows (docs/dashboard/*.png); otherwise it writes nothing into the tree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from tests.support.servers import ADMIN_KEY, ROOT, ServerProcess
 
 ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}
 SHOTS = ROOT / "docs" / "dashboard"
+
+
+def screenshots() -> str:
+    """The folder to write the README's screenshots to, or "" (unless asked, none)."""
+    return str(SHOTS) if os.environ.get("CONVECT_SCREENSHOTS") == "1" else ""
 
 
 def chromium() -> str:
@@ -36,7 +42,7 @@ def drive(server: ServerProcess, *steps: str, key: str = ADMIN_KEY) -> dict:  # 
             "CONVECT_URL": server.url,
             "ADMIN_KEY": key,
             "CHROMIUM": chromium(),
-            "SHOTS": str(SHOTS),
+            "SHOTS": screenshots(),
             "STEPS": ",".join(steps),
         },
         timeout=120,
@@ -44,6 +50,15 @@ def drive(server: ServerProcess, *steps: str, key: str = ADMIN_KEY) -> dict:  # 
     assert out["external"] == [], "the dashboard fetched from elsewhere"
     assert out["pageErrors"] == []
     return out
+
+
+def test_screenshots_are_taken_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONVECT_SCREENSHOTS", raising=False)
+    assert screenshots() == ""
+    monkeypatch.setenv("CONVECT_SCREENSHOTS", "0")
+    assert screenshots() == ""
+    monkeypatch.setenv("CONVECT_SCREENSHOTS", "1")
+    assert screenshots() == str(SHOTS)
 
 
 async def _seed(dash: httpx.AsyncClient) -> None:
