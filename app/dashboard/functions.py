@@ -13,6 +13,7 @@ from typing import Any
 
 from croniter import croniter
 
+from app.db import deploys
 from app.db.errors import DocumentError
 from app.db.sql import table_ref
 from app.engine import Engine
@@ -26,6 +27,7 @@ from app.values.jsonschema import args_schema, returns_schema
 SYSTEM_MODULE = "_system/dashboard"
 EXACT_COUNT_UP_TO = 100_000  # larger tables show PostgreSQL's estimate
 BULK_DELETE_BATCH = 500
+RECENT_DEPLOYS = 5
 RANGE_OPS = ("eq", "gt", "gte", "lt", "lte")
 FILTER_OPS = ("eq", "neq", "gt", "gte", "lt", "lte")
 
@@ -200,8 +202,10 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
 
     @internal_action(args={})
     async def schema(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-        """Tables and their indexes, search and vector indexes, each with its build state."""
+        """Tables and their indexes, search and vector indexes, each with its build state;
+        the last few deploys and what each changed."""
         async with engine.connection() as conn:
+            history = await deploys.recent(conn, RECENT_DEPLOYS)
             rows = await conn.fetch(
                 "SELECT c.relname AS name, i.indisvalid AND i.indisready AS ready "
                 "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -239,7 +243,7 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
                     "vectorIndexes": vector,
                 }
             )
-        return {"tables": out, "schemaDefined": definition is not None}
+        return {"tables": out, "schemaDefined": definition is not None, "deploys": history}
 
     @internal_query(args={"state": v.optional(v.string())})
     async def scheduled(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -151,6 +151,25 @@ async def test_tables_functions_and_schema_describe_the_deployment(
     assert books["indexes"] == [{"name": "by_year", "fields": ["year"], "state": "ready"}]
 
 
+async def test_the_schema_view_shows_what_the_last_deploys_changed(
+    dash: httpx.AsyncClient,
+) -> None:
+    deploys = (await action(dash, SYS + "schema", {}, headers=ADMIN))["deploys"]
+    first = deploys[-1]  # the `convect deploy` that set the test app up
+    assert first["source"] == "deploy" and first["first"] is True
+    assert first["changes"]["tablesAdded"] == ["authors", "books"]
+    assert {"table": "books", "kind": "index", "name": "by_year", "fields": ["year"]} in first[
+        "changes"
+    ]["indexesAdded"]
+    added = {f["path"]: f for f in first["changes"]["functionsAdded"]}
+    assert added["library:add_book"] == {
+        "path": "library:add_book",
+        "kind": "mutation",
+        "visibility": "internal",
+    }
+    assert isinstance(first["deployedAt"], float)
+
+
 async def test_a_scheduled_function_is_listed_and_cancelled(dash: httpx.AsyncClient) -> None:
     job = await mutation(dash, "library:schedule_reminder", {"note": "tea"})
     listed = await query(dash, SYS + "scheduled", {"state": "pending"}, headers=ADMIN)

@@ -5,6 +5,7 @@ import { argsForm } from "./form.js";
 import { logsView } from "./logs.js";
 import { healthView } from "./health.js";
 import { envView } from "./env.js";
+import { deploysCard } from "./deploys.js";
 import { convexToJson, jsonToConvex } from "./values.js";
 
 if (!window.convex) {
@@ -418,6 +419,7 @@ function schemaView(main) {
           ...t.searchIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "search"), h("td", {}, [i.searchField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))),
           ...t.vectorIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, `vector (${i.dimensions})`), h("td", {}, [i.vectorField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))))));
     }
+    box.append(deploysCard(s.deploys));
   });
 }
 
