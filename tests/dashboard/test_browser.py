@@ -66,11 +66,11 @@ async def _seed(dash: httpx.AsyncClient) -> None:
     author = await mutation(
         dash, sys, {"table": "authors", "document": {"name": "Ursula K. Le Guin"}}, headers=ADMIN
     )
-    for title, year in (("A Wizard of Earthsea", 1968.0), ("The Dispossessed", 1974.0)):
-        await mutation(
-            dash, sys, {"table": "books", "document": {"title": title, "year": year, "author": author}},
-            headers=ADMIN,
-        )  # fmt: skip
+    for title, year in (("The Dispossessed", 1974.0), ("A Wizard of Earthsea", 1968.0)):
+        book = {"title": title, "year": year, "author": author}
+        if year == 1968.0:  # ids nested in an array and an object link too
+            book |= {"coauthors": [author], "credits": {"editor": author, "note": "first"}}
+        await mutation(dash, sys, {"table": "books", "document": book}, headers=ADMIN)
     await mutation(dash, "library:schedule_reminder", {"note": "return the books"})
 
 
@@ -91,7 +91,11 @@ async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
     await _seed(dash)
     out = drive(dashboard_server, "data", "functions", "scheduled", "files", "schema", "health")
     assert "books=2" in out["tables"] and "authors=1" in out["tables"]
-    assert out["rows"] == 2 and out["idLinks"] == 4  # each row: its _id and its author
+    # each row its _id and author; the Earthsea row its coauthor and editor too
+    assert out["rows"] == 2 and out["idLinks"] == 6 and out["nestedIdLinks"] == 2
+    assert out["sortedByYear"] == ["1968", "1974"] and "index by_year" in out["sortByYearNote"]
+    assert out["sortedByTitle"] == ["A Wizard of Earthsea", "The Dispossessed"]
+    assert "full scan" in out["sortByTitleNote"] and "only this page" in out["sortByTitleNote"]
     assert "title" in out["schemaError"]  # the schema's refusal, shown in the editor
     assert out["secondPageSawEditMs"] < 5000
     assert "Ursula K. Le Guin" in out["linkedDocument"]
