@@ -191,7 +191,7 @@ try {
 
   if (STEPS.has("logs")) {
     const page = await open("#/logs");
-    await page.waitForSelector("#log-rows", { timeout: T });
+    await page.waitForSelector("#log-rows", { state: "attached", timeout: T });
     await page.waitForTimeout(500);
     // A call made now (by another client) arrives in the open stream.
     await fetch(`${URL}/api/mutation`, {
@@ -201,6 +201,20 @@ try {
     });
     await page.waitForSelector('#log-rows tr[data-fn="library:add_book"] .loglines:has-text("added book Streamed")', { timeout: T });
     out.logRow = await page.textContent('#log-rows tr[data-fn="library:add_book"]');
+    // A burst of calls: the table keeps the newest rows only, and says so.
+    const ping = () => fetch(`${URL}/api/action`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ path: "library:ping", args: {}, format: "json" }),
+    });
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 60 }, ping));
+    await page.waitForFunction(() => document.querySelector("#log-status").textContent.includes("at most"), null, { timeout: T });
+    out.logRowsAfterBurst = await page.$$eval("#log-rows tr", (rs) => rs.length);
+    out.logStatus = await page.textContent("#log-status");
+    await page.fill("#log-text", "added book Streamed");
+    await page.waitForFunction(() => document.querySelectorAll("#log-rows tr").length === 1, null, { timeout: T });
+    out.logRowsFiltered = await page.$$eval("#log-rows tr", (rs) => rs.map((r) => r.dataset.fn));
+    await page.fill("#log-text", "");
+    await page.waitForFunction(() => document.querySelectorAll("#log-rows tr").length > 1, null, { timeout: T });
     await shot(page, "logs");
     await page.close();
   }
