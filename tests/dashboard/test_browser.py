@@ -95,7 +95,8 @@ async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
     assert out["rows"] == 2 and out["idLinks"] == 6 and out["nestedIdLinks"] == 2
     assert out["sortedByYear"] == ["1968", "1974"] and "index by_year" in out["sortByYearNote"]
     assert out["sortedByTitle"] == ["A Wizard of Earthsea", "The Dispossessed"]
-    assert "full scan" in out["sortByTitleNote"] and "only this page" in out["sortByTitleNote"]
+    assert "whole table fits on this page" in out["sortByTitleNote"]
+    assert "full scan" in out["bigTableSortNote"] and "only this page" in out["bigTableSortNote"]
     assert "title" in out["schemaError"]  # the schema's refusal, shown in the editor
     assert out["secondPageSawEditMs"] < 5000
     assert "Ursula K. Le Guin" in out["linkedDocument"]

@@ -232,6 +232,7 @@ function schemaView(main) {
   const box = h("div", {});
   main.append(h("h2", {}, "Schema and indexes"), box);
   ctx.action("schema").then((s) => {
+    box.append(deploysCard(s.deploys));
     if (!s.schemaDefined) box.append(h("p", { class: "muted" }, "The app has no schema.py: tables are schemaless."));
     for (const t of s.tables) {
       box.append(h("div", { class: "card" }, h("h3", {}, t.table, t.validated ? h("span", { class: "pill" }, " validated") : ""),
@@ -241,7 +242,6 @@ function schemaView(main) {
           ...t.searchIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "search"), h("td", {}, [i.searchField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))),
           ...t.vectorIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, `vector (${i.dimensions})`), h("td", {}, [i.vectorField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))))));
     }
-    box.append(deploysCard(s.deploys));
   });
 }
 

@@ -221,6 +221,11 @@ function browseTable(content, table, ctx, counts) {
     addFields([...fields]);
     const cols = [...fields];
     let docs = result.page;
+    if (state.pageOnly && state.page === 0 && result.isDone) {
+      sortNote.textContent = `No index starts with ${sortField.value}, but the whole table fits on this page, ` +
+        `so it is sorted here. A larger table would need .index("by_${sortField.value}", ["${sortField.value}"]) ` +
+        `in schema.py (without it, a sort is a full scan).`;
+    }
     if (state.pageOnly) {
       const f = sortField.value;
       const sign = order.value === "asc" ? 1 : -1;

@@ -27,7 +27,7 @@ export function changeLines(c) {
   return out;
 }
 
-const SHOWN_LINES = 12; // per deploy; a first deploy lists everything the app has
+const SHOWN_LINES = 6; // per deploy; a first deploy lists everything the app has
 
 /** The "Recent deploys" card. */
 export function deploysCard(deploys) {

@@ -2,7 +2,8 @@
 // endpoint `npx convex logs` polls), with filters by function, outcome and text.
 //
 // Built to stay smooth at a thousand calls a second: the stream is polled at most every
-// POLL_GAP_MS (each poll brings everything new), each call's filter text is computed once,
+// POLL_GAP_MS (FLOOD_GAP_MS when a poll brings more than the table shows; each poll
+// brings everything new), each call's filter text is computed once,
 // new rows are added once per animation frame (only the new ones, at the top), and the
 // table keeps the newest SHOWN matching rows; a filter change redraws from the kept calls.
 import { h, clear } from "./dom.js";
@@ -10,6 +11,7 @@ import { h, clear } from "./dom.js";
 const KEEP = 5000; // calls kept in the browser
 const SHOWN = 200; // rows in the table (newest first)
 const POLL_GAP_MS = 100; // the least time between two polls that brought calls
+const FLOOD_GAP_MS = 250; // ... when the last one brought a whole table of them
 
 function lineText(line) {
   if (typeof line === "string") return line;
@@ -126,7 +128,8 @@ export function logsView(main, _rest, ctx) {
         status.textContent = `log stream: ${e.message}`;
         await new Promise((res) => setTimeout(res, 1000));
       }
-      const wait = got ? POLL_GAP_MS - (performance.now() - started) : 0;
+      const gap = got >= SHOWN ? FLOOD_GAP_MS : POLL_GAP_MS; // a flood: fewer, larger redraws
+      const wait = got ? gap - (performance.now() - started) : 0;
       if (wait > 0 && !stopped) await new Promise((res) => setTimeout(res, wait));
     }
   })();
