@@ -255,7 +255,9 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
             out.append(
                 {
                     "table": table,
-                    "validated": tdef is not None and tdef.validator is not None,
+                    "validated": tdef is not None
+                    and tdef.validator is not None
+                    and tdef.validator.kind != "any",
                     "indexes": indexes,
                     "searchIndexes": search,
                     "vectorIndexes": vector,

@@ -100,6 +100,8 @@ async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
     assert "title" in out["schemaError"]  # the schema's refusal, shown in the editor
     assert out["secondPageSawEditMs"] < 5000
     assert "Ursula K. Le Guin" in out["linkedDocument"]
+    assert len(out["bookDocumentLinks"]) == 3  # author, coauthors[0], credits.editor
+    assert len(set(out["bookDocumentLinks"])) == 1
     assert out["runResult"].strip().strip('"')  # the new document's id
     assert "added book Run from the form" in out["runLogs"]
     assert "Arrived live" in out["liveQuery"]  # the subscribed query saw a later write

@@ -24,6 +24,7 @@ const errors = [];
 
 async function shot(page, name) {
   if (!SHOTS) return;
+  await page.mouse.move(0, 0); // no hover highlight in the picture
   await page.waitForTimeout(150);
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
@@ -113,6 +114,10 @@ try {
     await page.click("tr[data-id] a.id >> nth=1");
     await page.waitForSelector("#doc-json", { timeout: T });
     out.linkedDocument = await page.textContent("#doc-json");
+    // A book's own page links its author, coauthor and editor (nested ids too).
+    await page.evaluate((i) => { location.hash = `#/doc/${encodeURIComponent(i)}`; }, id);
+    await page.waitForFunction(() => document.querySelectorAll("#doc-json a.id").length > 0, null, { timeout: T });
+    out.bookDocumentLinks = await page.$$eval("#doc-json a.id", (as) => as.map((a) => a.getAttribute("href")));
     await shot(page, "document");
     // More books than a page holds: a sort without an index sorts this page only, and says so.
     for (let i = 0; i < 30; i++) {
@@ -215,6 +220,7 @@ try {
     });
     await page.waitForSelector('#log-rows tr[data-fn="library:add_book"] .loglines:has-text("added book Streamed")', { timeout: T });
     out.logRow = await page.textContent('#log-rows tr[data-fn="library:add_book"]');
+    await shot(page, "logs");
     // A burst of calls: the table keeps the newest rows only, and says so.
     const ping = () => fetch(`${URL}/api/action`, {
       method: "POST", headers: { "Content-Type": "application/json" },
@@ -232,7 +238,6 @@ try {
     out.logRowsFiltered = await page.$$eval("#log-rows tr", (rs) => rs.map((r) => r.dataset.fn));
     await page.fill("#log-text", "");
     await page.waitForFunction(() => document.querySelectorAll("#log-rows tr").length > 1, null, { timeout: T });
-    await shot(page, "logs");
     await page.close();
   }
 

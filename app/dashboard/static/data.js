@@ -112,7 +112,7 @@ function browseTable(content, table, ctx, counts) {
   const rangeBox = h("div", { class: "bar" }, h("span", { class: "muted" }, "Index range:"));
   const filterBox = h("div", { class: "bar" }, h("span", { class: "muted" }, "Filters:"));
   const status = h("span", { class: "muted" });
-  const grid = h("div", {});
+  const grid = h("div", { class: "grid" });
   const refresh = () => { state.cursors = [null]; state.page = 0; subscribe(); };
   const range = conditionRows(rangeBox, ["eq", "gt", "gte", "lt", "lte"], () => { pickIndexForSort(); refresh(); });
   const filters = conditionRows(filterBox, ["eq", "neq", "gt", "gte", "lt", "lte"], refresh);

@@ -53,7 +53,6 @@ export function logsView(main, _rest, ctx) {
   const body = h("tbody", { id: "log-rows" });
   main.append(h("h2", {}, "Logs"), h("div", { class: "bar" }, fn, outcome, text, pause, status),
     h("div", { class: "logs" }, h("table", { class: "logs" },
-      h("colgroup", {}, ...["7em", "6em", "16em", "5em", "7em", "", "11em"].map((w) => h("col", w ? { style: `width:${w}` } : {}))),
       h("thead", {}, h("tr", {}, ...["Time", "Kind", "Function", "Duration", "Outcome", "Log lines", "Request"].map((c) => h("th", {}, c)))), body)));
   const calls = [];
   let received = 0;
