@@ -199,12 +199,16 @@ async def record_at(
 
 
 async def recent(conn: asyncpg.Connection, limit: int = 5) -> list[dict[str, Any]]:
-    """The last `limit` deploys, newest first (as `record` returns them)."""
-    rows = await conn.fetch(
-        "SELECT id, deployed_at, source, first, changes FROM _convect_deploys "
-        "ORDER BY id DESC LIMIT $1",
-        limit,
-    )
+    """The last `limit` deploys, newest first (as `record` returns them); none on a
+    database not migrated this far."""
+    try:
+        rows = await conn.fetch(
+            "SELECT id, deployed_at, source, first, changes FROM _convect_deploys "
+            "ORDER BY id DESC LIMIT $1",
+            limit,
+        )
+    except asyncpg.UndefinedTableError:
+        return []
     return [
         {
             "id": r["id"],

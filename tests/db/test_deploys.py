@@ -12,7 +12,7 @@ from app.db import deploys
 from app.schema import define_schema, define_table
 from app.server import internal_mutation, query
 from app.values import v
-from tests.support.servers import create_database
+from tests.support.servers import create_database, empty_database
 
 
 def _functions(**extra: Any) -> dict[str, Any]:
@@ -174,3 +174,17 @@ async def test_concurrent_records_each_diff_against_the_one_before(
         snap = orjson.loads(row["snapshot"])
         assert orjson.loads(row["changes"]) == deploys.diff(previous, snap)
         previous = snap
+
+
+async def test_a_database_not_migrated_this_far_has_no_history_to_show(
+    services: dict[str, str],
+) -> None:
+    from app.db import migrate
+
+    url = await empty_database(services["database_url"], "deploy_history_old")
+    await asyncio.to_thread(migrate.upgrade, url, "0008")
+    conn = await asyncpg.connect(url)
+    try:
+        assert await deploys.recent(conn) == []
+    finally:
+        await conn.close()
