@@ -63,9 +63,10 @@ def _fail(message: str) -> None:
 
 
 def _prepare(
-    settings: Settings, *, migrate: bool, push: bool, force: bool = False
+    settings: Settings, *, migrate: bool, push: bool, force: bool = False, source: str = "dev"
 ) -> tuple[Settings, Any]:
-    """Resolve embedded services, migrate, load the registry, push the schema."""
+    """Resolve embedded services, migrate, load the registry, push the schema (and record
+    the deploy: always from `convect deploy`, from `dev` when something changed)."""
     from app import embedded
     from app.db import deploy as deploy_mod
     from app.db import migrate as migrate_mod
@@ -106,6 +107,19 @@ def _prepare(
             _fail(str(exc))
         for line in report.lines():
             typer.echo(f"schema: {line}")
+        from app.db import deploys
+
+        done = asyncio.run(
+            deploys.record_at(
+                settings.database_url,
+                deploys.snapshot(registry.schema, registry.functions),
+                source,
+                always=source == "deploy",
+            )
+        )
+        if done is not None and source == "deploy":
+            for line in deploys.lines(done["changes"]):
+                typer.echo(f"deploy: {line}")
     return settings, registry
 
 
@@ -213,7 +227,7 @@ def deploy(
     """Run migrations and push the app schema (safe to run twice at once)."""
     settings = _settings(functions, None, None, data_dir)
     _logging(settings)
-    _prepare(settings, migrate=True, push=True, force=force)
+    _prepare(settings, migrate=True, push=True, force=force, source="deploy")
     typer.echo("deploy: done")
 
 
