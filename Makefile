@@ -9,7 +9,7 @@ JS_STAMP := tests/js/node_modules/.installed-stamp
 # The dashboard's one dependency: the official client's browser bundle, served by Convect.
 DASH_VENDOR := app/dashboard/static/vendor/convex.js
 
-.PHONY: setup run test lint types pytest bench reliability clean
+.PHONY: setup run test lint types pytest screenshots bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ pytest: setup
 	$(BIN)/pytest
 
 test: setup lint types pytest
+
+# The README's dashboard screenshots (docs/dashboard/*.png), taken by the browser test.
+screenshots: setup
+	CONVECT_SCREENSHOTS=1 $(BIN)/pytest -q tests/dashboard/test_browser.py
 
 # Each part prints its table and keeps a copy in bench/results/ (git-ignored).
 bench: setup

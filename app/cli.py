@@ -1,4 +1,4 @@
-"""`convect`: dev | serve | worker | deploy | run | export | import | data | env."""
+"""`convect`: dev | serve | worker | deploy | indexes | run | export | import | data | env."""
 
 from __future__ import annotations
 
@@ -63,12 +63,14 @@ def _fail(message: str) -> None:
 
 
 def _prepare(
-    settings: Settings, *, migrate: bool, push: bool, force: bool = False
+    settings: Settings, *, migrate: bool, push: bool, force: bool = False, source: str = "dev"
 ) -> tuple[Settings, Any]:
-    """Resolve embedded services, migrate, load the registry, push the schema."""
+    """Resolve embedded services, migrate, load the registry, push the schema (and record
+    the deploy: always from `convect deploy`, from `dev` when something changed)."""
     from app import embedded
     from app.db import deploy as deploy_mod
     from app.db import migrate as migrate_mod
+    from app.db.index_builds import IndexBuildError
     from app.engine.registry import RegistryError, load_registry
 
     try:
@@ -101,10 +103,23 @@ def _prepare(
                         settings.database_url, registry.schema, force=force, say=say
                     )
                 )
-        except deploy_mod.SchemaRefused as exc:
+        except (deploy_mod.SchemaRefused, IndexBuildError) as exc:
             _fail(str(exc))
         for line in report.lines():
             typer.echo(f"schema: {line}")
+        from app.db import deploys
+
+        done = asyncio.run(
+            deploys.record_at(
+                settings.database_url,
+                deploys.snapshot(registry.schema, registry.functions),
+                source,
+                always=source == "deploy",
+            )
+        )
+        if done is not None and source == "deploy":
+            for line in deploys.lines(done["changes"]):
+                typer.echo(f"deploy: {line}")
     return settings, registry
 
 
@@ -212,7 +227,7 @@ def deploy(
     """Run migrations and push the app schema (safe to run twice at once)."""
     settings = _settings(functions, None, None, data_dir)
     _logging(settings)
-    _prepare(settings, migrate=True, push=True, force=force)
+    _prepare(settings, migrate=True, push=True, force=force, source="deploy")
     typer.echo("deploy: done")
 
 
@@ -376,6 +391,12 @@ def import_(
         if fmt not in IMPORT_FORMATS.values():
             raise typer.BadParameter("--format must be csv, jsonLines or jsonArray")
     _data_command("import_command", _settings(data_dir=data_dir), file, mode, table, fmt)
+
+
+@cli.command()
+def indexes(data_dir: str = DataDirOpt) -> None:
+    """Show the staged indexes and their background builds (backfilling, backfilled, failed)."""
+    _data_command("indexes_command", _settings(data_dir=data_dir))
 
 
 env_cli = typer.Typer(

@@ -1,11 +1,14 @@
 """Build the engine a process role runs: the one place that plugs the parts together.
 
-| role     | live queries (hub, sockets) | notifier | scheduler | storage | call log        |
-|----------|-----------------------------|----------|-----------|---------|-----------------|
-| `serve`  | yes (unless disabled)       | yes      | yes       | yes     | prod: structured |
-| `dev`    | yes                         | yes      | yes       | yes     | dev: one line    |
-| `worker` | no                          | yes      | yes       | yes     | prod: structured |
-| `cli`    | no                          | yes      | yes       | yes     | prod: structured |
+| role     | live queries (hub, sockets) | notifier | scheduler | storage | index builder | call log        |
+|----------|-----------------------------|----------|-----------|---------|---------------|-----------------|
+| `serve`  | yes (unless disabled)       | yes      | yes       | yes     | yes           | prod: structured |
+| `dev`    | yes                         | yes      | yes       | yes     | yes           | dev: one line    |
+| `worker` | no                          | yes      | yes       | yes     | yes           | prod: structured |
+| `cli`    | no                          | yes      | yes       | yes     | no            | prod: structured |
+
+The index builder builds staged indexes in the background (`app.db.index_builder`); each
+index is claimed with an advisory lock, so however many processes run one, it is built once.
 
 With CONVECT_RUN_ACTIONS=worker, `serve` and `dev` also get `RemoteActions`: client-called
 actions are handed to the workers (`app.scheduler.remote`).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from app.admin import system_functions
 from app.dashboard import dashboard_functions
+from app.db.index_builder import IndexBuilder
 from app.devlog import CallLog
 from app.engine import Engine, Role
 from app.engine.registry import Registry
@@ -41,6 +45,12 @@ def build_engine(settings: Settings, registry: Registry, role: Role) -> Engine:
     hub = Hub(engine) if role in ("serve", "dev") and settings.live_queries else None
     engine.hub = hub
     engine.notifier = Notifier(engine, hub)
+    if role in ("serve", "dev", "worker"):
+        engine.index_builder = IndexBuilder(
+            lambda: engine.pool,
+            lambda: engine.settings.database_url,
+            poll_s=settings.index_build_poll,
+        )
     if role == "dev":
         engine.call_log = CallLog()
     elif settings.mode == "prod":

@@ -14,6 +14,7 @@ import orjson
 
 from app.auth import Principal
 from app.compose import build_engine
+from app.db import deploys
 from app.db.deploy import SchemaRefused, push_schema
 from app.devlog import describe_load_error
 from app.engine import Engine
@@ -96,7 +97,22 @@ async def reload_functions(engine: Engine) -> bool:
             log.info("schema: %s", line)
     await engine.reload(registry)
     log.info("reloaded %d functions from %s", len(registry.functions), folder)
+    await _record_reload(engine, registry)
     return True
+
+
+async def _record_reload(engine: Engine, registry: Registry) -> None:
+    """Add a reload that changed tables, indexes or signatures to the deploy history."""
+    try:
+        async with engine.connection() as conn:
+            after = deploys.snapshot(registry.schema, registry.functions)
+            done = await deploys.record(conn, after, "dev", always=False)
+    except Exception as exc:  # the history is for people; the new code serves anyway
+        log.warning("could not record the reload in the deploy history: %s", exc)
+        return
+    if done is not None:
+        for line in deploys.lines(done["changes"]):
+            log.info("deploy: %s", line)
 
 
 async def _watch(engine: Engine, stop: asyncio.Event) -> None:

@@ -55,10 +55,16 @@ class Settings(BaseSettings):
     # PostgreSQL snapshot held open this long, at most this many at a time (a connection each).
     consistent_read_window: float = Field(default=30.0, gt=0.0, le=3600.0)
     consistent_read_snapshots: int = Field(default=8, ge=0, le=1000)
+    # Seconds between a process's looks for staged indexes to build in the background.
+    index_build_poll: float = Field(default=2.0, gt=0.0, le=3600.0)
     # Off: the API process runs no live-query hub (no /api/sync, no HTTP query cache);
     # commits are still logged and notified, so other processes' subscribers see them.
     live_queries: bool = True
     mutation_retries: int = 16
+    # Mutations that read only by id and write what they read commit as one statement
+    # with a version check instead of a SERIALIZABLE transaction (docs/architecture.md,
+    # "Optimistic mutations"); off: every mutation that reads runs SERIALIZABLE.
+    optimistic_mutations: bool = True
     # Wall-clock limits on one call (README "Time limits"): queries and mutations
     # (retries and database waits included), actions and HTTP actions (Convex: 10 minutes
     # in its Node.js runtime). A handler is stopped at its next await past the limit.

@@ -13,6 +13,8 @@ from typing import Any
 
 from croniter import croniter
 
+from app.dashboard import idpaths
+from app.db import deploys, index_builds
 from app.db.errors import DocumentError
 from app.db.sql import table_ref
 from app.engine import Engine
@@ -26,6 +28,7 @@ from app.values.jsonschema import args_schema, returns_schema
 SYSTEM_MODULE = "_system/dashboard"
 EXACT_COUNT_UP_TO = 100_000  # larger tables show PostgreSQL's estimate
 BULK_DELETE_BATCH = 500
+RECENT_DEPLOYS = 5
 RANGE_OPS = ("eq", "gt", "gte", "lt", "lte")
 FILTER_OPS = ("eq", "neq", "gt", "gte", "lt", "lte")
 
@@ -89,8 +92,8 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
 
     @internal_query(args={**_selection, "paginationOpts": v.any()})
     async def page(ctx: Any, args: dict[str, Any]) -> Any:
-        """One page of a table (live): index range, field filters, order; `idFields` names
-        the top-level fields holding ids of documents (the view links them)."""
+        """One page of a table (live): index range, field filters, order; `idPaths` names
+        where the documents hold ids (the view links them; see `idpaths`)."""
         opts = args["paginationOpts"]
         result: dict[str, Any] = await _select(ctx, args).paginate(opts)
         if _overgrown(result, opts):
@@ -98,14 +101,29 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
             # arrive inside it. A second paginate in the same run ignores the journal:
             # a fresh page of numItems, whose end becomes the journal from now on.
             result = await _select(ctx, args).paginate(opts)
-        id_fields: dict[str, str] = {}
-        for doc in result["page"]:
-            for name, value in doc.items():
-                if name[:1] != "_" and isinstance(value, str) and name not in id_fields:
-                    table = engine.catalog.table_of_id(value)
-                    if table is not None:
-                        id_fields[name] = table
-        return {**result, "idFields": id_fields}
+        return {**result, "idPaths": id_paths(args["table"], result["page"])}
+
+    def id_paths(table: str, docs: list[dict[str, Any]]) -> dict[str, str]:
+        """Where the documents hold ids: by the schema, else by the values on the page."""
+        definition = engine.catalog.schema
+        tdef = definition.tables.get(table) if definition is not None else None
+        if tdef is not None and tdef.validator is not None and tdef.validator.kind != "any":
+            return idpaths.from_validator(tdef.validator)
+        return idpaths.from_documents(docs, engine.catalog.table_of_id)
+
+    @internal_query(args={"table": v.string()})
+    async def table(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+        """What the data view sorts and links by: the table's top-level fields and its
+        indexes (each sorts by its fields, in order), from the schema."""
+        definition = engine.catalog.schema
+        tdef = definition.tables.get(args["table"]) if definition is not None else None
+        if tdef is None:
+            return {"fields": [], "indexes": [], "schema": False}
+        return {
+            "fields": idpaths.top_level_fields(tdef.validator),
+            "indexes": [{"name": n, "fields": list(f)} for n, f in tdef.indexes.items()],
+            "schema": tdef.validator is not None and tdef.validator.kind != "any",
+        }
 
     @internal_query(args={"id": v.string()})
     async def document(ctx: Any, args: dict[str, Any]) -> Any:
@@ -115,7 +133,9 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
             return None
         db = ctx.db.system if table in SYSTEM_TABLES else ctx.db
         doc = await db.get(args["id"])
-        return None if doc is None else {"table": table, "document": doc}
+        if doc is None:
+            return None
+        return {"table": table, "document": doc, "idPaths": id_paths(table, [doc])}
 
     @internal_mutation(args={"table": v.string(), "document": v.any()})
     async def insert(ctx: Any, args: dict[str, Any]) -> Any:
@@ -200,25 +220,44 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
 
     @internal_action(args={})
     async def schema(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-        """Tables and their indexes, search and vector indexes, each with its build state."""
+        """Tables and their indexes, search and vector indexes, each with its build state
+        (a staged one's: backfilling, backfilled or failed, with the error); the last few
+        deploys and what each changed."""
         async with engine.connection() as conn:
+            history = await deploys.recent(conn, RECENT_DEPLOYS)
             rows = await conn.fetch(
                 "SELECT c.relname AS name, i.indisvalid AND i.indisready AS ready "
                 "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'docs'"
             )
+            staged_builds = {b.name: b for b in await index_builds.states(conn)}
         built = {r["name"]: bool(r["ready"]) for r in rows}
         definition = engine.catalog.schema
         out = []
         for table in engine.catalog.tables():
             tdef = definition.tables.get(table) if definition is not None else None
-            indexes = []
-            for name, fields in (tdef.indexes if tdef else {}).items():
+
+            def state(name: str, tdef: Any = tdef, table: str = table) -> dict[str, Any]:
+                """Built or not; a staged index's background build state and error."""
                 sql_name = f"{table}__{name}"
-                state = "ready" if built.get(sql_name, True) else "backfilling"
-                indexes.append({"name": name, "fields": list(fields), "state": state})
+                if name not in tdef.staged:
+                    ready = built.get(sql_name, True)
+                    return {"state": "ready" if ready else "backfilling", "staged": False}
+                b = staged_builds.get(sql_name)
+                found = b.state if b is not None else "backfilling"
+                return {"state": found, "staged": True, "error": b.error if b else None}
+
+            indexes = [
+                {"name": name, "fields": list(fields), **state(name)}
+                for name, fields in (tdef.indexes if tdef else {}).items()
+            ]
             search = [
-                {"name": n, "searchField": s.search_field, "filterFields": list(s.filter_fields)}
+                {
+                    "name": n,
+                    "searchField": s.search_field,
+                    "filterFields": list(s.filter_fields),
+                    **state(n),
+                }
                 for n, s in (tdef.search_indexes if tdef else {}).items()
             ]
             vector = [
@@ -227,19 +266,22 @@ def dashboard_functions(engine: Engine) -> dict[str, RegisteredFunction]:
                     "vectorField": x.vector_field,
                     "dimensions": x.dimensions,
                     "filterFields": list(x.filter_fields),
+                    **state(n),
                 }
                 for n, x in (tdef.vector_indexes if tdef else {}).items()
             ]
             out.append(
                 {
                     "table": table,
-                    "validated": tdef is not None and tdef.validator is not None,
+                    "validated": tdef is not None
+                    and tdef.validator is not None
+                    and tdef.validator.kind != "any",
                     "indexes": indexes,
                     "searchIndexes": search,
                     "vectorIndexes": vector,
                 }
             )
-        return {"tables": out, "schemaDefined": definition is not None}
+        return {"tables": out, "schemaDefined": definition is not None, "deploys": history}
 
     @internal_query(args={"state": v.optional(v.string())})
     async def scheduled(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The bodies of `convect export | import | data | run --watch | logs`: settings in, text out."""
+"""The bodies of `convect export | import | data | indexes | run --watch | logs`: settings
+in, text out."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
+
+import asyncpg
 
 from app import embedded
 from app.dataio.browse import UnknownTable, documents, table_counts
@@ -18,7 +21,7 @@ from app.dataio.importer import ImportRefused, Mode, import_deployment
 from app.dataio.logs import LogsError, stream_logs
 from app.dataio.progress import Bars
 from app.dataio.watch import Watcher, WatchError
-from app.db import migrate
+from app.db import index_builds, migrate
 from app.settings import Settings
 from app.storage.configured import opened_bucket
 from app.storage.errors import StorageError
@@ -168,6 +171,30 @@ def data_command(
         out.flush()
 
     _run(dump())
+
+
+def indexes_command(settings: Settings) -> None:
+    """`convect indexes`: the staged indexes and their background builds."""
+    url = database_url(settings)
+
+    async def read() -> list[index_builds.BuildState]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await index_builds.states(conn)
+        finally:
+            await conn.close()
+
+    found = _run(read())
+    if not found:
+        print("no staged indexes")
+        return
+    for s in found:
+        line = f"{s.table}.{s.index} ({s.kind}): staged, {s.state}"
+        if s.builder:
+            line += f" by {s.builder}"
+        if s.error:
+            line += f": {s.error.splitlines()[0]}"
+        print(line)
 
 
 def server_url(settings: Settings, url: str | None) -> str:

@@ -91,9 +91,14 @@ class DatabaseReader:
         if doc_id in self._tx.cache:
             return self._tx.cache[doc_id]
         # Not written here (writes are cached), so held-back writes cannot change this row.
-        row = await self._tx.fetchrow(
-            f"SELECT doc FROM {table_ref(table)} WHERE id = $1", doc_id, flush=False
-        )
+        if self._tx.optimistic:
+            row = await self._tx.read_version(
+                f"SELECT doc, xmin::text AS v FROM {table_ref(table)} WHERE id = $1", table, doc_id
+            )
+        else:
+            row = await self._tx.fetchrow(
+                f"SELECT doc FROM {table_ref(table)} WHERE id = $1", doc_id, flush=False
+            )
         doc = _load(row["doc"]) if row is not None else None
         self._tx.count_reads(1)
         self._tx.cache[doc_id] = doc

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import orjson
 
-from app.db import ids, search_schema
+from app.db import ids, index_builds, search_schema
 from app.db.catalog import create_table_sql, key_fields
 from app.db.sql import (
     KEY_PREFIX,
@@ -24,6 +24,7 @@ from app.db.sql import (
 from app.schema import SchemaDefinition
 from app.values import decode_value
 
+Hold = Callable[[str], Awaitable[None]]  # take a table's build lock before altering it
 DEPLOY_LOCK = 0x64706C79  # "dply": advisory lock held while pushing a schema
 MAX_REPORTED = 10
 
@@ -48,15 +49,22 @@ class DeployReport:
     created_indexes: list[str] = field(default_factory=list)
     dropped_indexes: list[str] = field(default_factory=list)
     dropped_tables: list[str] = field(default_factory=list)
+    enabled_indexes: list[str] = field(default_factory=list)
+    staged: list[str] = field(default_factory=list)  # a state line per staged index
     unchanged: bool = False
 
-    def lines(self) -> list[str]:
-        """Human-readable summary lines."""
+    def changes(self) -> list[str]:
+        """What this push changed, one line each."""
         out = [f"created table {t}" for t in self.created_tables]
         out += [f"created index {i}" for i in self.created_indexes]
+        out += [f"enabled index {i}" for i in self.enabled_indexes]
         out += [f"dropped index {i}" for i in self.dropped_indexes]
         out += [f"dropped table {t}" for t in self.dropped_tables]
-        return out or ["schema up to date"]
+        return out
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines: the changes, then the staged indexes' states."""
+        return (self.changes() or ["schema up to date"]) + self.staged
 
 
 def _wanted_indexes(schema: SchemaDefinition | None) -> dict[str, tuple[str, str, tuple[str, ...]]]:
@@ -67,6 +75,29 @@ def _wanted_indexes(schema: SchemaDefinition | None) -> dict[str, tuple[str, str
         for name, fields in tdef.indexes.items():
             wanted[index_sql_name(table, name)] = (table, name, fields)
     return wanted
+
+
+def _staged_builds(schema: SchemaDefinition | None) -> dict[str, index_builds.StagedBuild]:
+    """The staged indexes of the schema, by PostgreSQL name, with how to build each."""
+    out: dict[str, index_builds.StagedBuild] = {}
+    if schema is None:
+        return out
+    for table, tdef in schema.tables.items():
+        for name in sorted(tdef.staged):
+            sql_name = index_sql_name(table, name)
+            if name in tdef.indexes:
+                fields = tdef.indexes[name]
+                statement = create_index_sql(table, name, fields, concurrently=True)
+                out[sql_name] = index_builds.StagedBuild(
+                    sql_name, table, name, "database", statement, _index_note(fields)
+                )
+            elif name in tdef.search_indexes:
+                statement = search_schema.search_index_sql(table, name, True)
+                out[sql_name] = index_builds.StagedBuild(sql_name, table, name, "search", statement)
+            elif name in tdef.vector_indexes:
+                statement = search_schema.vector_index_sql(table, name, True)
+                out[sql_name] = index_builds.StagedBuild(sql_name, table, name, "vector", statement)
+    return out
 
 
 async def _existing_indexes(conn: asyncpg.Connection) -> dict[str, str]:
@@ -85,7 +116,7 @@ async def _index_details(conn: asyncpg.Connection) -> dict[str, tuple[bool, str 
 
 
 async def _drop_expression_indexes(
-    conn: asyncpg.Connection, say: Callable[[str], Any], report: DeployReport
+    conn: asyncpg.Connection, say: Callable[[str], Any], report: DeployReport, hold: Hold
 ) -> None:
     """Drop indexes built on expressions over `doc` (before key columns existed); the rest
     of the push recreates them on the generated key columns."""
@@ -96,6 +127,7 @@ async def _drop_expression_indexes(
     for r in rows:
         if ids.is_system_table(r["tablename"]):
             continue
+        await hold(r["tablename"])
         say(f"rebuilding index {r['indexname']} on key columns")
         await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{r["indexname"]}"')
         report.dropped_indexes.append(r["indexname"])
@@ -115,7 +147,11 @@ async def _key_columns(conn: asyncpg.Connection, table: str) -> dict[str, str]:
 
 
 async def _add_key_columns(
-    conn: asyncpg.Connection, schema: SchemaDefinition, tables: set[str], say: Callable[[str], Any]
+    conn: asyncpg.Connection,
+    schema: SchemaDefinition,
+    tables: set[str],
+    say: Callable[[str], Any],
+    hold: Hold,
 ) -> dict[str, set[str]]:
     """Add the generated key columns that existing tables lack (one table rewrite each);
     return the key columns each table has that the schema no longer needs."""
@@ -125,6 +161,7 @@ async def _add_key_columns(
         wanted = {key_column(f): f for f in key_fields(schema.tables[table])}
         outdated = sorted(c for c, expr in have.items() if c in wanted and SORT_KEY not in expr)
         if outdated:  # generated before sort keys: regenerate (their indexes go with them)
+            await hold(table)
             say(f"regenerating key columns of {table} with sort keys")
             drops = ", ".join(f'DROP COLUMN "{c}"' for c in outdated)
             await conn.execute(f"ALTER TABLE {table_ref(table)} {drops}")
@@ -132,6 +169,7 @@ async def _add_key_columns(
                 del have[c]
         missing = [f for col, f in sorted(wanted.items()) if col not in have]
         if missing:
+            await hold(table)
             say(f"adding key columns {', '.join(missing)} to {table} (rewrites the table)")
             adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {key_column_sql(f)}" for f in missing)
             await conn.execute(f"ALTER TABLE {table_ref(table)} {adds}")
@@ -140,11 +178,12 @@ async def _add_key_columns(
 
 
 async def _drop_key_columns(
-    conn: asyncpg.Connection, unused: dict[str, set[str]], say: Callable[[str], Any]
+    conn: asyncpg.Connection, unused: dict[str, set[str]], say: Callable[[str], Any], hold: Hold
 ) -> None:
     for table, cols in sorted(unused.items()):
         if not cols:
             continue
+        await hold(table)
         say(f"dropping unused key columns of {table}")
         drops = ", ".join(f'DROP COLUMN IF EXISTS "{c}"' for c in sorted(cols))
         await conn.execute(f"ALTER TABLE {table_ref(table)} {drops}")
@@ -208,9 +247,11 @@ async def push_schema(
     report = DeployReport()
     try:
         await _advisory_lock(conn, DEPLOY_LOCK, say)
+        locks = index_builds.TableLocks(conn, say)
         try:
-            await _push(conn, schema, force, say, report)
+            await _push(conn, schema, force, say, report, locks.hold)
         finally:
+            await locks.release_all()
             await conn.execute("SELECT pg_advisory_unlock($1)", DEPLOY_LOCK)
     finally:
         if isinstance(url_or_pool, str):
@@ -226,6 +267,7 @@ async def _push(
     force: bool,
     say: Callable[[str], Any],
     report: DeployReport,
+    hold: Hold,
 ) -> None:
     existing_tables = {r["name"] for r in await conn.fetch("SELECT name FROM _convect_tables")}
     user_tables = {t for t in existing_tables if not ids.is_system_table(t)}
@@ -262,15 +304,27 @@ async def _push(
             )
         report.created_tables.append(table)
 
-    await _drop_expression_indexes(conn, say, report)
+    await _drop_expression_indexes(conn, say, report, hold)
     unused_keys: dict[str, set[str]] = {}
     if schema is not None:
-        unused_keys = await _add_key_columns(conn, schema, wanted_tables & user_tables, say)
+        unused_keys = await _add_key_columns(conn, schema, wanted_tables & user_tables, say, hold)
     wanted = _wanted_indexes(schema)
+    staged = _staged_builds(schema)
+    enabled_statements = {
+        sql_name: create_index_sql(table, name, fields, concurrently=True)
+        for sql_name, (table, name, fields) in wanted.items()
+        if sql_name not in staged
+    } | search_schema.index_statements(schema)
+    report.enabled_indexes += await index_builds.settle(conn, set(staged), enabled_statements, say)
     existing = await _existing_indexes(conn)
     details = await _index_details(conn)
+    built: set[str] = set()
     for sql_name, (table, name, fields) in sorted(wanted.items()):
         note = _index_note(fields)
+        if sql_name in staged:  # built in the background (app.db.index_builder)
+            if details.get(sql_name) == (True, note):
+                built.add(sql_name)
+            continue
         if sql_name in existing:
             valid, recorded = details.get(sql_name, (True, note))
             if valid and recorded is None:  # built before fields were recorded: adopt it
@@ -280,17 +334,28 @@ async def _push(
                 continue
             # Its fields changed under the same name, or a concurrent build failed: rebuild.
             why = "was left invalid by a failed build" if not valid else "changed its fields"
+            await hold(table)
             say(f"rebuilding index {table}.{name} ({why})")
             await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{sql_name}"')
             report.dropped_indexes.append(sql_name)
         else:
+            await hold(table)
             say(f"creating index {table}.{name} (concurrently)")
         await conn.execute(create_index_sql(table, name, fields, concurrently=True))
         await conn.execute(f"COMMENT ON INDEX docs.\"{sql_name}\" IS '{note}'")
         report.created_indexes.append(f"{table}.{name}")
     await search_schema.apply(
-        conn, schema, derived, say, report.created_indexes, report.dropped_indexes
+        conn,
+        schema,
+        derived,
+        say,
+        report.created_indexes,
+        report.dropped_indexes,
+        set(staged),
+        hold,
     )
+    usable = await index_builds.valid_indexes(conn)
+    built |= {n for n, b in staged.items() if b.kind != "database" and n in usable}
     derived_names = search_schema.wanted_indexes(schema)
     for sql_name, table in sorted(existing.items()):
         builtin = sql_name.endswith("_pkey") or sql_name == f"{table}__by_creation_time"
@@ -300,20 +365,23 @@ async def _push(
             continue
         if "__" not in sql_name:
             continue  # not ours (search/vector indexes are named differently)
+        await hold(table)
         say(f"dropping index {sql_name}")
         await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS docs."{sql_name}"')
         report.dropped_indexes.append(sql_name)
-    await _drop_key_columns(conn, unused_keys, say)
+    await _drop_key_columns(conn, unused_keys, say, hold)
     for table in to_drop:
+        await hold(table)
         say(f"dropping table {table}")
         async with conn.transaction():
             await conn.execute(f"DROP TABLE IF EXISTS {table_ref(table)}")
             await conn.execute("DELETE FROM _convect_tables WHERE name = $1", table)
         report.dropped_tables.append(table)
+    report.staged = await index_builds.record(conn, list(staged.values()), built)
     if schema is not None:
         await conn.execute(
             "INSERT INTO _convect_schema (id, schema) VALUES (1, $1::jsonb) "
             "ON CONFLICT (id) DO UPDATE SET schema = EXCLUDED.schema, deployed_at = now()",
             orjson.dumps(schema.to_json()).decode(),
         )
-    report.unchanged = not report.lines() or report.lines() == ["schema up to date"]
+    report.unchanged = not report.changes()

@@ -24,6 +24,11 @@ class NeedsTransaction(BaseException):
     """Raised inside a lazily-opened query at its second statement: re-run in a transaction."""
 
 
+class NeedsSerializable(BaseException):
+    """Raised inside an optimistic mutation that did more than read by id and write what
+    it read: re-run it in a SERIALIZABLE transaction (see `Tx.optimistic`)."""
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for serialization failures and deadlocks: the mutation may be re-run."""
     return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in RETRYABLE_SQLSTATES

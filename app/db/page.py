@@ -27,6 +27,7 @@ class Page:
         self.cut = False  # stopped by a read limit before the end cursor
         self.bytes_read = 0  # size of the documents the range yielded (JSON text)
         self.bytes_limited = False  # `maximumBytesRead` ended the page early
+        self.split_rows = SPLIT_ROWS  # rows read past which a split is recommended
 
 
 def decode(
@@ -84,7 +85,7 @@ def result(
         is_done, continue_cursor = False, encode_cursor(key, Position(page.last_key), fp)
     if status is None and page.bytes_limited:
         status = "SplitRequired"  # as Convex: a pagination limit ended the page early
-    if status is None and (page.scanned > SPLIT_ROWS or (num and len(page.docs) > 2 * num)):
+    if status is None and (page.scanned > page.split_rows or (num and len(page.docs) > 2 * num)):
         status = "SplitRecommended"
     return {
         "page": [decode_value(d) for d in page.docs],

@@ -225,16 +225,21 @@ async def _read(
     """Fill `page`: rows after `start` until `num` documents, the end cursor or a limit.
 
     `limits` are `maximumRowsRead` and `maximumBytesRead`. As in Convex, the bytes limit
-    is checked before each row (so a page always makes progress), counts the documents
-    the range yields, and is ignored when the page runs to an end cursor.
+    is checked before each row (so a page always makes progress) and counts the documents
+    the range yields; both are ignored when the page runs to an end cursor (only the
+    transaction's read limit cuts such a page, asking the client to split it).
     """
     max_rows, max_bytes = limits
     fields = spec.range.fields
+    bounded = end is not None  # the page runs to its end cursor, whatever `num` says
+    if max_rows is not None:  # Convex's soft limit: past 3/4 of it a split is recommended
+        page.split_rows = min(page.split_rows, max_rows * 3 // 4)
+    if bounded:
+        max_rows = None  # as in Convex: a page with an end cursor reads its whole range
     scan = max_rows is not None and spec.filter is not None
     limit_rows = max(0, MAX_READS - tx.reads)
     if max_rows is not None:
         limit_rows = min(limit_rows, max_rows)
-    bounded = end is not None  # the page runs to its end cursor, whatever `num` says
     after = start_key(start)
     end_key = end.key if end is not None else None
     byte_budget = max_bytes if not bounded else None

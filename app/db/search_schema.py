@@ -9,7 +9,7 @@ was built from, so a deploy rebuilds exactly the columns whose definition change
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,19 @@ def wanted_indexes(schema: SchemaDefinition | None) -> set[str]:
     return names
 
 
+def index_statements(schema: SchemaDefinition | None) -> dict[str, str]:
+    """CREATE INDEX CONCURRENTLY of every search and vector index, by PostgreSQL name."""
+    out: dict[str, str] = {}
+    if schema is None:
+        return out
+    for table, tdef in schema.tables.items():
+        for index in tdef.search_indexes:
+            out[index_sql_name(table, index)] = search_index_sql(table, index, True)
+        for index in tdef.vector_indexes:
+            out[index_sql_name(table, index)] = vector_index_sql(table, index, True)
+    return out
+
+
 # ---------------------------------------------------------------- deploy
 
 
@@ -261,20 +274,32 @@ async def apply(
     say: Callable[[str], Any],
     created: list[str],
     dropped: list[str],
+    staged: Collection[str] = (),
+    hold: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
-    """Rebuild changed derived columns of existing tables; create missing indexes."""
+    """Rebuild changed derived columns of existing tables; create missing indexes (not
+    the `staged` ones: the background builder builds those). `hold` is awaited with a
+    table's name before altering it."""
     if schema is None:
         return
+
+    async def altering(table: str) -> None:
+        if hold is not None:
+            await hold(table)
+
     for table, col in todo.drop:
+        await altering(table)
         say(f"dropping derived column {table}.{col}")
         await conn.execute(f'ALTER TABLE {table_ref(table)} DROP COLUMN IF EXISTS "{col}"')
         dropped.append(f"{table}.{col}")
     for table, index, s in todo.add_search:
+        await altering(table)
         say(f"building search index {table}.{index}")
         async with conn.transaction():
             for stmt in _add_ts_sql(table, index, s):
                 await conn.execute(stmt)
     for table, index, vi in todo.add_vector:
+        await altering(table)
         say(f"building vector index {table}.{index}")
         async with conn.transaction():
             for stmt in _add_vector_sql(table, index, vi):
@@ -303,8 +328,9 @@ async def apply(
                 sql = filter_index_sql(table, f, True)
                 stmts.append((filter_index_name(table, f), sql, f"{table}.{f} (filter field)"))
             for name, stmt, label in stmts:
-                if name in existing:
+                if name in existing or name in staged:
                     continue
+                await altering(table)
                 say(f"creating index {label} (concurrently)")
                 await conn.execute(stmt)
                 created.append(label)
@@ -317,6 +343,7 @@ __all__ = [
     "VECTOR_PREFIX",
     "Plan",
     "apply",
+    "index_statements",
     "plan",
     "table_ddl",
     "wanted_indexes",

@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import asyncpg
 
-from app.db.errors import LimitError, NeedsTransaction, is_retryable
+from app.db.errors import LimitError, NeedsSerializable, NeedsTransaction, is_retryable
 from app.db.readset import ReadSet, Write
 
 MAX_READS = 16_384
@@ -25,8 +25,16 @@ def lock_timeout_ms(attempt: int, attempts: int) -> int:
 
 
 @asynccontextmanager
-async def serializable(conn: asyncpg.Connection, lock_timeout: int = 0) -> AsyncIterator[None]:
-    """A SERIALIZABLE transaction, its row-lock waits limited; COMMIT or ROLLBACK at exit.
+async def serializable(tx: Tx, lock_timeout: int = 0) -> AsyncIterator[None]:
+    """A SERIALIZABLE transaction for `tx`, its row-lock waits limited; COMMIT or ROLLBACK
+    at exit.
+
+    BEGIN is sent with the Tx's first statement (`Tx.begin`), not here: a mutation that
+    only inserts sends no statement before its commit, and then its writes and its
+    commit-log row go as one statement on its own (`Tx.flush_with(final=True)`): one
+    round trip instead of BEGIN, statement, COMMIT. A statement that only inserts new
+    rows reads nothing, so no isolation level could order it differently; a mutation
+    that sends nothing at all needs no transaction.
 
     A mutation waiting for a row lock held by another one fails with a serialization
     error as soon as that one commits, and two that lock rows in opposite orders wait
@@ -40,16 +48,21 @@ async def serializable(conn: asyncpg.Connection, lock_timeout: int = 0) -> Async
     A mutation reads at most 16,384 documents, so index scans are never the wrong
     choice there. BEGIN and both SETs share one round trip.
     """
-    await conn.execute(
+    tx.begin_with(
         "BEGIN ISOLATION LEVEL SERIALIZABLE; "
         f"SET LOCAL lock_timeout = {int(lock_timeout)}; SET LOCAL enable_seqscan = off"
     )
     try:
         yield
     except BaseException:
-        await _rollback(conn, "ROLLBACK")
+        if tx.in_transaction:
+            await _rollback(tx.conn, "ROLLBACK")
+        else:
+            tx.begin_with(None)
         raise
-    await conn.execute("COMMIT")
+    if tx.in_transaction:
+        await tx.conn.execute("COMMIT")
+    tx.begin_with(None)
 
 
 @asynccontextmanager
@@ -84,6 +97,15 @@ class Deferred(Protocol):
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         """Hear how many rows each statement changed (and put right what needs it)."""
 
+    @property
+    def standalone(self) -> bool:
+        """True when these writes may commit as one statement with no transaction around
+        it: they only insert new rows, or update rows at a version checked by
+        `expected`, and `settle` sends nothing."""
+
+    def expected(self) -> list[int | None]:
+        """Per statement, the rows it must change in an optimistic commit (None: any)."""
+
 
 D = TypeVar("D", bound=Deferred)
 
@@ -95,7 +117,10 @@ def _shift(match: re.Match[str], offset: int) -> str:
 
 
 def combine(
-    parts: list[tuple[str, list[Any]]], tail: str, tail_args: list[Any]
+    parts: list[tuple[str, list[Any]]],
+    tail: str,
+    tail_args: list[Any],
+    expect: list[int | None] | None = None,
 ) -> tuple[str, list[Any]]:
     """One statement running `parts` as CTEs of `tail`; its row ends with each part's count.
 
@@ -104,6 +129,10 @@ def combine(
     renumbered after those. All parts see one snapshot and none sees another's writes,
     so they must touch different rows (held-back writes do: new rows, and one state
     change per scheduled function).
+
+    `expect`: per part, the rows it must change (None: any number); a part that changes
+    another number fails the whole statement as a serialization failure (migration 0009's
+    `_convect_unchanged`).
     """
     ctes: list[str] = []
     counts: list[str] = []
@@ -114,6 +143,13 @@ def combine(
         ctes.append(f"w{i} AS ({renumbered} RETURNING 1)")
         counts.append(f"(SELECT count(*) FROM w{i}) AS w{i}")
         args.extend(part_args)
+    checks = [
+        f"(SELECT count(*) FROM w{i}) = {int(n)}"
+        for i, n in enumerate(expect or [])
+        if n is not None
+    ]
+    if checks:
+        counts.append(f"_convect_unchanged({' AND '.join(checks)}) AS unchanged")
     return f"WITH {', '.join(ctes)} {tail}, {', '.join(counts)}", args
 
 
@@ -162,6 +198,29 @@ class Tx:
         # `paginate` of a live re-run ends at, and that page's continue cursor after it.
         self.page_journal: str | None = None
         self.page_journal_used = False
+        self._begin: str | None = None  # BEGIN to send before the first statement
+        # Optimistic (a mutation, no transaction): reads by id only, each on its own,
+        # remembering the version read; the commit statement updates a document only if
+        # it still has that version, else the whole statement fails as a conflict. Any
+        # other statement raises `NeedsSerializable` (see `Executor._mutation`).
+        self.optimistic = False
+        self.versions: dict[str, str | None] = {}  # document id -> xmin read (None: absent)
+        self.version_tables: dict[str, str] = {}  # document id -> its table, for those
+        self.in_transaction = False  # that BEGIN went out (COMMIT or ROLLBACK is due)
+
+    def begin_with(self, sql: str | None) -> None:
+        """Send `sql` (a BEGIN) before this Tx's first statement; None: no transaction."""
+        self._begin = sql
+        if sql is None:
+            self.in_transaction = False
+
+    async def begin(self) -> None:
+        """Send the pending BEGIN now (before a statement, or a savepoint)."""
+        sql = self._begin
+        if sql is not None:
+            self._begin = None
+            await self.conn.execute(sql)
+            self.in_transaction = True
 
     def defer(self, key: str, make: Callable[[], D]) -> D:
         """The held-back batch of writes named `key` (made by `make()` if there is none).
@@ -182,18 +241,37 @@ class Tx:
         if self._deferred:
             await self.flush_with(_FLUSHED, [])
 
-    async def flush_with(self, tail: str, args: list[Any]) -> asyncpg.Record | None:
-        """Run `tail` (one row out) with every held-back write as its CTEs; its row."""
+    async def flush_with(
+        self, tail: str, args: list[Any], *, final: bool = False
+    ) -> asyncpg.Record | None:
+        """Run `tail` (one row out) with every held-back write as its CTEs; its row.
+
+        `final`: the transaction's last statement. When no statement has been sent yet
+        and everything fits in one statement, it runs alone, without BEGIN (see
+        `serializable`); its row's arrival is then the commit.
+        """
         batches = list(self._deferred.values())
         self._deferred.clear()
         parts = [batch.statements() for batch in batches]
         flat = [part for group in parts for part in group]
+        runs = _chunks(flat, MAX_PARAMS - len(args))
+        alone = final and len(runs) == 1 and all(b.standalone for b in batches)
+        if self.optimistic and not alone:
+            raise NeedsSerializable
+        if self._begin is not None:
+            if alone:
+                self._begin = None  # one statement: its own transaction
+            else:
+                await self.begin()
         if not flat:
             return await self.conn.fetchrow(tail, *args)
+        expect = [n for b in batches for n in b.expected()] if self.optimistic else None
         changed: list[int] = []
         row: asyncpg.Record | None = None
-        for chunk, last in _chunks(flat, MAX_PARAMS - len(args)):
-            sql, all_args = combine(chunk, tail, args) if last else combine(chunk, _FLUSHED, [])
+        for chunk, last in runs:
+            sql, all_args = (
+                combine(chunk, tail, args, expect) if last else combine(chunk, _FLUSHED, [])
+            )
             self.statements += 1
             try:
                 row = await self.conn.fetchrow(sql, *all_args)
@@ -207,22 +285,43 @@ class Tx:
             changed = changed[len(group) :]
         return row
 
+    def deferred(self, key: str) -> Deferred | None:
+        """The held-back batch named `key`, if any."""
+        return self._deferred.get(key)
+
     def discard_deferred(self) -> None:
         """Drop held-back writes (their savepoint rolled back before they were sent)."""
         self._deferred.clear()
 
-    def _before(self) -> None:
+    async def _before(self) -> None:
         if self.lazy and self.statements >= 1:
             raise NeedsTransaction
+        if self.optimistic:
+            raise NeedsSerializable
         self.statements += 1
+        if self._begin is not None:
+            await self.begin()
 
     def _failed(self, exc: BaseException) -> None:
         if is_retryable(exc):
             self.doomed = exc
 
+    async def read_version(self, sql: str, table: str, doc_id: str) -> asyncpg.Record | None:
+        """An optimistic read by id: `sql` returns the row with its `xmin::text AS v`; the
+        version is remembered for the commit's check."""
+        self.statements += 1
+        try:
+            row: asyncpg.Record | None = await self.conn.fetchrow(sql, doc_id)
+        except asyncpg.PostgresError as exc:
+            self._failed(exc)
+            raise
+        self.versions[doc_id] = row["v"] if row is not None else None
+        self.version_tables[doc_id] = table
+        return row
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Run a statement, return its rows."""
-        self._before()
+        await self._before()
         if self._deferred:
             await self.flush()
         try:
@@ -235,7 +334,7 @@ class Tx:
     async def fetchrow(self, sql: str, *args: Any, flush: bool = True) -> asyncpg.Record | None:
         """Run a statement, return its first row (`flush=False`: one that cannot see the
         held-back writes, such as a read by id of a document this Tx did not write)."""
-        self._before()
+        await self._before()
         if flush and self._deferred:
             await self.flush()
         try:
@@ -246,7 +345,7 @@ class Tx:
 
     async def execute(self, sql: str, *args: Any) -> str:
         """Run a statement for its effect."""
-        self._before()
+        await self._before()
         if self._deferred:
             await self.flush()
         try:

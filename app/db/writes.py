@@ -46,6 +46,10 @@ class DocumentWrites:
     def __init__(self) -> None:
         self.rows: dict[str, _Row] = {}
         self._updates: list[list[str]] = []  # ids of each update `statements` returned
+        self._expected: list[int | None] = []  # per statement `statements` returned
+        # An optimistic Tx's versions read (`Tx.versions`): each update then requires
+        # the version its document had when read (see `Tx.optimistic`).
+        self.versions: dict[str, str | None] | None = None
 
     def put(
         self,
@@ -74,6 +78,7 @@ class DocumentWrites:
         """Inserts grouped by table, then updates by id."""
         out: list[tuple[str, list[Any]]] = []
         self._updates = []
+        versions = self.versions
         inserts: dict[str, list[_Row]] = {}
         for row in self.rows.values():
             if row.insert:
@@ -97,8 +102,12 @@ class DocumentWrites:
         for row in sorted(self.rows.values(), key=lambda r: r.id):
             if not row.insert:
                 updates.setdefault(row.table, []).append(row)
+        inserted = len(out)
         for table, rows in updates.items():
-            if len(rows) >= UNNEST_MIN_ROWS and not rows[0].extra_cols:
+            if versions is not None:  # optimistic: each at the version read
+                out.extend(_update_one(r, versions[r.id]) for r in rows)
+                self._updates.extend([r.id] for r in rows)
+            elif len(rows) >= UNNEST_MIN_ROWS and not rows[0].extra_cols:
                 # Many rows: one statement (a plan over the batch, not an index probe each).
                 out.append(
                     (
@@ -111,7 +120,22 @@ class DocumentWrites:
             else:
                 out.extend(_update_one(r) for r in rows)
                 self._updates.extend([r.id] for r in rows)
+        self._expected = [None] * inserted + [len(ids_) for ids_ in self._updates]
         return out
+
+    @property
+    def standalone(self) -> bool:
+        """Only inserts (new ids), or updates at the versions read: they may commit as one
+        statement on its own."""
+        versions = self.versions
+        return all(
+            row.insert or (versions is not None and versions.get(row.id) is not None)
+            for row in self.rows.values()
+        )
+
+    def expected(self) -> list[int | None]:
+        """Per statement of the last `statements`: every update must find its row."""
+        return self._expected if self.versions is not None else [None] * len(self._expected)
 
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         """Check that each update found its rows (inserts either all land or fail)."""
@@ -130,12 +154,14 @@ def _insert_one(row: _Row) -> tuple[str, list[Any]]:
     )
 
 
-def _update_one(row: _Row) -> tuple[str, list[Any]]:
+def _update_one(row: _Row, version: str | None = None) -> tuple[str, list[Any]]:
+    """One document's update; with `version`, only while its row still has that xmin."""
     sets = ["doc = $2::jsonb"] + [f"{c} = ${i + 3}" for i, c in enumerate(row.extra_cols)]
-    return (
-        f"UPDATE {table_ref(row.table)} SET {', '.join(sets)} WHERE id = $1",
-        [row.id, row.text, *row.extra_vals],
-    )
+    where, args = "id = $1", [row.id, row.text, *row.extra_vals]
+    if version is not None:
+        args.append(version)
+        where += f" AND xmin = ${len(args)}::text::xid"
+    return (f"UPDATE {table_ref(row.table)} SET {', '.join(sets)} WHERE {where}", args)
 
 
 __all__ = ["DocumentWrites"]

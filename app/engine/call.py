@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from app.db.database import DatabaseReader, DatabaseWriter
+from app.db.errors import NeedsSerializable
 from app.db.transaction import Tx, savepoint
 from app.engine import logs
 from app.engine.args import check_args, check_returns
@@ -153,7 +154,10 @@ class Call:
         # Copies of the Write records: the inner mutation updates them in place.
         writes = {k: dataclasses.replace(w) for k, w in tx.writes.items()}
         saved = (writes, dict(tx.cache), list(self.after_commit))
+        if tx.optimistic:
+            raise NeedsSerializable  # a savepoint needs a transaction
         await tx.flush()  # held-back writes so far belong to the outer mutation
+        await tx.begin()  # a savepoint needs the transaction open
         try:
             async with savepoint(tx.conn):
                 value = await fn.handler(self.ctx("mutation"), checked)

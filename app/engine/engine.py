@@ -26,6 +26,7 @@ from app.db.transaction import Tx
 from app.db.vector import vector_search
 from app.embedded import cursor_secret
 from app.engine import logs
+from app.engine.deadlines import Deadlines
 from app.engine.execute import Executor, TxGuard
 from app.engine.metrics import Metrics
 from app.engine.outcome import (
@@ -69,6 +70,7 @@ class Engine:
         self.registry = registry
         self.role: Role = role
         self.metrics = Metrics(self)
+        self.deadlines = Deadlines()  # time limits of calls and pool waits, one watchdog
         self.executor = Executor(self)
         # Parts `build_engine` plugs in; None where this role does not run them.
         self.hub: LiveQueries | None = None
@@ -78,6 +80,7 @@ class Engine:
         self.call_log: CallObserver | None = None
         self.log_stream: CallObserver | None = None  # recent calls for `npx convex logs`
         self.env: Part | None = None  # the deployment's environment variables (started first)
+        self.index_builder: Part | None = None  # builds staged indexes in the background
         # Convex's admin surface (`_system/cli/...`): functions only an admin may call.
         self.system: dict[str, RegisteredFunction] = {}
         self.actions: ActionRunner | None = None  # client-called actions run on the workers
@@ -115,15 +118,20 @@ class Engine:
         """A pool connection for a call, within CONVECT_POOL_TIMEOUT (else `Overloaded`)."""
         pool = self.pool
         timeout = self.settings.pool_timeout
+        # Timed by the deadlines watchdog: acquire(timeout=) wraps each acquire in a task,
+        # asyncio.timeout costs a timer per call.
+        deadline = self.deadlines.enter(timeout)
         try:
-            # asyncio.timeout, not acquire(timeout=): that wraps each acquire in a task.
-            async with asyncio.timeout(timeout):
-                conn = await pool.acquire()
-        except TimeoutError:
+            conn = await pool.acquire()
+        except asyncio.CancelledError:
+            if not self.deadlines.stopped(deadline):
+                raise
             raise Overloaded(
                 f"Server overloaded: no database connection came free within {timeout:g} s "
                 "(CONVECT_POOL_TIMEOUT); retry shortly"
             ) from None
+        finally:
+            self.deadlines.leave(deadline)
         try:
             yield conn
         finally:
@@ -158,7 +166,15 @@ class Engine:
             self._ts = int(await self._pool.fetchval("SELECT last_value FROM _convect_ts"))
             self._install_registry(self.registry)
             stack.push_async_callback(self._close_verifier)
-            parts = (self.env, self.storage, self.scheduler, self.actions, self.hub, self.notifier)
+            parts = (
+                self.env,
+                self.storage,
+                self.scheduler,
+                self.actions,
+                self.hub,
+                self.notifier,
+                self.index_builder,
+            )
             for part in parts:
                 if part is not None:
                     await part.start()
@@ -295,7 +311,8 @@ class Engine:
         except ValueError:
             return await self.execute(fn, args, principal.identity, request_id=request_id)
         identity, admin = principal.identity, principal.is_admin
-        hit = hub.cached(path, wire_args, identity, admin)
+        key = hub.key_of(path, wire_args, identity, admin)
+        hit = hub.cached(path, wire_args, identity, admin, key)
         if hit is not None:  # never a failure: each failing call runs (own request id, logged)
             lines = list(hit.log_lines)  # the lines of the run that produced it, as Convex
             return Outcome(value=hit.value, log_lines=lines, request_id=request_id or "")
@@ -304,7 +321,7 @@ class Engine:
         if outcome.read_set is not None:
             hub.store(
                 path, wire_args, identity, admin, gen, outcome.value, outcome.error,
-                outcome.read_set, outcome.log_lines,
+                outcome.read_set, outcome.log_lines, key,
             )  # fmt: skip
         return outcome
 

@@ -11,18 +11,27 @@ the result, maps an exception to a `Failure`, times the call and tells the obser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
 from app.db.catalog import Catalog
-from app.db.errors import ConflictError, NeedsTransaction, is_connection_error, is_retryable
+from app.db.errors import (
+    ConflictError,
+    NeedsSerializable,
+    NeedsTransaction,
+    is_connection_error,
+    is_retryable,
+)
 from app.db.readset import project
+from app.db.sql import table_ref
 from app.db.transaction import Tx, lock_timeout_ms, serializable
-from app.engine import logs
+from app.db.writes import DocumentWrites
+from app.engine import answers, logs
 from app.engine.args import check_args, check_returns
 from app.engine.call import Call
 from app.engine.outcome import ExecutionTimeout, Outcome, failure_of, new_request_id
@@ -67,6 +76,7 @@ class Executor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.multi_statement: set[str] = set()  # queries that need a real transaction
+        self.serial: set[str] = set()  # mutations that need SERIALIZABLE (not optimistic)
 
     async def execute(
         self,
@@ -101,14 +111,18 @@ class Executor:
             if fn.kind in ("query", "mutation")
             else engine.settings.action_timeout
         )
+        deadline = engine.deadlines.enter(limit)
         try:
             try:
-                async with asyncio.timeout(limit):
-                    await self._run(
-                        fn, args, identity, request_id, session, guard, tx, outcome, auth_error
-                    )
-            except TimeoutError as exc:
-                raise ExecutionTimeout(limit) from exc
+                await self._run(
+                    fn, args, identity, request_id, session, guard, tx, outcome, auth_error
+                )
+            except asyncio.CancelledError:
+                if engine.deadlines.stopped(deadline):
+                    raise ExecutionTimeout(limit) from None
+                raise
+            finally:
+                engine.deadlines.leave(deadline)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -216,25 +230,31 @@ class Executor:
         engine = self.engine
         attempts = max(1, engine.settings.mutation_retries)
         last: BaseException | None = None
-        for attempt in range(attempts):
-            if attempt:
+        optimistic = (
+            engine.settings.optimistic_mutations and guard is None and fn.path not in self.serial
+        )
+        attempt, restarted = -1, False
+        while restarted or (attempt := attempt + 1) < attempts:
+            if attempt and not restarted:
                 await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.25)))
                 logs.clear()
+            restarted = False
             async with engine.connection() as conn:
                 tx = Tx(conn, writable=True)
+                tx.optimistic = optimistic
                 call = Call(engine, identity, "mutation", tx, rid)
                 try:
-                    async with serializable(conn, lock_timeout_ms(attempt, attempts)):
+                    async with (
+                        _no_transaction()
+                        if optimistic
+                        else serializable(tx, lock_timeout_ms(attempt, attempts))
+                    ):
                         if session is not None:
-                            prior = await conn.fetchval(
-                                "SELECT response::text FROM _convect_mutation_requests "
-                                "WHERE session_id = $1 AND request_id = $2",
-                                *session,
-                            )
+                            await tx.begin()  # (none armed when optimistic: on its own)
+                            prior = await answers.find(conn, session)
                             if prior is not None:
-                                stored = orjson.loads(prior)
-                                outcome.value = decode_value(stored["value"])
-                                outcome.commit_ts, outcome.retries = stored["ts"], attempt
+                                outcome.value = decode_value(prior[0])
+                                outcome.commit_ts, outcome.retries = prior[1], attempt
                                 return
                         value = None
                         if guard is None or await guard.begin(tx):
@@ -245,16 +265,21 @@ class Executor:
                             if guard is not None:
                                 guard.before_commit(tx)
                         encoded = encode_value(value)  # not a Convex value: roll back
+                        held = session is not None and optimistic and bool(tx.writes)
+                        if held and session is not None:  # in the one commit statement
+                            answers.hold(tx, session, encoded)
                         ts = await self.log_commit(tx)
-                        if session is not None:
-                            await conn.execute(
-                                "INSERT INTO _convect_mutation_requests "
-                                "(session_id, request_id, response) VALUES ($1, $2, $3::jsonb)",
-                                *session,
-                                orjson.dumps({"value": encoded, "ts": ts}).decode(),
-                            )
+                        if session is not None and not held:
+                            await answers.store(conn, session, encoded, ts)
+                except NeedsSerializable:
+                    # Did more than read by id and write what it read: from now on this
+                    # mutation runs SERIALIZABLE (nothing was sent but reads).
+                    self.serial.add(fn.path or "")
+                    optimistic, restarted = False, True  # the same attempt, again
+                    logs.clear()
+                    continue
                 except BaseException as exc:
-                    if tx.doomed is not None or is_retryable(exc):
+                    if tx.doomed is not None or is_retryable(exc) or answers.is_duplicate(exc):
                         last = exc
                         engine.metrics.retry(fn)
                         continue
@@ -274,11 +299,16 @@ class Executor:
 
         Writes the Tx held back go in the same statement (`Tx.flush_with`).
         """
+        if tx.optimistic:
+            if not tx.writes:  # read only: its reads must still be current, together
+                await _check_reads(tx)
+                return self.engine.current_ts()
+            _check_optimistic(tx)
         if not tx.writes:
             await tx.flush()
             return self.engine.current_ts()
         writes = projected_writes(self.engine.catalog, tx)
-        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()])
+        row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()], final=True)
         assert row is not None
         ts: int = row["ts"]
         return ts
@@ -315,6 +345,49 @@ class Executor:
             await self._committed(call, tx, ts)
             return value
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.asynccontextmanager
+async def _no_transaction() -> AsyncIterator[None]:
+    """An optimistic mutation's run: no BEGIN, its commit is one statement on its own."""
+    yield
+
+
+async def _check_reads(tx: Tx) -> None:
+    """An optimistic mutation that wrote nothing: one statement checks that every document
+    it read still has the version read, so its reads (made one by one) are those of one
+    snapshot; else a serialization failure, and the mutation runs again. A document read
+    as missing stays missing (ids are never reused)."""
+    by_table: dict[str, list[tuple[str, str]]] = {}
+    for doc_id, version in tx.versions.items():
+        if version is not None:
+            by_table.setdefault(tx.version_tables[doc_id], []).append((doc_id, version))
+    if not by_table:
+        return
+    checks: list[str] = []
+    args: list[Any] = []
+    for table, read in by_table.items():
+        args += [[d for d, _ in read], [v for _, v in read]]
+        checks.append(
+            f"(SELECT count(*) FROM {table_ref(table)} t JOIN unnest(${len(args) - 1}::text[], "
+            f"${len(args)}::text[]) AS r(id, v) ON t.id = r.id AND t.xmin = r.v::xid) = {len(read)}"
+        )
+    await tx.conn.fetchval(f"SELECT _convect_unchanged({' AND '.join(checks)})", *args)
+
+
+def _check_optimistic(tx: Tx) -> None:
+    """An optimistic mutation may commit as one statement only if every document it read
+    is one it updates (so the version check covers every read: a document only read
+    could change before the commit without the statement noticing, and PostgreSQL's
+    serializable checks do not see reads made outside a SERIALIZABLE transaction)."""
+    batch = tx.deferred(DocumentWrites.key)
+    rows = batch.rows if isinstance(batch, DocumentWrites) else {}
+    for doc_id, version in tx.versions.items():
+        row = rows.get(doc_id)
+        if version is None or row is None or row.insert:
+            raise NeedsSerializable
+    if isinstance(batch, DocumentWrites):
+        batch.versions = tx.versions
 
 
 __all__ = ["COMMIT_SQL", "Executor", "TxGuard", "projected_writes"]

@@ -7,6 +7,7 @@ imports run one way. `app.compose.build_engine` plugs the real ones in.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.db.readset import ReadSet
@@ -87,8 +88,16 @@ class LiveQueries(Part, Protocol):
     def snapshot(self) -> LiveQueryCounts:
         """Counts and counters at this moment."""
 
+    def key_of(self, path: str, args: Any, identity: UserIdentity | None, admin: bool) -> Hashable:
+        """The cache key of a call, computed once for `cached` and `store`."""
+
     def cached(
-        self, path: str, args: Any, identity: UserIdentity | None, admin: bool
+        self,
+        path: str,
+        args: Any,
+        identity: UserIdentity | None,
+        admin: bool,
+        key: Any = None,
     ) -> CachedResult | None:
         """A still-valid result of this query, if one is held."""
 
@@ -106,6 +115,7 @@ class LiveQueries(Part, Protocol):
         failure: Failure | None,
         read_set: ReadSet,
         log_lines: list[str] | None = None,
+        key: Any = None,
     ) -> None:
         """Keep an HTTP query's result (with its run's log lines) while nothing it read
         changes."""

@@ -143,6 +143,11 @@ class _InsertBatch:
             ),
         ]
 
+    standalone = True  # new rows only, nothing to settle
+
+    def expected(self) -> list[int | None]:
+        return [None, None]  # new rows: nothing another mutation could have changed
+
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         pass  # new ids: every row is inserted (or the statement failed)
 
@@ -165,6 +170,11 @@ class _StateChange:
         # A TID scan locks the one row, not an index page (see `dequeue`).
         sql = f"UPDATE {TABLE_REF} SET doc = $1::jsonb WHERE ctid = $2 AND id = $3"
         return [(sql, [orjson.dumps(self.new).decode(), self.tid, self.new["_id"]])]
+
+    standalone = False  # an update, which may need a second statement (`settle`)
+
+    def expected(self) -> list[int | None]:
+        return [None]
 
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         if not changed[0]:  # the row moved since its address was read: by id, then

@@ -69,6 +69,11 @@ LIGHT_SCAN_SQL = (
     "AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot)) AS ts FROM s"
 )
 MAX_CACHED = 10_000
+# Once the HTTP cache is full, a result is kept only the second time its query misses
+# within the last SEEN_ONCE misses (a "doorkeeper", as in TinyLFU): a stream of distinct
+# queries (a get by random id) would otherwise pay for keeping and evicting a result per
+# call that no later call reads. Until the cache is full every result is kept.
+SEEN_ONCE = MAX_CACHED
 MIN_REFRESH_INTERVAL_S = 0.005
 # First runs of new subscriptions in one refresh: about this long, in turns across the
 # sockets waiting (NEW_RUNS_PER_TURN each). What commits touch always runs; the rest of
@@ -285,6 +290,7 @@ class Hub:
         self._cache_lru: OrderedDict[EntryKey, int] = OrderedDict()  # key -> bytes held
         self._cache_bytes = 0
         self._cache_budget = engine.settings.query_cache_bytes
+        self._seen_once: OrderedDict[int, None] = OrderedDict()  # hashes of keys missed once
         self._index: InvalidationIndex[Entry] = InvalidationIndex()
         self._pending: dict[Entry, None] = {}  # waiting for a first run (or a re-run)
         self._pending_of: dict[Subscriber, dict[Entry, None]] = {}  # the same, by socket
@@ -568,15 +574,25 @@ class Hub:
 
     # ------------------------------------------------------------- HTTP query cache
 
+    def key_of(self, path: str, args: Any, identity: UserIdentity | None, admin: bool) -> EntryKey:
+        """The cache key of a call, computed once for `cached` and `store`."""
+        return entry_key(path, args, identity, admin)
+
     def cached(
-        self, path: str, args: Any, identity: UserIdentity | None, admin: bool
+        self,
+        path: str,
+        args: Any,
+        identity: UserIdentity | None,
+        admin: bool,
+        key: EntryKey | None = None,
     ) -> Entry | None:
         """A still-valid result for an HTTP query, if the hub holds one.
 
         Never a failure: a failed call is run again, so that it gets its own request id
         and its own server log entry (a subscribed entry's failure stays for its sockets).
+        `key`: the call's `entry_key`, when the caller has it (it is passed on to `store`).
         """
-        entry = self._entries.get(entry_key(path, args, identity, admin))
+        entry = self._entries.get(key or entry_key(path, args, identity, admin))
         if entry is None or not entry.state.serves_http or entry.failure is not None:
             self._stats.cache_misses += 1
             return None
@@ -596,14 +612,15 @@ class Hub:
         failure: Failure | None,
         read_set: ReadSet,
         log_lines: list[str] | None = None,
+        key: EntryKey | None = None,
     ) -> None:
         """Keep an HTTP query's result (and the log lines of its run, which every answer
         from the cache repeats, as in Convex) if no refresh ran, even partly, while it ran
         (a refresh matches commits only against the entries there when it read them)."""
         if self._refreshing or gen != self.generation() or failure is not None:
             return
-        key = entry_key(path, args, identity, admin)
-        if key in self._entries:
+        key = key or entry_key(path, args, identity, admin)
+        if key in self._entries or not self._admit(key):
             return
         text = kept(orjson.dumps(value))
         lines = list(log_lines or ())
@@ -620,6 +637,19 @@ class Hub:
         self._entries[key] = entry
         self._index.add(entry, read_set)
         self._remember(entry, len(text))
+
+    def _admit(self, key: EntryKey) -> bool:
+        """Whether to keep a new result: always while the cache has room; once it is full,
+        only for a key that missed once before, recently (see SEEN_ONCE)."""
+        if len(self._cache_lru) < MAX_CACHED and self._cache_bytes < self._cache_budget * 0.9:
+            return True
+        mark = hash(key)
+        if self._seen_once.pop(mark, False) is None:
+            return True
+        self._seen_once[mark] = None
+        if len(self._seen_once) > SEEN_ONCE:
+            self._seen_once.popitem(last=False)
+        return False
 
     # ------------------------------------------------------------- the refresh loop
 

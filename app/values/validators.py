@@ -463,6 +463,16 @@ def _check_object_fields(fields: Any, what: str) -> dict[str, Validator]:
     return out
 
 
+def _as_object(value: Any) -> dict[str, Any] | None:
+    """The plain object a value stands for on the wire (a `UserIdentity` is sent as
+    `to_dict()`, as in Convex), or None for anything else."""
+    as_value = getattr(value, "__convex_value__", None)
+    if as_value is None:
+        return None
+    plain = as_value()
+    return plain if isinstance(plain, dict) else None
+
+
 class ObjectValidator(Validator):
     """`v.object({...})`."""
 
@@ -480,7 +490,10 @@ class ObjectValidator(Validator):
     def validate(self, value: Any, path: str = "", *, id_table: IdTableLookup | None = None) -> Any:
         """Accept a dict with exactly the declared fields (optional ones may be missing)."""
         if not isinstance(value, dict):
-            raise _no_match(value, self, path)
+            plain = _as_object(value)
+            if plain is None:
+                raise _no_match(value, self, path)
+            value = plain
         fields = self.fields
         for name, fv in fields.items():
             if not fv.is_optional and value.get(name, UNSET) is UNSET:
@@ -577,7 +590,10 @@ class RecordValidator(Validator):
     def validate(self, value: Any, path: str = "", *, id_table: IdTableLookup | None = None) -> Any:
         """Accept a dict whose keys and values match."""
         if not isinstance(value, dict):
-            raise _no_match(value, self, path)
+            plain = _as_object(value)
+            if plain is None:
+                raise _no_match(value, self, path)
+            value = plain
         out: dict[str, Any] = {}
         for k, x in value.items():
             sub = f"{path}.{k}" if isinstance(k, str) else f"{path}[{k!r}]"

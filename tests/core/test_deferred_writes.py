@@ -42,6 +42,8 @@ class Rows:
             )
         ]
 
+    standalone = True  # new rows only
+
     async def settle(self, conn: asyncpg.Connection, changed: list[int]) -> None:
         self.settled.append(changed)
 
@@ -63,8 +65,8 @@ def test_combine_renumbers_each_parts_parameters_after_the_tails() -> None:
 
 async def test_held_rows_are_sent_before_the_next_statement(conn: asyncpg.Connection) -> None:
     await conn.execute("TRUNCATE held")
-    async with serializable(conn):
-        tx = Tx(conn, writable=True)
+    tx = Tx(conn, writable=True)
+    async with serializable(tx):
         batch = tx.defer("held", Rows)
         batch.rows += [("a", 1), ("b", 2)]
         assert tx.defer("held", Rows) is batch  # one batch per name
@@ -75,8 +77,8 @@ async def test_held_rows_are_sent_before_the_next_statement(conn: asyncpg.Connec
 
 async def test_held_rows_ride_in_the_commit_log_statement(conn: asyncpg.Connection) -> None:
     await conn.execute("TRUNCATE held")
-    async with serializable(conn):
-        tx = Tx(conn, writable=True)
+    tx = Tx(conn, writable=True)
+    async with serializable(tx):
         tx.defer("held", Rows).rows.append(("c", 5))
         row = await tx.flush_with(COMMIT_SQL, ["[]"])
         assert row is not None and row["ts"] > 0 and row["w0"] == 1
@@ -86,8 +88,8 @@ async def test_held_rows_ride_in_the_commit_log_statement(conn: asyncpg.Connecti
 
 async def test_a_discarded_batch_is_never_sent(conn: asyncpg.Connection) -> None:
     await conn.execute("TRUNCATE held")
-    async with serializable(conn):
-        tx = Tx(conn, writable=True)
+    tx = Tx(conn, writable=True)
+    async with serializable(tx):
         tx.defer("held", Rows).rows.append(("d", 1))
         tx.discard_deferred()
         await tx.flush()
@@ -102,14 +104,14 @@ async def test_a_state_change_finds_its_row_by_id_when_its_address_moved(
     try:
         doc_id = ids.new_id(rows.TABLE)
         doc = rows.new_document(doc_id, "m:f", {}, 0.0, creation_time=1.0)
-        async with serializable(db):
-            tx = Tx(db, writable=True)
+        tx = Tx(db, writable=True)
+        async with serializable(tx):
             rows.insert_later(tx, doc)
             await tx.flush_with(COMMIT_SQL, ["[]"])
         tid = await db.fetchval(f"SELECT ctid FROM {rows.TABLE_REF} WHERE id = $1", doc_id)
         await db.execute(f"UPDATE {rows.TABLE_REF} SET doc = doc WHERE id = $1", doc_id)  # moves
-        async with serializable(db):
-            tx = Tx(db, writable=True)
+        tx = Tx(db, writable=True)
+        async with serializable(tx):
             rows.write_later(tx, doc, rows.with_state(doc, rows.SUCCESS), tid)
             row = await tx.flush_with(COMMIT_SQL, ["[]"])
             assert row is not None and row["w0"] == 0  # the address was stale
@@ -121,3 +123,37 @@ async def test_a_state_change_finds_its_row_by_id_when_its_address_moved(
         assert queued == 1  # inserted with its row (the run would have dequeued it)
     finally:
         await db.close()
+
+
+def test_combine_checks_expected_row_counts_in_the_same_statement() -> None:
+    sql, _ = combine(
+        [("INSERT INTO a VALUES ($1)", [1]), ("UPDATE b SET x = 1 WHERE id = $1", ["b"])],
+        "SELECT 1 AS one",
+        [],
+        [None, 1],
+    )
+    assert sql.endswith(
+        "(SELECT count(*) FROM w0) AS w0, (SELECT count(*) FROM w1) AS w1, "
+        "_convect_unchanged((SELECT count(*) FROM w1) = 1) AS unchanged"
+    )
+
+
+async def test_an_update_that_found_another_version_fails_the_whole_statement(
+    conn: asyncpg.Connection,
+) -> None:
+    """The optimistic commit: one part changes nothing (its row has another version),
+    so the statement fails as a serialization failure and the other part is undone."""
+    await conn.execute("TRUNCATE held")
+    await conn.execute("INSERT INTO held VALUES ('v', 1)")
+    sql, args = combine(
+        [
+            ("INSERT INTO held (id, n) VALUES ($1, $2)", ["w", 2]),
+            ("UPDATE held SET n = 5 WHERE id = $1 AND xmin = $2::text::xid", ["v", "1"]),
+        ],
+        "SELECT 1 AS one",
+        [],
+        [None, 1],
+    )
+    with pytest.raises(asyncpg.SerializationError):
+        await conn.fetchrow(sql, *args)
+    assert await conn.fetch("SELECT id, n FROM held ORDER BY id") == [("v", 1)]

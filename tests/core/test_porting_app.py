@@ -1,16 +1,20 @@
 """A Convex app ported without reshaping (tests/apps/porting), driven by the official npm
 clients: two-argument db forms, derived validators, union and `v.any()` tables, staged
-indexes enabled by a later deploy, live counts and `maximumBytesRead` pages."""
+indexes built in the background and enabled by a later deploy, environment variables,
+live counts and `maximumBytesRead` pages."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.support.npm import run_script
-from tests.support.servers import ROOT, deploy_app, run_cli, start_server
+from tests.support.servers import ADMIN_KEY, ROOT, deploy_app, run_cli, start_server
 from tests.support.tokens import RsaIssuer
 
 APP = ROOT / "tests" / "apps" / "porting"
@@ -20,14 +24,35 @@ STAGED_MESSAGE = "is currently staged and not available to query until it is ena
 IDP = RsaIssuer("https://auth.porting.test", "porting")
 
 
-def _run(env: dict[str, str], log: Path, phase: str) -> dict[str, Any]:
+def _index_states(url: str) -> dict[str, tuple[bool, str]]:
+    """(staged, state) of every index of `tasks`, as the dashboard's Schema view shows it."""
+    r = httpx.post(
+        f"{url}/api/action",
+        json={"path": "_system/dashboard:schema", "args": {}, "format": "json"},
+        headers={"Authorization": f"Convex {ADMIN_KEY}"},
+        timeout=30,
+    )
+    tables = {t["table"]: t for t in r.json()["value"]["tables"]}
+    tasks = tables["tasks"]
+    return {i["name"]: (i["staged"], i["state"]) for i in tasks["indexes"] + tasks["searchIndexes"]}
+
+
+def _run(env: dict[str, str], log: Path, phase: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Serve the app, run the npm script's `phase`; then wait until the server's background
+    builder has built every staged index. Returns the script's observations and the
+    index states seen at start and at the end."""
     server = start_server(env, log)
     try:
+        states = {"start": _index_states(server.url)}
         token = IDP.token("ana", email="ana@example.com", role="owner")
-        out: dict[str, Any] = run_script(
-            "porting.mjs", phase, env={"CONVECT_URL": server.url, "PORTING_TOKEN": token}
-        )
-        return out
+        script_env = {"CONVECT_URL": server.url, "PORTING_TOKEN": token, "ADMIN_KEY": ADMIN_KEY}
+        out: dict[str, Any] = run_script("porting.mjs", phase, env=script_env)
+        end = time.monotonic() + 60
+        while any(s == (True, "backfilling") for s in _index_states(server.url).values()):
+            assert time.monotonic() < end, "the staged indexes were never built"
+            time.sleep(0.1)
+        states["end"] = _index_states(server.url)
+        return out, states
     finally:
         server.stop()
 
@@ -45,9 +70,26 @@ def test_a_ported_app_runs_unchanged_under_the_npm_clients(
         app,
         data_dir / "porting",
         CONVECT_AUTH_PROVIDERS=json.dumps([provider]),
+        CONVECT_INDEX_BUILD_POLL="0.2",
+        PORTING_GREETING="hello",  # a start-up value; a stored variable wins over it
     )
+    # The deploy returned without building the staged index: it waits for a server.
+    listed = run_cli(env, "indexes")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        "tasks.by_assignee (database): staged, backfilling",
+        "tasks.search_title (search): staged, backfilled",  # new table: built with it
+    ]
     log = data_dir / "porting.log"
-    out = _run(env, log, "staged")
+    out, states = _run(env, log, "staged")
+    # The server's background builder built it; it stays staged.
+    assert states["end"] == {
+        "by_project_done": (False, "ready"),
+        "by_assignee": (True, "backfilled"),
+        "search_title": (True, "backfilled"),
+    }
+    listed = run_cli(env, "indexes")
+    assert "tasks.by_assignee (database): staged, backfilled" in listed.stdout
 
     # A live count follows writes entering and leaving its range, and nothing else.
     assert out["countsSettled"] == [0, 1, 2, 1, 0]
@@ -85,6 +127,15 @@ def test_a_ported_app_runs_unchanged_under_the_npm_clients(
     assert out["whoamiAuthed"]["tokenIdentifier"] == f"{IDP.issuer}|ana"
     assert out["whoamiAuthed"]["email"] == "ana@example.com"
     assert out["whoamiAuthed"]["role"] == "owner"
+    # Under `returns=v.nullable(v.object(...))` the identity is checked as that object.
+    assert out["whoamiChecked"] == out["whoamiAuthed"]
+    assert out["whoamiCheckedAnon"] is None
+
+    # Environment variables: start-up value, stored (live), removed, stored again.
+    assert out["greetingStartup"] == "hello"
+    assert (out["greetingStored"], out["greetingAction"]) == ("hola", "hola")
+    assert out["greetingRemoved"] == "hello"
+    assert out["greetings"] == ["hello", "hola", "hello", "bonjour"]
 
     # Staged indexes are built but refuse queries...
     assert f"Index tasks.by_assignee {STAGED_MESSAGE}" in out["byAssignee"]
@@ -95,8 +146,14 @@ def test_a_ported_app_runs_unchanged_under_the_npm_clients(
     schema.write_text(schema.read_text().replace("STAGED = True", "STAGED = False"))
     deployed = run_cli(env, "deploy")
     assert deployed.returncode == 0, deployed.stderr + deployed.stdout
-    assert "index" not in deployed.stdout + deployed.stderr  # enabled without a rebuild
-    enabled = _run(env, log, "enabled")
+    said = deployed.stdout + deployed.stderr
+    assert "enabled index tasks.by_assignee" in said  # built in the background: no rebuild
+    assert "enabled index tasks.search_title" in said
+    assert "creat" not in said and "building" not in said
+    assert run_cli(env, "indexes").stdout.strip() == "no staged indexes"
+    enabled, states = _run(env, log, "enabled")
+    assert states["start"]["by_assignee"] == (False, "ready")
+    assert enabled["greetingAfterRestart"] == "bonjour"
     assert enabled["byAssignee"] is None and enabled["search"] is None
     assert enabled["byAssigneeRows"] == ["c3"]
     assert enabled["searchRows"] == ["c3"]

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's chromium driven by playwright-core (npm).
 
-The run also takes the screenshots the README shows (docs/dashboard/*.png).
+With `CONVECT_SCREENSHOTS=1` (`make screenshots`) the run also takes the screenshots the
+README shows (docs/dashboard/*.png); otherwise it writes nothing into the tree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from tests.support.servers import ADMIN_KEY, ROOT, ServerProcess
 
 ADMIN = {"Authorization": f"Convex {ADMIN_KEY}"}
 SHOTS = ROOT / "docs" / "dashboard"
+
+
+def screenshots() -> str:
+    """The folder to write the README's screenshots to, or "" (unless asked, none)."""
+    return str(SHOTS) if os.environ.get("CONVECT_SCREENSHOTS") == "1" else ""
 
 
 def chromium() -> str:
@@ -36,7 +42,7 @@ def drive(server: ServerProcess, *steps: str, key: str = ADMIN_KEY) -> dict:  # 
             "CONVECT_URL": server.url,
             "ADMIN_KEY": key,
             "CHROMIUM": chromium(),
-            "SHOTS": str(SHOTS),
+            "SHOTS": screenshots(),
             "STEPS": ",".join(steps),
         },
         timeout=120,
@@ -46,16 +52,25 @@ def drive(server: ServerProcess, *steps: str, key: str = ADMIN_KEY) -> dict:  # 
     return out
 
 
+def test_screenshots_are_taken_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONVECT_SCREENSHOTS", raising=False)
+    assert screenshots() == ""
+    monkeypatch.setenv("CONVECT_SCREENSHOTS", "0")
+    assert screenshots() == ""
+    monkeypatch.setenv("CONVECT_SCREENSHOTS", "1")
+    assert screenshots() == str(SHOTS)
+
+
 async def _seed(dash: httpx.AsyncClient) -> None:
     sys = "_system/dashboard:insert"
     author = await mutation(
         dash, sys, {"table": "authors", "document": {"name": "Ursula K. Le Guin"}}, headers=ADMIN
     )
-    for title, year in (("A Wizard of Earthsea", 1968.0), ("The Dispossessed", 1974.0)):
-        await mutation(
-            dash, sys, {"table": "books", "document": {"title": title, "year": year, "author": author}},
-            headers=ADMIN,
-        )  # fmt: skip
+    for title, year in (("The Dispossessed", 1974.0), ("A Wizard of Earthsea", 1968.0)):
+        book = {"title": title, "year": year, "author": author}
+        if year == 1968.0:  # ids nested in an array and an object link too
+            book |= {"coauthors": [author], "credits": {"editor": author, "note": "first"}}
+        await mutation(dash, sys, {"table": "books", "document": book}, headers=ADMIN)
     await mutation(dash, "library:schedule_reminder", {"note": "return the books"})
 
 
@@ -76,10 +91,17 @@ async def test_the_dashboard_browses_edits_runs_cancels_and_uploads(
     await _seed(dash)
     out = drive(dashboard_server, "data", "functions", "scheduled", "files", "schema", "health")
     assert "books=2" in out["tables"] and "authors=1" in out["tables"]
-    assert out["rows"] == 2 and out["idLinks"] == 4  # each row: its _id and its author
+    # each row its _id and author; the Earthsea row its coauthor and editor too
+    assert out["rows"] == 2 and out["idLinks"] == 6 and out["nestedIdLinks"] == 2
+    assert out["sortedByYear"] == ["1968", "1974"] and "index by_year" in out["sortByYearNote"]
+    assert out["sortedByTitle"] == ["A Wizard of Earthsea", "The Dispossessed"]
+    assert "whole table fits on this page" in out["sortByTitleNote"]
+    assert "full scan" in out["bigTableSortNote"] and "only this page" in out["bigTableSortNote"]
     assert "title" in out["schemaError"]  # the schema's refusal, shown in the editor
     assert out["secondPageSawEditMs"] < 5000
     assert "Ursula K. Le Guin" in out["linkedDocument"]
+    assert len(out["bookDocumentLinks"]) == 3  # author, coauthors[0], credits.editor
+    assert len(set(out["bookDocumentLinks"])) == 1
     assert out["runResult"].strip().strip('"')  # the new document's id
     assert "added book Run from the form" in out["runLogs"]
     assert "Arrived live" in out["liveQuery"]  # the subscribed query saw a later write
@@ -113,5 +135,10 @@ async def test_the_logs_view_streams_calls_and_env_vars_are_set(
         pytest.skip("not built yet: " + "; ".join(missing))
     out = drive(dashboard_server, "logs", "env")
     assert "added book Streamed" in out["logRow"] and "success" in out["logRow"]
+    # 300 more calls: the newest 200 rows stay in the page, which says so
+    assert out["logRowsAfterBurst"] == 200
+    assert int(out["logStatus"].split()[0]) >= out["logReceivedBeforeBurst"] + 300
+    assert "at most 200 rows" in out["logStatus"]
+    assert out["logRowsFiltered"] == ["library:add_book"]
     assert "hello" not in out["envHidden"]
     assert out["envShown"] == "hello from the dashboard"

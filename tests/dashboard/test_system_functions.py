@@ -20,6 +20,7 @@ SYS = "_system/dashboard:"
 CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("query", "page", {"table": "books", "paginationOpts": {"numItems": 5, "cursor": None}}),
     ("query", "document", {"id": "x"}),
+    ("query", "table", {"table": "books"}),
     ("query", "scheduled", {}),
     ("query", "crons", {}),
     ("query", "files", {}),
@@ -73,7 +74,11 @@ async def test_a_table_page_filters_by_field_and_index_range_and_links_ids(
         headers=ADMIN,
     )  # fmt: skip
     assert [d["year"] for d in ranged["page"]] == [1969.0, 1974.0]
-    assert ranged["idFields"] == {"author": "authors"}
+    assert ranged["idPaths"] == {
+        "author": "authors",
+        "coauthors[]": "authors",
+        "credits.editor": "authors",
+    }
     filtered = await query(
         dash, SYS + "page",
         {**base, "filters": [{"field": "title", "op": "eq", "value": "b1968"}]}, headers=ADMIN,
@@ -86,6 +91,56 @@ async def test_a_table_page_filters_by_field_and_index_range_and_links_ids(
             dash, SYS + "page", {**base, "filters": [{"field": "x", "op": "like", "value": 1}]},
             headers=ADMIN,
         )  # fmt: skip
+
+
+async def test_ids_nested_in_documents_are_linked_by_the_schema_or_by_their_values(
+    dash: httpx.AsyncClient,
+) -> None:
+    author = await mutation(
+        dash, SYS + "insert", {"table": "authors", "document": {"name": "Le Guin"}}, headers=ADMIN
+    )
+    book = await mutation(
+        dash,
+        SYS + "insert",
+        {
+            "table": "books",
+            "document": {
+                "title": "t",
+                "year": 1.0,
+                "coauthors": [author],
+                "credits": {"editor": author, "note": "n"},
+            },
+        },
+        headers=ADMIN,
+    )
+    found = await query(dash, SYS + "document", {"id": book}, headers=ADMIN)
+    assert found["idPaths"]["credits.editor"] == "authors"
+    assert found["idPaths"]["coauthors[]"] == "authors"
+    # `scraps` is `v.any()`: the ids are found among the page's values, at any depth
+    await mutation(
+        dash,
+        SYS + "insert",
+        {"table": "scraps", "document": {"refs": [book], "x": {"y": [{"z": author}]}}},
+        headers=ADMIN,
+    )
+    page = await query(
+        dash,
+        SYS + "page",
+        {"table": "scraps", "paginationOpts": {"numItems": 5, "cursor": None}},
+        headers=ADMIN,
+    )
+    assert page["idPaths"] == {"refs[]": "books", "x.y[].z": "authors"}
+
+
+async def test_the_table_query_names_the_fields_and_the_indexes_that_sort_by_them(
+    dash: httpx.AsyncClient,
+) -> None:
+    books = await query(dash, SYS + "table", {"table": "books"}, headers=ADMIN)
+    assert books["fields"] == ["title", "year", "author", "coauthors", "credits"]
+    assert books["indexes"] == [{"name": "by_year", "fields": ["year"]}]
+    assert books["schema"] is True
+    scraps = await query(dash, SYS + "table", {"table": "scraps"}, headers=ADMIN)
+    assert scraps == {"fields": [], "indexes": [], "schema": False}
 
 
 async def test_an_edit_that_breaks_the_schema_is_refused_with_the_reason_and_changes_nothing(
@@ -148,7 +203,28 @@ async def test_tables_functions_and_schema_describe_the_deployment(
     assert not any(p.startswith("_system/") for p in fns)
     schema = await action(dash, SYS + "schema", {}, headers=ADMIN)
     books = next(t for t in schema["tables"] if t["table"] == "books")
-    assert books["indexes"] == [{"name": "by_year", "fields": ["year"], "state": "ready"}]
+    assert books["indexes"] == [
+        {"name": "by_year", "fields": ["year"], "state": "ready", "staged": False}
+    ]
+
+
+async def test_the_schema_view_shows_what_the_last_deploys_changed(
+    dash: httpx.AsyncClient,
+) -> None:
+    deploys = (await action(dash, SYS + "schema", {}, headers=ADMIN))["deploys"]
+    first = deploys[-1]  # the `convect deploy` that set the test app up
+    assert first["source"] == "deploy" and first["first"] is True
+    assert first["changes"]["tablesAdded"] == ["authors", "books", "scraps"]
+    assert {"table": "books", "kind": "index", "name": "by_year", "fields": ["year"]} in first[
+        "changes"
+    ]["indexesAdded"]
+    added = {f["path"]: f for f in first["changes"]["functionsAdded"]}
+    assert added["library:add_book"] == {
+        "path": "library:add_book",
+        "kind": "mutation",
+        "visibility": "internal",
+    }
+    assert isinstance(first["deployedAt"], float)
 
 
 async def test_a_scheduled_function_is_listed_and_cancelled(dash: httpx.AsyncClient) -> None:

@@ -10,6 +10,7 @@ from websockets.protocol import State
 
 from tests.dx.conftest import DevServer, original
 from tests.support.deadline import deadline
+from tests.support.servers import ADMIN_KEY
 from tests.support.ws import SyncClient
 
 
@@ -120,3 +121,48 @@ def test_every_call_is_logged_on_one_line(dev: DevServer) -> None:
     assert re.match(
         r"^\d\d:\d\d:\d\d\.\d{3} M notes:add \d+\.\dms ok  \[LOG\] 'adding logged-\d+'$", line
     ), line
+
+
+def deploy_history(dev: DevServer) -> list[dict[str, Any]]:
+    """The deploys the dashboard's Schema view shows, newest first."""
+    body = httpx.post(
+        f"{dev.url}/api/action",
+        json={"path": "_system/dashboard:schema", "args": {}},
+        headers={"Authorization": f"Convex {ADMIN_KEY}"},
+        timeout=10,
+    ).json()
+    assert body["status"] == "success", body
+    history: list[dict[str, Any]] = body["value"]["deploys"]
+    return history
+
+
+def test_a_reload_that_changes_a_signature_is_recorded_and_one_that_does_not_is_not(
+    dev: DevServer,
+) -> None:
+    assert deploy_history(dev)  # `convect dev` recorded its start
+    added = notes_version(40) + (
+        '\n\n@query(args={"n": v.number()})\nasync def echo(ctx, args):\n'
+        '    """A new function."""\n    return args["n"]\n'
+    )
+    dev.write("notes.py", added)
+    dev.wait_log(lambda text: "deploy: added query notes:echo" in text)
+    latest = deploy_history(dev)[0]
+    assert latest["source"] == "dev" and latest["first"] is False
+    assert latest["changes"]["functionsAdded"] == [
+        {"path": "notes:echo", "kind": "query", "visibility": "public"}
+    ]
+    dev.write("notes.py", added.replace('{"n": v.number()}', '{"n": v.string()}'))
+    dev.wait_log(lambda text: "deploy: changed args of notes:echo" in text)
+    assert deploy_history(dev)[0]["changes"]["functionsChanged"] == [
+        {"path": "notes:echo", "changed": ["args"]}
+    ]
+    # A body-only edit is reloaded but adds nothing to the history.
+    count = reloads(dev)
+    ids = [d["id"] for d in deploy_history(dev)]
+    dev.write(
+        "notes.py", added.replace('{"n": v.number()}', '{"n": v.string()}').replace("40", "41")
+    )
+    dev.wait_until(lambda: reloads(dev) > count)
+    assert [d["id"] for d in deploy_history(dev)] == ids
+    dev.write("notes.py", notes_version(42))
+    dev.wait_log(lambda text: "deploy: removed query notes:echo" in text)

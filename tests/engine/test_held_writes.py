@@ -13,6 +13,7 @@ import pytest
 
 from app.auth import Principal
 from app.compose import build_engine
+from app.db import transaction
 from app.db.transaction import _chunks
 from app.engine import Engine
 from app.engine.registry import load_registry
@@ -57,12 +58,33 @@ FUNCTIONS = {
             after = await ctx.db.query("items").with_index("by_name", lambda q: q.eq("name", "zz")).collect()
             return [got["n"], sorted(d["n"] for d in ranged), [d["_id"] for d in after]]
 
+        @mutation(args={"id": v.id("items"), "other": v.id("items")})
+        async def read_other(ctx, args):
+            doc = await ctx.db.get(args["id"])
+            other = await ctx.db.get(args["other"])
+            await ctx.db.patch(args["id"], {"n": doc["n"] + other["n"]})
+
         @mutation(args={"n": v.number()})
         async def patch_all(ctx, args):
             docs = await ctx.db.query("items").collect()
             for d in docs:
                 await ctx.db.patch(d["_id"], {"n": args["n"]})
             return len(docs)
+
+        @mutation(args={"names": v.array(v.string())})
+        async def add_then_fail(ctx, args):
+            for s in args["names"]:
+                await ctx.db.insert("items", {"name": s, "n": 0})
+            raise ValueError("no")
+
+        @mutation(args={})
+        async def nothing(ctx, args):
+            return 1
+
+        @mutation(args={"names": v.array(v.string())})
+        async def nested_first(ctx, args):
+            await ctx.run_mutation("items:add", {"names": args["names"]})
+            return await ctx.db.insert("items", {"name": "outer", "n": 0})
 
         @query(args={})
         async def all(ctx, args):
@@ -79,6 +101,30 @@ FUNCTIONS = {
         @mutation(args={"n": v.number()})
         async def open_many(ctx, args):
             return [await ctx.db.insert("accounts", {"balance": 0}) for _ in range(int(args["n"]))]
+
+        gates = {}
+
+        @mutation(args={"id": v.id("accounts"), "gate": v.string()})
+        async def bump(ctx, args):
+            doc = await ctx.db.get(args["id"])
+            if args["gate"]:  # wait until the gate opens (a retry finds it open)
+                gate = gates.setdefault(args["gate"], asyncio.Event())
+                await asyncio.wait_for(gate.wait(), 10)
+            await ctx.db.patch(args["id"], {"balance": doc["balance"] + 1})
+            return doc["balance"] + 1
+
+        @mutation(args={"a": v.id("accounts"), "b": v.id("accounts"), "gate": v.string()})
+        async def read_pair(ctx, args):
+            first = await ctx.db.get(args["a"])
+            if args["gate"]:
+                gate = gates.setdefault(args["gate"], asyncio.Event())
+                await asyncio.wait_for(gate.wait(), 10)
+            second = await ctx.db.get(args["b"])
+            return [first["balance"], second["balance"]]
+
+        @mutation(args={"gate": v.string()})
+        async def open_gate(ctx, args):
+            gates.setdefault(args["gate"], asyncio.Event()).set()
 
         @mutation(args={"read": v.id("accounts"), "write": v.id("accounts")})
         async def read_one_write_another(ctx, args):
@@ -137,6 +183,7 @@ async def test_a_mutation_sends_its_writes_and_commit_log_row_in_one_statement(
 ) -> None:
     [first] = await call(engine, "items:add", {"names": ["a"]})
     statements.clear()
+    engine.executor.serial.add("items:mixed")  # as a mutation that needs SERIALIZABLE
     await call(engine, "items:mixed", {"id": first, "new": ["b", "c", "d"]})
     [conn] = {c for c, sql in statements if sql.startswith("BEGIN ISOLATION LEVEL SERIALIZABLE")}
     mine = [sql for c, sql in statements if c == conn]
@@ -198,3 +245,219 @@ async def test_mutations_on_different_rows_of_a_small_analyzed_table_do_not_conf
     )  # fmt: skip
     assert first.error is None and second.error is None
     assert (first.retries, second.retries) == (0, 0)
+
+
+def on_one_connection(statements: list[tuple[int, str]], marker: str) -> list[str]:
+    """The statements of the one connection that sent a statement containing `marker`."""
+    [conn] = {c for c, sql in statements if marker in sql}
+    return [sql for c, sql in statements if c == conn]
+
+
+async def test_an_insert_only_mutation_is_one_statement_without_begin_or_commit(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    """Nothing is read before the commit: the inserts and the commit-log row go as one
+    statement, which is its own transaction (one round trip, not three)."""
+    await call(engine, "items:add", {"names": ["a", "b"]})
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert len(mine) == 1, mine
+    assert 'INSERT INTO docs."items"' in mine[0]
+    docs = sorted(d["name"] for d in await call(engine, "items:all", {}))
+    assert docs == ["a", "b"]
+    async with engine.pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+
+
+async def test_a_failing_insert_only_mutation_sends_nothing_and_leaves_no_transaction(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    def mutation_statements() -> list[str]:
+        words = ("BEGIN", "COMMIT", "ROLLBACK", 'docs."items"', "_convect_commits (")
+        return [sql for _, sql in statements if any(w in sql for w in words)]
+
+    await call(engine, "items:add", {"names": ["kept"]})  # the table exists from here on
+    statements.clear()
+    outcome = await engine.call("items:add_then_fail", {"names": ["x"]}, ADMIN, "mutation")
+    assert outcome.error is not None
+    assert mutation_statements() == [], mutation_statements()
+    outcome = await engine.call("items:nothing", {}, ADMIN, "mutation")
+    assert outcome.error is None and outcome.value == 1
+    assert mutation_statements() == []
+    assert [d["name"] for d in await call(engine, "items:all", {})] == ["kept"]
+
+
+async def test_an_insert_only_mutation_cut_into_several_statements_is_one_transaction(
+    engine: Engine, statements: list[tuple[int, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transaction, "MAX_PARAMS", 8)  # each row its own statement
+    await call(engine, "items:add", {"names": ["a", "b", "c"]})
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert mine[0].startswith("BEGIN ISOLATION LEVEL SERIALIZABLE") and mine[-1] == "COMMIT"
+    assert len(mine) > 3
+    assert sorted(d["name"] for d in await call(engine, "items:all", {})) == ["a", "b", "c"]
+
+
+async def test_a_nested_mutation_first_opens_the_transaction_for_its_savepoint(
+    engine: Engine,
+) -> None:
+    await call(engine, "items:nested_first", {"names": ["in1", "in2"]})
+    docs = sorted(d["name"] for d in await call(engine, "items:all", {}))
+    assert docs == ["in1", "in2", "outer"]
+
+
+async def test_a_mutation_that_writes_what_it_read_commits_optimistically(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    """Reads by id, each on its own, then one statement that updates each document only
+    at the version read, with the inserts and the commit-log row: no BEGIN, no COMMIT."""
+    [first] = await call(engine, "items:add", {"names": ["a"]})
+    statements.clear()
+    await call(engine, "items:mixed", {"id": first, "new": ["b", "c", "d"]})
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert len(mine) == 2, mine
+    assert "xmin" in mine[0] and "_convect_unchanged" in mine[1]
+    docs = {d["name"]: d["n"] for d in await call(engine, "items:all", {})}
+    assert docs == {"a": 1.0, "b": 5.0, "c": 1.0, "d": 1.0}
+    assert "items:mixed" not in engine.executor.serial
+
+
+async def test_an_optimistic_mutation_whose_read_changed_is_retried_and_loses_nothing(
+    engine: Engine,
+) -> None:
+    [acct] = await call(engine, "accounts:open_many", {"n": 1})
+    slow = asyncio.create_task(
+        engine.call("accounts:bump", {"id": acct, "gate": "g1"}, ADMIN, "mutation")
+    )
+    await asyncio.sleep(0.2)  # `slow` has read balance 0 and waits
+    assert await call(engine, "accounts:bump", {"id": acct, "gate": ""}) == 1
+    await call(engine, "accounts:open_gate", {"gate": "g1"})
+    outcome = await slow
+    assert outcome.error is None and outcome.retries >= 1
+    assert outcome.value == 2  # re-run on the new balance, not a lost update
+
+
+async def test_many_concurrent_optimistic_bumps_lose_no_update(engine: Engine) -> None:
+    accts = await call(engine, "accounts:open_many", {"n": 3})
+    calls = [
+        engine.call("accounts:bump", {"id": accts[i % 3], "gate": ""}, ADMIN, "mutation")
+        for i in range(60)
+    ]
+    outcomes = await asyncio.gather(*calls)
+    assert all(o.error is None for o in outcomes), [o.error for o in outcomes if o.error]
+    async with engine.pool.acquire() as conn:
+        balances = await conn.fetch(
+            "SELECT (doc->>'balance')::float AS b FROM docs.\"accounts\" WHERE id = ANY($1)",
+            accts,
+        )
+    assert sorted(r["b"] for r in balances) == [20.0, 20.0, 20.0]
+
+
+async def test_a_mutation_that_only_reads_a_document_runs_serializable_from_then_on(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    """A document read but not written is not covered by the version check: the
+    mutation is re-run SERIALIZABLE, and runs so from then on."""
+    a, b = await call(engine, "items:add", {"names": ["a", "b"]})
+    statements.clear()
+    await call(engine, "items:read_other", {"id": a, "other": b})
+    assert "items:read_other" in engine.executor.serial
+    assert any(sql.startswith("BEGIN ISOLATION LEVEL SERIALIZABLE") for _, sql in statements)
+    statements.clear()
+    await call(engine, "items:read_other", {"id": a, "other": b})
+    mine = on_one_connection(statements, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+    assert len(mine) == 5, mine  # BEGIN, two reads, the write with the log row, COMMIT
+    docs = {d["name"]: d["n"] for d in await call(engine, "items:all", {})}
+    assert docs == {"a": 0.0, "b": 0.0}
+
+
+async def test_an_optimistic_mutation_that_queries_a_range_reruns_serializable(
+    engine: Engine,
+) -> None:
+    [first] = await call(engine, "items:add", {"names": ["x"]})
+    got, ranged, after = await call(engine, "items:read_own_writes", {"id": first})
+    assert got == 2.0 and ranged == [0.0, 2.0] and after == [first]
+    assert "items:read_own_writes" in engine.executor.serial
+
+
+async def test_an_optimistic_mutation_that_writes_nothing_checks_its_reads_at_once(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    a, b = await call(engine, "accounts:open_many", {"n": 2})
+    statements.clear()
+    assert await call(engine, "accounts:read_pair", {"a": a, "b": b, "gate": ""}) == [0, 0]
+    checks = [sql for _, sql in statements if "_convect_unchanged" in sql]
+    assert len(checks) == 1 and "accounts:read_pair" not in engine.executor.serial
+    assert not [sql for _, sql in statements if sql.startswith("BEGIN ISOLATION")]
+
+
+async def test_an_optimistic_read_only_mutation_never_returns_reads_of_two_moments(
+    engine: Engine,
+) -> None:
+    """`a` changes after it was read and before `b` is: the answer [0, 0] mixed with the
+    new `a` would be a state that never existed; the check sends it round again."""
+    a, b = await call(engine, "accounts:open_many", {"n": 2})
+    slow = asyncio.create_task(
+        engine.call("accounts:read_pair", {"a": a, "b": b, "gate": "g2"}, ADMIN, "mutation")
+    )
+    await asyncio.sleep(0.2)  # `slow` has read `a` (balance 0) and waits
+    assert await call(engine, "accounts:bump", {"id": a, "gate": ""}) == 1
+    await call(engine, "accounts:open_gate", {"gate": "g2"})
+    outcome = await slow
+    assert outcome.error is None and outcome.retries >= 1
+    assert outcome.value == [1, 0]
+
+
+async def test_a_socket_mutation_stores_its_answer_in_its_one_commit_statement(
+    engine: Engine, statements: list[tuple[int, str]]
+) -> None:
+    """The answer a resend gets rides in the optimistic commit statement; a resend of the
+    same (session, request) answers it with the same commit ts and runs nothing."""
+    [acct] = await call(engine, "accounts:open_many", {"n": 1})
+    statements.clear()
+    session = ("s-optimistic", 7)
+    first = await engine.call(
+        "accounts:bump", {"id": acct, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    assert first.error is None and first.value == 1
+    mine = on_one_connection(statements, "INSERT INTO _convect_commits")
+    assert len(mine) == 3, mine  # the answer lookup, the read, the commit with the answer
+    assert "_convect_mutation_requests" in mine[2] and "_convect_unchanged" in mine[2]
+    again = await engine.call(
+        "accounts:bump", {"id": acct, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    assert (again.value, again.commit_ts) == (1, first.commit_ts)
+    assert await call(engine, "accounts:read_pair", {"a": acct, "b": acct, "gate": ""}) == [1, 1]
+
+
+async def test_a_read_only_socket_mutation_stores_its_answer_after_its_check(
+    engine: Engine,
+) -> None:
+    a, b = await call(engine, "accounts:open_many", {"n": 2})
+    session = ("s-read-only", 1)
+    first = await engine.call(
+        "accounts:read_pair", {"a": a, "b": b, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    await call(engine, "accounts:bump", {"id": a, "gate": ""})
+    again = await engine.call(
+        "accounts:read_pair", {"a": a, "b": b, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    assert first.value == again.value == [0, 0] and again.commit_ts == first.commit_ts
+
+
+async def test_a_resend_that_overtakes_its_first_send_applies_once(engine: Engine) -> None:
+    """The first send waits after its read; the resend commits; the first's commit then
+    meets the stored answer (a unique violation, not a serialization failure, outside a
+    transaction), runs again and answers from it: one bump, one answer."""
+    [acct] = await call(engine, "accounts:open_many", {"n": 1})
+    session = ("s-overtaken", 3)
+    first = asyncio.create_task(
+        engine.call("accounts:bump", {"id": acct, "gate": "g3"}, ADMIN, "mutation", session=session)
+    )
+    await asyncio.sleep(0.2)
+    resend = await engine.call(
+        "accounts:bump", {"id": acct, "gate": ""}, ADMIN, "mutation", session=session
+    )
+    await call(engine, "accounts:open_gate", {"gate": "g3"})
+    outcome = await first
+    assert outcome.error is None and (outcome.value, outcome.commit_ts) == (1, resend.commit_ts)
+    assert await call(engine, "accounts:read_pair", {"a": acct, "b": acct, "gate": ""}) == [1, 1]

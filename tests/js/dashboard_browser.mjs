@@ -24,6 +24,7 @@ const errors = [];
 
 async function shot(page, name) {
   if (!SHOTS) return;
+  await page.mouse.move(0, 0); // no hover highlight in the picture
   await page.waitForTimeout(150);
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
@@ -71,7 +72,27 @@ try {
     out.tables = await page.$$eval(".side a[data-table]", (as) => as.map((a) => a.dataset.table + "=" + a.querySelector(".count").textContent));
     out.rows = await page.$$eval("tr[data-id]", (rs) => rs.length);
     out.idLinks = await page.$$eval("tr[data-id] a.id", (as) => as.length);
+    out.nestedIdLinks = await page.$$eval("tr[data-id] td.json a.id", (as) => as.length);
     await shot(page, "data");
+    // Sorting by a field an index starts with goes through that index; by another, the
+    // page is sorted and the note says a whole-table sort would be a full scan.
+    const column = async (field) => page.$$eval("tr[data-id]", (rs, f) => {
+      const at = [...document.querySelectorAll("thead th")].findIndex((th) => th.dataset.field === f);
+      return rs.map((r) => r.children[at].textContent);
+    }, field);
+    await page.selectOption("#sort-field", "year");
+    await page.selectOption("#sort-order", "asc");
+    await page.waitForFunction(() => document.querySelector("#data-index").value === "by_year", null, { timeout: T });
+    await page.waitForFunction(() => [...document.querySelectorAll("thead th")].some((th) => th.textContent.includes("year ▲")), null, { timeout: T });
+    out.sortedByYear = await column("year");
+    out.sortByYearNote = await page.textContent("#sort-note");
+    await page.click('thead th[data-field="title"]');
+    await page.waitForFunction(() => document.querySelector("#sort-note").textContent.includes("full scan"), null, { timeout: T });
+    await page.waitForFunction(() => [...document.querySelectorAll("thead th")].some((th) => th.textContent.includes("title ▲")), null, { timeout: T });
+    out.sortedByTitle = (await column("title")).map((t) => JSON.parse(t));
+    out.sortByTitleNote = await page.textContent("#sort-note");
+    await page.selectOption("#sort-field", "_creationTime");
+    await page.selectOption("#sort-order", "desc");
     // A second page watches the same table while the first edits a document.
     const second = await open("#/data/books");
     await second.waitForSelector("tr[data-id]", { timeout: T });
@@ -93,7 +114,25 @@ try {
     await page.click("tr[data-id] a.id >> nth=1");
     await page.waitForSelector("#doc-json", { timeout: T });
     out.linkedDocument = await page.textContent("#doc-json");
+    // A book's own page links its author, coauthor and editor (nested ids too).
+    await page.evaluate((i) => { location.hash = `#/doc/${encodeURIComponent(i)}`; }, id);
+    await page.waitForFunction(() => document.querySelectorAll("#doc-json a.id").length > 0, null, { timeout: T });
+    out.bookDocumentLinks = await page.$$eval("#doc-json a.id", (as) => as.map((a) => a.getAttribute("href")));
     await shot(page, "document");
+    // More books than a page holds: a sort without an index sorts this page only, and says so.
+    for (let i = 0; i < 30; i++) {
+      await fetch(`${URL}/api/mutation`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Convex ${KEY}` },
+        body: JSON.stringify({ path: "library:add_book", args: { title: `Filler ${i}`, year: 2000 + i }, format: "json" }),
+      });
+    }
+    await second.evaluate(() => { location.hash = "#/data/authors"; });
+    await second.evaluate(() => { location.hash = "#/data/books"; });
+    await second.waitForSelector("tr[data-id]", { timeout: T });
+    await second.click('thead th[data-field="title"]');
+    await second.waitForFunction(() => document.querySelector("#sort-note").textContent.includes("only this page"), null, { timeout: T });
+    out.bigTableSortNote = await second.textContent("#sort-note");
     await second.close();
     await page.close();
   }
@@ -171,7 +210,7 @@ try {
 
   if (STEPS.has("logs")) {
     const page = await open("#/logs");
-    await page.waitForSelector("#log-rows", { timeout: T });
+    await page.waitForSelector("#log-rows", { state: "attached", timeout: T });
     await page.waitForTimeout(500);
     // A call made now (by another client) arrives in the open stream.
     await fetch(`${URL}/api/mutation`, {
@@ -182,6 +221,23 @@ try {
     await page.waitForSelector('#log-rows tr[data-fn="library:add_book"] .loglines:has-text("added book Streamed")', { timeout: T });
     out.logRow = await page.textContent('#log-rows tr[data-fn="library:add_book"]');
     await shot(page, "logs");
+    // A burst of calls: the table keeps the newest rows only, and says so.
+    const ping = () => fetch(`${URL}/api/action`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ path: "library:ping", args: {}, format: "json" }),
+    });
+    const received = () => page.$eval("#log-status", (s) => parseInt(s.textContent, 10));
+    out.logReceivedBeforeBurst = await received();
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 60 }, ping));
+    await page.waitForFunction((n) => parseInt(document.querySelector("#log-status").textContent, 10) >= n,
+      out.logReceivedBeforeBurst + 300, { timeout: T });
+    out.logRowsAfterBurst = await page.$$eval("#log-rows tr", (rs) => rs.length);
+    out.logStatus = await page.textContent("#log-status");
+    await page.fill("#log-text", "added book Streamed");
+    await page.waitForFunction(() => document.querySelectorAll("#log-rows tr").length === 1, null, { timeout: T });
+    out.logRowsFiltered = await page.$$eval("#log-rows tr", (rs) => rs.map((r) => r.dataset.fn));
+    await page.fill("#log-text", "");
+    await page.waitForFunction(() => document.querySelectorAll("#log-rows tr").length > 1, null, { timeout: T });
     await page.close();
   }
 

@@ -1,5 +1,6 @@
 // Official npm clients against the ported app (tests/apps/porting): Convex's db forms,
-// derived validators, union and any tables, staged indexes, live counts, byte-limited pages.
+// derived validators, union and any tables, staged indexes, live counts, byte-limited pages,
+// environment variables (set and removed through the admin API `npx convex env` calls).
 // Argument: "staged" (first deploy) or "enabled" (after the staged flags were removed).
 // Prints one JSON line of observations; the Python test asserts on it.
 import { ConvexClient, ConvexHttpClient } from "convex/browser";
@@ -83,7 +84,35 @@ if (phase === "staged") {
   const authed = new ConvexHttpClient(url);
   authed.setAuth(process.env.PORTING_TOKEN);
   out.whoamiAuthed = await authed.query("tasks:whoami", {});
+  out.whoamiChecked = await authed.query("tasks:whoami_checked", {});
+  out.whoamiCheckedAnon = await http.query("tasks:whoami_checked", {});
+
+  // Environment variables: the start-up value, then a stored one (live, in every cache),
+  // then the start-up value again once the stored one is removed.
+  const env = async (value) => {
+    const r = await fetch(`${url}/api/update_environment_variables`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Convex ${process.env.ADMIN_KEY}` },
+      body: JSON.stringify({ changes: [{ name: "PORTING_GREETING", value }] }),
+    });
+    if (!r.ok) throw new Error(`env update: ${r.status} ${await r.text()}`);
+  };
+  const greetings = [];
+  client.onUpdate("config:greeting", {}, (g) => greetings.push(g));
+  await until(() => greetings.length === 1);
+  out.greetingStartup = await http.query("config:greeting", {});
+  await env("hola");
+  await until(() => greetings.at(-1) === "hola", 15000);
+  out.greetingStored = await http.query("config:greeting", {});
+  out.greetingAction = await http.action("config:greeting_in_action", {});
+  await env(null);
+  await until(() => greetings.at(-1) === "hello", 15000);
+  out.greetingRemoved = await http.query("config:greeting", {});
+  await env("bonjour"); // kept for the next phase: a restarted server reads it at start
+  await until(() => greetings.at(-1) === "bonjour", 15000);
+  out.greetings = greetings;
 }
+if (phase === "enabled") out.greetingAfterRestart = await http.query("config:greeting", {});
 
 // Staged indexes: an error until enabled, then queryable.
 out.byAssignee = await message(http.query("tasks:by_assignee", { assignee: "bo" }));

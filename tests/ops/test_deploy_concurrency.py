@@ -95,6 +95,11 @@ async def test_two_concurrent_deploys_serialise_and_the_second_finds_nothing_to_
         idle = [out for out, _ in outputs if "schema: schema up to date" in out]
         assert len(applied) == 1 and len(idle) == 1, outputs
         assert "created" not in idle[0]
+        # Both are in the deploy history; one of them recorded the change.
+        recorded = [out for out, _ in outputs if "deploy: added table ops_entries" in out]
+        unchanged = [out for out, _ in outputs if "deploy: no changes" in out]
+        assert len(recorded) == 1 and len(unchanged) == 1, outputs
+        assert await holder.fetchval("SELECT count(*) FROM _convect_deploys") == 2
 
         # The result is one deployment: head migration, each table once, its indexes.
         version = await holder.fetchval("SELECT version_num FROM alembic_version")

@@ -177,21 +177,27 @@ async def test_maximum_rows_read_limits_the_rows_a_filtered_page_scans(store: St
     assert [d["n"] for d in docs] == [float(i) for i in range(0, 100, 2)]
 
 
-async def test_a_page_cut_short_by_its_read_limit_asks_to_be_split(store: Store) -> None:
+async def test_maximum_rows_read_does_not_cut_a_page_that_runs_to_its_end_cursor(
+    store: Store,
+) -> None:
+    # As in Convex: a page with an end cursor (a live page's re-run) reads its whole
+    # range whatever the limits say; past 3/4 of maximumRowsRead it recommends a split.
     await seed_n(store, [float(i) for i in range(40)])
     first = await page(store, by_n, {"numItems": 30, "cursor": None})
     opts = {"numItems": 30, "cursor": None, "endCursor": first["continueCursor"]}
-    cut = await page(store, by_n, {**opts, "maximumRowsRead": 12})
-    assert cut["pageStatus"] == "SplitRequired"
-    assert cut["continueCursor"] == first["continueCursor"]
-    left = await page(store, by_n, {**opts, "endCursor": cut["splitCursor"]})
-    right = await page(store, by_n, {**opts, "cursor": cut["splitCursor"]})
+    whole = await page(store, by_n, {**opts, "maximumRowsRead": 12})
+    assert [d["n"] for d in whole["page"]] == [float(i) for i in range(30)]
+    assert whole["continueCursor"] == first["continueCursor"]
+    assert whole["pageStatus"] == "SplitRecommended"
+    left = await page(store, by_n, {**opts, "endCursor": whole["splitCursor"]})
+    right = await page(store, by_n, {**opts, "cursor": whole["splitCursor"]})
     assert [d["n"] for d in left["page"] + right["page"]] == [float(i) for i in range(30)]
-    assert len(left["page"]) == 12
-    whole = await page(store, by_n, opts)
-    assert whole["pageStatus"] is None
-    mid = await page(store, by_n, {**opts, "endCursor": whole["splitCursor"]})
-    assert len(mid["page"]) == 15
+    assert len(left["page"]) == 15
+    roomy = await page(store, by_n, {**opts, "maximumRowsRead": 40})
+    assert roomy["pageStatus"] is None and len(roomy["page"]) == 30
+    # Without an end cursor the limit still ends the page.
+    cut = await page(store, by_n, {"numItems": 30, "cursor": None, "maximumRowsRead": 12})
+    assert len(cut["page"]) == 12 and cut["isDone"] is False
 
 
 async def test_number_of_items_zero_and_an_empty_or_missing_table(store: Store) -> None:

@@ -293,6 +293,25 @@ def test_a_local_commit_touches_the_entries_that_read_what_it_wrote() -> None:
     assert (stats.cache_hits, stats.cache_misses) == (1, 2)
 
 
+def test_a_full_cache_keeps_a_new_result_only_when_its_query_missed_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Until the cache is full every result is kept; then a query seen once is not (a
+    stream of distinct calls would only churn it), and one that comes back is."""
+    monkeypatch.setattr(hub_module, "MAX_CACHED", 3)
+    hub = make_hub()
+    for i in range(3):
+        hub.store(f"q:f{i}", {}, None, False, hub.generation(), i, None, reads())
+        assert hub.cached(f"q:f{i}", {}, None, False) is not None  # kept at once
+    hub.store("q:new", {}, None, False, hub.generation(), 9, None, reads())
+    assert hub.cached("q:new", {}, None, False) is None  # full: seen once, not kept
+    assert hub.cached("q:f0", {}, None, False) is not None  # nothing was evicted for it
+    hub.store("q:new", {}, None, False, hub.generation(), 9, None, reads())
+    kept = hub.cached("q:new", {}, None, False)
+    assert kept is not None and orjson.dumps(kept.value) == b"9"  # came back: kept
+    assert len(hub._cache_lru) == 3
+
+
 def test_store_keeps_only_successes_computed_within_one_generation() -> None:
     hub = make_hub()
     gen = hub.generation()
@@ -323,7 +342,8 @@ def test_the_http_cache_forgets_its_least_recently_used_results(
     for name in ("a", "b"):
         hub.store(f"q:{name}", {}, None, False, hub.generation(), name, None, reads())
     assert hub.cached("q:a", {}, None, False) is not None  # a is now the most recent
-    hub.store("q:c", {}, None, False, hub.generation(), "c", None, reads())
+    for _ in range(2):  # full: kept the second time it runs (see SEEN_ONCE)
+        hub.store("q:c", {}, None, False, hub.generation(), "c", None, reads())
     held = {key[0] for key in hub.entries}
     assert held == {"q:live", "q:a", "q:c"} and hub.holds(live)
 
@@ -603,11 +623,13 @@ def test_the_http_cache_keeps_to_its_byte_budget_least_recently_used_first() -> 
     for i in range(3):
         hub.store(f"q:f{i}", {}, None, False, hub.generation(), big, None, reads())
     assert hub.cached("q:f0", {}, None, False) is not None  # f0 is now the most recent
-    hub.store("q:f3", {}, None, False, hub.generation(), big, None, reads())
+    for _ in range(2):  # full: kept the second time it runs (see SEEN_ONCE)
+        hub.store("q:f3", {}, None, False, hub.generation(), big, None, reads())
     assert hub.cached("q:f1", {}, None, False) is None  # least recently used: gone
     assert hub.cached("q:f0", {}, None, False) is not None
     assert hub.snapshot().cache_bytes <= 3_100
-    hub.store("q:huge", {}, None, False, hub.generation(), "y" * 10_000, None, reads())
+    for _ in range(2):
+        hub.store("q:huge", {}, None, False, hub.generation(), "y" * 10_000, None, reads())
     assert hub.cached("q:huge", {}, None, False) is None  # larger than the whole budget
     assert hub.snapshot().cache_bytes <= 3_100
 

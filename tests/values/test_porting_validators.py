@@ -80,3 +80,26 @@ def test_a_user_identity_is_a_plain_object_as_a_value() -> None:
     assert encoded["subject"] == "u1" and encoded["role"] == "admin"
     assert encoded["tokenIdentifier"] == "https://issuer.example|u1"
     assert v.any().validate({"me": identity})["me"]["email"] == "a@b.c"
+
+
+def test_an_object_validator_checks_a_user_identity_as_the_plain_object_clients_get() -> None:
+    identity = UserIdentity.from_claims(
+        {"sub": "u1", "iss": "https://issuer.example", "email": "a@b.c", "role": "admin"}
+    )
+    shape = v.object(
+        {
+            "tokenIdentifier": v.string(),
+            "subject": v.string(),
+            "issuer": v.string(),
+            "email": v.optional(v.string()),
+            "role": v.string(),
+        }
+    )
+    assert shape.validate(identity) == identity.to_dict()
+    assert v.nullable(shape).validate(identity)["subject"] == "u1"
+    assert v.object({"me": shape}).validate({"me": identity})["me"]["role"] == "admin"
+    assert v.record(v.string(), v.any()).validate(identity)["email"] == "a@b.c"
+    with pytest.raises(ArgumentValidationError, match="extra field `role`"):
+        shape.omit("role").validate(identity)
+    with pytest.raises(ArgumentValidationError):
+        shape.validate(object())

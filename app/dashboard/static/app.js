@@ -1,11 +1,13 @@
 // The Convect dashboard: one page, a view per hash route, every data view a live query
 // of an admin-only system function (`_system/dashboard:*`) through the official client.
-import { h, clear, fmtTime, fmtBytes, jsonText, parseJson } from "./dom.js";
+import { h, clear, fmtTime, fmtBytes, jsonText } from "./dom.js";
+import { dataView, documentView } from "./data.js";
 import { argsForm } from "./form.js";
 import { logsView } from "./logs.js";
 import { healthView } from "./health.js";
 import { envView } from "./env.js";
-import { convexToJson, jsonToConvex } from "./values.js";
+import { deploysCard } from "./deploys.js";
+import { convexToJson } from "./values.js";
 
 if (!window.convex) {
   document.body.textContent = "The dashboard's copy of the convex client (vendor/convex.js) is missing: run `make setup`.";
@@ -89,185 +91,6 @@ function route() {
   }
   const main = clear(document.getElementById("view"));
   (VIEWS[name] || dataView)(main, rest.map(decodeURIComponent), ctx);
-}
-
-// ------------------------------------------------------------------ data
-
-/** An error from the client as a person reads it: a ConvexError's data, else the message. */
-function errorText(e) {
-  if (typeof e.data === "string") return e.data;
-  if (e.data !== undefined) return JSON.stringify(convexToJson(e.data));
-  return e.message.replace(/^\[CONVEX [^\]]*\]\s*/, "");
-}
-
-function cellValue(value, field, idFields) {
-  if (field === "_creationTime") return h("td", {}, fmtTime(value));
-  if (typeof value === "string" && (field === "_id" || idFields[field])) {
-    return h("td", {}, h("a", { class: "id", href: `#/doc/${encodeURIComponent(value)}` }, value));
-  }
-  return h("td", { class: "json", title: jsonText(value) }, jsonText(value));
-}
-
-function conditionRows(box, ops, onChange) {
-  const rows = [];
-  const list = h("div", {});
-  const add = () => {
-    const field = h("input", { placeholder: "field", size: 10 });
-    const op = h("select", {}, ...ops.map((o) => h("option", { value: o }, o)));
-    const value = h("input", { placeholder: "value (JSON or text)", size: 14 });
-    const row = h("span", { class: "bar" }, field, op, value,
-      h("button", { onclick: () => { rows.splice(rows.indexOf(cond), 1); row.remove(); onChange(); } }, "×"));
-    const cond = { field, op, value };
-    rows.push(cond);
-    for (const el of [field, op, value]) el.addEventListener("change", onChange);
-    list.append(row);
-  };
-  box.append(list);
-  return {
-    add,
-    values: () => rows.filter((c) => c.field.value).map((c) => ({
-      field: c.field.value, op: c.op.value, value: jsonToConvex(parseJson(c.value.value)),
-    })),
-  };
-}
-
-function dataView(main, [table]) {
-  const side = h("div", { class: "side" }, h("h3", {}, "Tables"));
-  const content = h("div", { class: "content" });
-  main.append(h("div", { class: "cols" }, side, content));
-  const list = h("div", {});
-  side.append(list);
-  ctx.every(5000, async () => {
-    const tables = await ctx.action("tables");
-    clear(list).append(...tables.map((t) => h("a", {
-      href: `#/data/${encodeURIComponent(t.name)}`, class: t.name === table ? "active" : "",
-      "data-table": t.name,
-    }, h("span", {}, t.name), h("span", { class: "muted count" }, (t.estimated ? "~" : "") + String(t.count)))));
-    if (!tables.length) list.append(h("p", { class: "muted" }, "No tables yet."));
-  });
-  if (!table) { content.append(h("p", { class: "muted" }, "Choose a table.")); return; }
-  browseTable(content, table);
-}
-
-function browseTable(content, table) {
-  const state = { cursors: [null], page: 0, pageSize: 25, unsub: null, previous: new Map() };
-  const index = h("select", {}, h("option", { value: "" }, "by_creation_time"));
-  const order = h("select", {}, h("option", { value: "desc" }, "newest first"), h("option", { value: "asc" }, "oldest first"));
-  const rangeBox = h("div", { class: "bar" }, h("span", { class: "muted" }, "Index range:"));
-  const filterBox = h("div", { class: "bar" }, h("span", { class: "muted" }, "Filters:"));
-  const status = h("span", { class: "muted" });
-  const grid = h("div", {});
-  const refresh = () => { state.cursors = [null]; state.page = 0; subscribe(); };
-  const range = conditionRows(rangeBox, ["eq", "gt", "gte", "lt", "lte"], refresh);
-  const filters = conditionRows(filterBox, ["eq", "neq", "gt", "gte", "lt", "lte"], refresh);
-  rangeBox.append(h("button", { onclick: range.add }, "+ range"));
-  filterBox.append(h("button", { onclick: filters.add }, "+ filter"));
-  index.addEventListener("change", refresh);
-  order.addEventListener("change", refresh);
-  const selection = () => ({
-    table, order: order.value,
-    ...(index.value ? { index: index.value, range: range.values() } : {}),
-    filters: filters.values(),
-  });
-  const prev = h("button", { onclick: () => { if (state.page > 0) { state.page--; subscribe(); } } }, "‹ Prev");
-  const next = h("button", { onclick: () => { if (state.cursors[state.page + 1] !== undefined) { state.page++; subscribe(); } } }, "Next ›");
-  content.append(
-    h("h2", {}, table),
-    h("div", { class: "bar" }, "Index", index, order,
-      h("button", { class: "primary", onclick: () => editDocument(table, null) }, "Add document"),
-      h("button", { class: "danger", id: "bulk-delete", onclick: bulkDelete }, "Delete all matching")),
-    rangeBox, filterBox, h("div", { class: "bar" }, prev, next, status), grid);
-  ctx.action("schema").then((s) => {
-    const t = s.tables.find((x) => x.table === table);
-    for (const i of (t ? t.indexes : [])) index.append(h("option", { value: i.name }, `${i.name} (${i.fields.join(", ")})`));
-  });
-
-  async function bulkDelete() {
-    if (!confirm(`Delete every document of ${table} that the current filters select?`)) return;
-    let total = 0;
-    for (;;) {
-      const r = await ctx.mutation("remove_matching", selection());
-      total += r.deleted;
-      status.textContent = `deleted ${total}…`;
-      if (r.done) break;
-    }
-    status.textContent = `deleted ${total}`;
-  }
-
-  function subscribe() {
-    if (state.unsub) state.unsub();
-    const args = { ...selection(), paginationOpts: { numItems: state.pageSize, cursor: state.cursors[state.page] } };
-    state.unsub = ctx.watch("page", args, render, (e) => { clear(grid).append(h("p", { class: "error" }, errorText(e))); });
-  }
-
-  function render(result) {
-    state.cursors[state.page + 1] = result.isDone ? undefined : result.continueCursor;
-    prev.disabled = state.page === 0;
-    next.disabled = result.isDone;
-    status.textContent = `page ${state.page + 1} · ${result.page.length} documents`;
-    const fields = new Set(["_id"]);
-    for (const d of result.page) for (const k of Object.keys(d)) if (k !== "_creationTime") fields.add(k);
-    fields.add("_creationTime");
-    const cols = [...fields];
-    const seen = new Map();
-    const rows = result.page.map((d) => {
-      const text = jsonText(d);
-      seen.set(d._id, text);
-      const old = state.previous.get(d._id);
-      return h("tr", { class: old !== undefined && old !== text ? "changed" : "", "data-id": d._id },
-        ...cols.map((c) => cellValue(d[c], c, result.idFields || {})),
-        h("td", {},
-          h("button", { onclick: () => editDocument(table, d) }, "Edit"), " ",
-          h("button", { class: "danger", onclick: async () => {
-            if (confirm(`Delete ${d._id}?`)) await ctx.mutation("remove", { ids: [d._id] });
-          } }, "Delete")));
-    });
-    state.previous = seen;
-    clear(grid).append(h("table", {}, h("thead", {}, h("tr", {}, ...cols.map((c) => h("th", {}, c)), h("th", {}, ""))),
-      h("tbody", {}, ...rows)));
-  }
-  subscribe();
-  ctx.onLeave = () => state.unsub && state.unsub();
-}
-
-/** The document editor: JSON checked as you type, the schema checked by the server. */
-function editDocument(table, doc) {
-  const fields = {};
-  for (const [k, val] of Object.entries(doc || {})) if (!k.startsWith("_")) fields[k] = val;
-  const area = h("textarea", { id: "doc-editor" });
-  area.value = JSON.stringify(convexToJson(fields), null, 2);
-  const problem = h("p", { class: "error", id: "doc-error" });
-  const save = h("button", { class: "primary", id: "doc-save" }, doc ? "Save" : "Insert");
-  const dialog = h("dialog", {},
-    h("h3", {}, doc ? `Edit ${doc._id}` : `New document in ${table}`), area, problem,
-    h("div", { class: "bar" }, save, h("button", { onclick: () => dialog.close() }, "Cancel")));
-  area.addEventListener("input", () => {
-    try { JSON.parse(area.value); problem.textContent = ""; } catch (e) { problem.textContent = e.message; }
-  });
-  save.addEventListener("click", async () => {
-    let value;
-    try { value = jsonToConvex(JSON.parse(area.value)); } catch (e) { problem.textContent = e.message; return; }
-    try {
-      if (doc) await ctx.mutation("replace", { id: doc._id, document: value });
-      else await ctx.mutation("insert", { table, document: value });
-      dialog.close();
-      dialog.remove();
-    } catch (e) { problem.textContent = errorText(e); }
-  });
-  document.body.append(dialog);
-  dialog.showModal();
-}
-
-function documentView(main, [id]) {
-  const box = h("div", { class: "card" });
-  main.append(h("h2", {}, "Document"), box);
-  ctx.watch("document", { id }, (r) => {
-    clear(box);
-    if (!r) { box.append(h("p", { class: "muted" }, `No document ${id}`)); return; }
-    box.append(h("p", {}, "Table ", h("a", { href: `#/data/${r.table}` }, r.table)),
-      h("pre", { id: "doc-json" }, JSON.stringify(convexToJson(r.document), null, 2)),
-      r.table.startsWith("_") ? "" : h("button", { onclick: () => editDocument(r.table, r.document) }, "Edit"));
-  });
 }
 
 // ------------------------------------------------------------------ functions
@@ -405,18 +228,27 @@ function filesView(main) {
 
 // ------------------------------------------------------------------ schema
 
+// An index's state: ready or backfilling; a staged one's background build (backfilling,
+// backfilled: built and waiting to be enabled, failed: the error on hover).
+function indexState(i) {
+  const state = i.state || "ready";
+  const pill = h("span", { class: `pill ${state}`, title: i.error || "" }, state);
+  return i.staged ? [h("span", { class: "pill staged" }, "staged"), " ", pill] : pill;
+}
+
 function schemaView(main) {
   const box = h("div", {});
   main.append(h("h2", {}, "Schema and indexes"), box);
   ctx.action("schema").then((s) => {
+    box.append(deploysCard(s.deploys));
     if (!s.schemaDefined) box.append(h("p", { class: "muted" }, "The app has no schema.py: tables are schemaless."));
     for (const t of s.tables) {
       box.append(h("div", { class: "card" }, h("h3", {}, t.table, t.validated ? h("span", { class: "pill" }, " validated") : ""),
         h("table", {}, h("tr", {}, h("th", {}, "Index"), h("th", {}, "Kind"), h("th", {}, "Fields"), h("th", {}, "State")),
           h("tr", {}, h("td", {}, "by_creation_time"), h("td", {}, "built-in"), h("td", {}, "_creationTime"), h("td", {}, h("span", { class: "pill ready" }, "ready"))),
-          ...t.indexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "index"), h("td", {}, i.fields.join(", ")), h("td", {}, h("span", { class: `pill ${i.state}` }, i.state)))),
-          ...t.searchIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "search"), h("td", {}, [i.searchField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))),
-          ...t.vectorIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, `vector (${i.dimensions})`), h("td", {}, [i.vectorField, ...i.filterFields].join(", ")), h("td", {}, h("span", { class: "pill ready" }, "ready")))))));
+          ...t.indexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "index"), h("td", {}, i.fields.join(", ")), h("td", {}, indexState(i)))),
+          ...t.searchIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, "search"), h("td", {}, [i.searchField, ...i.filterFields].join(", ")), h("td", {}, indexState(i)))),
+          ...t.vectorIndexes.map((i) => h("tr", {}, h("td", {}, i.name), h("td", {}, `vector (${i.dimensions})`), h("td", {}, [i.vectorField, ...i.filterFields].join(", ")), h("td", {}, indexState(i)))))));
     }
   });
 }

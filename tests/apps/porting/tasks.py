@@ -1,4 +1,5 @@
-"""Tasks: Convex's two-argument db forms, derived validators, live counts, byte-limited pages."""
+"""Tasks: Convex's two-argument db forms, derived validators, live counts, byte-limited
+pages, staged indexes, identities as values."""
 
 from app.server import mutation, query
 from app.values import ConvexError, v
@@ -118,4 +119,21 @@ async def search(ctx, args):
 @query(args={})
 async def whoami(ctx, args):
     """The caller's identity, returned as it is (a plain object on the wire)."""
+    return await ctx.auth.get_user_identity()
+
+
+identity = v.object(
+    {
+        "tokenIdentifier": v.string(),
+        "subject": v.string(),
+        "issuer": v.string(),
+        "email": v.optional(v.string()),
+        "role": v.optional(v.string()),
+    }
+)
+
+
+@query(args={}, returns=v.nullable(identity))
+async def whoami_checked(ctx, args):
+    """The identity returned under a `returns` validator: checked as the plain object."""
     return await ctx.auth.get_user_identity()
