@@ -226,7 +226,9 @@ class Executor:
         guard: TxGuard | None,
         outcome: Outcome,
     ) -> None:
-        """Run a mutation SERIALIZABLE with retries; dedupe on a socket's (session, request)."""
+        """Run a mutation with retries, optimistically when its shape allows (see
+        docs/architecture.md "Optimistic mutations"), else SERIALIZABLE; dedupe on a
+        socket's (session, request)."""
         engine = self.engine
         attempts = max(1, engine.settings.mutation_retries)
         last: BaseException | None = None
