@@ -93,7 +93,7 @@ class DatabaseReader:
         # Not written here (writes are cached), so held-back writes cannot change this row.
         if self._tx.optimistic:
             row = await self._tx.read_version(
-                f"SELECT doc, xmin::text AS v FROM {table_ref(table)} WHERE id = $1", table, doc_id
+                f"SELECT doc, xmin::text AS v FROM {table_ref(table)} WHERE id = $1", doc_id
             )
         else:
             row = await self._tx.fetchrow(

@@ -205,7 +205,6 @@ class Tx:
         # other statement raises `NeedsSerializable` (see `Executor._mutation`).
         self.optimistic = False
         self.versions: dict[str, str | None] = {}  # document id -> xmin read (None: absent)
-        self.version_tables: dict[str, str] = {}  # document id -> its table, for those
         self.in_transaction = False  # that BEGIN went out (COMMIT or ROLLBACK is due)
 
     def begin_with(self, sql: str | None) -> None:
@@ -306,7 +305,7 @@ class Tx:
         if is_retryable(exc):
             self.doomed = exc
 
-    async def read_version(self, sql: str, table: str, doc_id: str) -> asyncpg.Record | None:
+    async def read_version(self, sql: str, doc_id: str) -> asyncpg.Record | None:
         """An optimistic read by id: `sql` returns the row with its `xmin::text AS v`; the
         version is remembered for the commit's check."""
         self.statements += 1
@@ -316,7 +315,6 @@ class Tx:
             self._failed(exc)
             raise
         self.versions[doc_id] = row["v"] if row is not None else None
-        self.version_tables[doc_id] = table
         return row
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:

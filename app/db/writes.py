@@ -105,7 +105,7 @@ class DocumentWrites:
         inserted = len(out)
         for table, rows in updates.items():
             if versions is not None:  # optimistic: each at the version read
-                out.extend(_update_one(r, versions[r.id]) for r in rows)
+                out.extend(_update_one(r, versions.get(r.id)) for r in rows)
                 self._updates.extend([r.id] for r in rows)
             elif len(rows) >= UNNEST_MIN_ROWS and not rows[0].extra_cols:
                 # Many rows: one statement (a plan over the batch, not an index probe each).

@@ -361,9 +361,10 @@ async def _check_reads(tx: Tx) -> None:
     snapshot; else a serialization failure, and the mutation runs again. A document read
     as missing stays missing (ids are never reused)."""
     by_table: dict[str, list[tuple[str, str]]] = {}
-    for doc_id, version in tx.versions.items():
+    for table, doc_id in tx.read_set.ids:  # (table, id) of every read by id
+        version = tx.versions.get(doc_id)
         if version is not None:
-            by_table.setdefault(tx.version_tables[doc_id], []).append((doc_id, version))
+            by_table.setdefault(table, []).append((doc_id, version))
     if not by_table:
         return
     checks: list[str] = []
