@@ -12,7 +12,6 @@ logged with what it removed and counted in `/metrics`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -84,8 +83,7 @@ class Sweeper:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _loop(self) -> None:
         wake = max(MIN_WAKE_S, self.interval_s / 4)
@@ -115,8 +113,9 @@ class Sweeper:
             return True
         finally:
             renewing.cancel()
-            with contextlib.suppress(BaseException):
-                await renewing
+            # gather, not `suppress(BaseException)`: a cancel of this task that lands
+            # meanwhile must go on (swallowed, the loop slept on and `stop` never ended).
+            await asyncio.gather(renewing, return_exceptions=True)
         self.counts.runs += 1
         self.counts.removed += removed
         log.info(
