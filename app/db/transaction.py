@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Protocol, TypeVar, cast
@@ -205,6 +205,9 @@ class Tx:
         # other statement raises `NeedsSerializable` (see `Executor._mutation`).
         self.optimistic = False
         self.versions: dict[str, str | None] = {}  # document id -> xmin read (None: absent)
+        # Waits for this process's other optimistic mutations to be done with a document
+        # before it is read (app.engine.latches); None: no latches.
+        self.latch: Callable[[str], Awaitable[None]] | None = None
         self.in_transaction = False  # that BEGIN went out (COMMIT or ROLLBACK is due)
 
     def begin_with(self, sql: str | None) -> None:
@@ -308,6 +311,8 @@ class Tx:
     async def read_version(self, sql: str, doc_id: str) -> asyncpg.Record | None:
         """An optimistic read by id: `sql` returns the row with its `xmin::text AS v`; the
         version is remembered for the commit's check."""
+        if self.latch is not None:
+            await self.latch(doc_id)
         self.statements += 1
         try:
             row: asyncpg.Record | None = await self.conn.fetchrow(sql, doc_id)

@@ -28,6 +28,7 @@ from app.embedded import cursor_secret
 from app.engine import logs
 from app.engine.deadlines import Deadlines
 from app.engine.execute import Executor, TxGuard
+from app.engine.latches import Latches
 from app.engine.metrics import Metrics
 from app.engine.outcome import (
     Failure,
@@ -71,6 +72,7 @@ class Engine:
         self.role: Role = role
         self.metrics = Metrics(self)
         self.deadlines = Deadlines()  # time limits of calls and pool waits, one watchdog
+        self.latches = Latches()  # optimistic mutations take turns on a document
         self.executor = Executor(self)
         # Parts `build_engine` plugs in; None where this role does not run them.
         self.hub: LiveQueries | None = None

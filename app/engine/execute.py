@@ -15,6 +15,7 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
@@ -34,6 +35,7 @@ from app.db.writes import DocumentWrites
 from app.engine import answers, logs
 from app.engine.args import check_args, check_returns
 from app.engine.call import Call
+from app.engine.latches import LatchDied
 from app.engine.outcome import ExecutionTimeout, Outcome, failure_of, new_request_id
 from app.server.functions import RegisteredFunction
 from app.values import decode_value, encode_value
@@ -48,6 +50,7 @@ COMMIT_SQL = (
     "RETURNING ts"
 )
 SYSTEM_TX_ATTEMPTS = 8
+MAX_LATCH_RESTARTS = 32  # then the call reads without latches (never expected)
 
 
 def projected_writes(catalog: Catalog, tx: Tx) -> list[list[Any]]:
@@ -235,6 +238,8 @@ class Executor:
         optimistic = (
             engine.settings.optimistic_mutations and guard is None and fn.path not in self.serial
         )
+        latches = engine.latches
+        holder = latches.holder()  # its age orders its waits for documents (wait-die)
         attempt, restarted = -1, False
         while restarted or (attempt := attempt + 1) < attempts:
             if attempt and not restarted:
@@ -244,6 +249,8 @@ class Executor:
             async with engine.connection() as conn:
                 tx = Tx(conn, writable=True)
                 tx.optimistic = optimistic
+                if optimistic and holder.restarts < MAX_LATCH_RESTARTS:
+                    tx.latch = partial(latches.acquire, holder)
                 call = Call(engine, identity, "mutation", tx, rid)
                 try:
                     async with (
@@ -273,6 +280,15 @@ class Executor:
                         ts = await self.log_commit(tx)
                         if session is not None and not held:
                             await answers.store(conn, session, encoded, ts)
+                except LatchDied as died:
+                    # An older mutation holds a document this one wants: let it finish
+                    # first (nothing was written), then run this attempt again.
+                    latches.release(holder)
+                    holder.restarts += 1
+                    await latches.take_turn(holder, died.doc_id)
+                    restarted = True
+                    logs.clear()
+                    continue
                 except NeedsSerializable:
                     # Did more than read by id and write what it read: from now on this
                     # mutation runs SERIALIZABLE (nothing was sent but reads).
@@ -286,6 +302,8 @@ class Executor:
                         engine.metrics.retry(fn)
                         continue
                     raise
+                finally:
+                    latches.release(holder)  # committed or failed: others may read now
             await self._committed(call, tx, ts)
             outcome.value, outcome.commit_ts = value, ts
             outcome.retries, outcome.wrote = attempt, bool(tx.writes)

@@ -122,6 +122,11 @@ FUNCTIONS = {
             second = await ctx.db.get(args["b"])
             return [first["balance"], second["balance"]]
 
+        @mutation(args={"id": v.id("accounts")})
+        async def fail_after_read(ctx, args):
+            await ctx.db.get(args["id"])
+            raise ValueError("no")
+
         @mutation(args={"gate": v.string()})
         async def open_gate(ctx, args):
             gates.setdefault(args["gate"], asyncio.Event()).set()
