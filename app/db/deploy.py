@@ -165,7 +165,7 @@ async def _add_key_columns(
         outdated = sorted(c for c, current in have.items() if c in wanted and not current)
         if outdated:  # generated before sort keys: replace them (their indexes go with them)
             await hold(table)
-            say(f"replacing key columns of {table} with sort keys")
+            say(f"regenerating key columns of {table} with sort keys")
             await key_fill.alter(
                 conn, table, await key_fill.drop_columns_sql(conn, table, outdated), say
             )
