@@ -407,3 +407,38 @@ async def test_dropping_a_table_drops_its_key_columns_functions(books: Store) ->
     report = await deploy(books.url, schema(None, table=False), force=True)
     assert report.dropped_tables == ["books"]
     assert await fill_functions(books) == 0 and await backfill_row(books) is None
+
+
+async def test_an_update_that_keeps_a_trigger_filled_key_is_hot(books: Store) -> None:
+    await use(books, schema(False))
+    doc_id = await books.pool.fetchval(
+        "SELECT id FROM docs.books WHERE doc -> 'shelf' = '\"s3\"'::jsonb LIMIT 1"
+    )
+    before = await books.pool.fetchval(
+        "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'docs.books'::regclass"
+    )
+    for n in range(20):
+
+        async def retitle(db: DatabaseWriter, n: int = n) -> None:
+            await db.patch(doc_id, {"title": f"retitled {n}"})
+
+        await write(books, retitle)
+    async with books.pool.acquire() as conn:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        hot = await conn.fetchval(
+            "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'docs.books'::regclass"
+        )
+    assert hot - before >= 15  # the trigger sets the same key: no new index entries
+
+
+async def test_downgrading_the_migration_drops_trigger_filled_columns(books: Store) -> None:
+    from app.db import migrate
+
+    await use(books, schema(True))
+    await asyncio.to_thread(migrate.upgrade, books.url, "head")
+    await asyncio.to_thread(migrate.downgrade, books.url, "0012")
+    assert await column_kind(books) is None and await fill_functions(books) == 0
+    await books.bulk_insert("books", [{"title": "meanwhile", "shelf": "s1"}], 9e9)
+    await asyncio.to_thread(migrate.upgrade, books.url, "head")
+    await use(books, schema(True))  # the deploy adds it back
+    assert await column_kind(books) == ("", True) and await backfill_row(books) is not None
