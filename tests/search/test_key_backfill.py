@@ -442,3 +442,14 @@ async def test_downgrading_the_migration_drops_trigger_filled_columns(books: Sto
     await asyncio.to_thread(migrate.upgrade, books.url, "head")
     await use(books, schema(True))  # the deploy adds it back
     assert await column_kind(books) == ("", True) and await backfill_row(books) is not None
+
+
+async def test_a_staged_index_dropped_before_its_column_is_filled_takes_the_column_along(
+    books: Store,
+) -> None:
+    await use(books, schema(True))
+    assert await backfill_row(books) is not None
+    report = await use(books, schema(None))
+    assert report.dropped_indexes == []  # never built
+    assert await column_kind(books) is None and await fill_functions(books) == 0
+    assert await backfill_row(books) is None and await state_of(books) == {}
