@@ -15,17 +15,22 @@ from app.db.sql import key_column_sql, table_ref
 from app.schema import SchemaDefinition, TableDefinition
 
 
-def key_fields(definition: TableDefinition | None) -> tuple[str, ...]:
-    """Document fields a table keeps a generated key column for: every field of its
-    indexes, and the filter fields of its search and vector indexes."""
+def key_fields(definition: TableDefinition | None, *, staged: bool = True) -> tuple[str, ...]:
+    """Document fields a table keeps a key column for: every field of its indexes, and
+    the filter fields of its search and vector indexes (without `staged`: of its enabled
+    indexes only)."""
     fields: set[str] = set()
     if definition is not None:
-        for index_fields in definition.indexes.values():
-            fields.update(index_fields)
-        for s in definition.search_indexes.values():
-            fields.update(s.filter_fields)
-        for vec in definition.vector_indexes.values():
-            fields.update(vec.filter_fields)
+        skip = set() if staged else definition.staged
+        for name, index_fields in definition.indexes.items():
+            if name not in skip:
+                fields.update(index_fields)
+        for name, s in definition.search_indexes.items():
+            if name not in skip:
+                fields.update(s.filter_fields)
+        for name, vec in definition.vector_indexes.items():
+            if name not in skip:
+                fields.update(vec.filter_fields)
     fields.difference_update(("_creationTime", "_id"))
     return tuple(sorted(fields))
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.db import ids, index_builds, search_schema
+from app.db import ids, index_builds, key_fill, search_schema
 from app.db.catalog import create_table_sql, key_fields
 from app.db.sql import (
     KEY_PREFIX,
@@ -18,7 +18,6 @@ from app.db.sql import (
     create_index_sql,
     index_sql_name,
     key_column,
-    key_column_sql,
     table_ref,
 )
 from app.schema import SchemaDefinition
@@ -133,8 +132,10 @@ async def _drop_expression_indexes(
         report.dropped_indexes.append(r["indexname"])
 
 
-async def _key_columns(conn: asyncpg.Connection, table: str) -> dict[str, str]:
-    """A table's key columns and the expressions they are generated from."""
+async def _key_columns(conn: asyncpg.Connection, table: str) -> dict[str, bool]:
+    """A table's key columns, each with whether it holds sort keys: generated from
+    `convect_sort_key`, or filled by a trigger (`app.db.key_fill`). Columns generated
+    before sort keys existed (or left without their trigger) do not."""
     rows = await conn.fetch(
         "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS expr FROM pg_attribute a "
         "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
@@ -143,7 +144,8 @@ async def _key_columns(conn: asyncpg.Connection, table: str) -> dict[str, str]:
         table_ref(table),
         KEY_PREFIX,
     )
-    return {r["attname"]: r["expr"] or "" for r in rows}
+    by_trigger = await key_fill.trigger_filled(conn, table)
+    return {r["attname"]: SORT_KEY in (r["expr"] or "") or r["attname"] in by_trigger for r in rows}
 
 
 async def _add_key_columns(
@@ -153,28 +155,51 @@ async def _add_key_columns(
     say: Callable[[str], Any],
     hold: Hold,
 ) -> dict[str, set[str]]:
-    """Add the generated key columns that existing tables lack (one table rewrite each);
-    return the key columns each table has that the schema no longer needs."""
+    """Add the key columns that existing tables lack, filled by a trigger (no table
+    rewrite: `app.db.key_fill`); return the key columns each table has that the schema
+    no longer needs."""
     unused: dict[str, set[str]] = {}
     for table in sorted(tables):
         have = await _key_columns(conn, table)
         wanted = {key_column(f): f for f in key_fields(schema.tables[table])}
-        outdated = sorted(c for c, expr in have.items() if c in wanted and SORT_KEY not in expr)
-        if outdated:  # generated before sort keys: regenerate (their indexes go with them)
+        outdated = sorted(c for c, current in have.items() if c in wanted and not current)
+        if outdated:  # generated before sort keys: replace them (their indexes go with them)
             await hold(table)
             say(f"regenerating key columns of {table} with sort keys")
-            drops = ", ".join(f'DROP COLUMN "{c}"' for c in outdated)
-            await conn.execute(f"ALTER TABLE {table_ref(table)} {drops}")
+            await key_fill.alter(
+                conn, table, await key_fill.drop_columns_sql(conn, table, outdated), say
+            )
             for c in outdated:
                 del have[c]
         missing = [f for col, f in sorted(wanted.items()) if col not in have]
         if missing:
             await hold(table)
-            say(f"adding key columns {', '.join(missing)} to {table} (rewrites the table)")
-            adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {key_column_sql(f)}" for f in missing)
-            await conn.execute(f"ALTER TABLE {table_ref(table)} {adds}")
+            say(f"adding key columns {', '.join(missing)} to {table} (filled by a trigger)")
+            await key_fill.add(conn, table, missing, say)
         unused[table] = set(have) - set(wanted)
     return unused
+
+
+async def _fill_key_columns(
+    conn: asyncpg.Connection,
+    schema: SchemaDefinition,
+    tables: set[str],
+    say: Callable[[str], Any],
+    hold: Hold,
+) -> None:
+    """Backfill the key columns that indexes enabled by this schema need (those only
+    staged indexes need are left to the background builder)."""
+    for table in sorted(tables):
+        todo = await key_fill.unfilled(conn, table)
+        needed = {key_column(f) for f in key_fields(schema.tables[table], staged=False)}
+        cols = sorted(set(todo) & needed)
+        if not cols:
+            continue
+        await hold(table)
+        fields = ", ".join(todo[c] for c in cols)
+        say(f"filling key columns {fields} of {table} (in batches; writes go on)")
+        n = await key_fill.backfill(conn, table, cols)
+        say(f"  {n} documents")
 
 
 async def _drop_key_columns(
@@ -185,8 +210,7 @@ async def _drop_key_columns(
             continue
         await hold(table)
         say(f"dropping unused key columns of {table}")
-        drops = ", ".join(f'DROP COLUMN IF EXISTS "{c}"' for c in sorted(cols))
-        await conn.execute(f"ALTER TABLE {table_ref(table)} {drops}")
+        await key_fill.alter(conn, table, await key_fill.drop_columns_sql(conn, table, cols), say)
 
 
 def _index_note(fields: tuple[str, ...]) -> str:
@@ -308,6 +332,7 @@ async def _push(
     unused_keys: dict[str, set[str]] = {}
     if schema is not None:
         unused_keys = await _add_key_columns(conn, schema, wanted_tables & user_tables, say, hold)
+        await _fill_key_columns(conn, schema, wanted_tables & user_tables, say, hold)
     wanted = _wanted_indexes(schema)
     staged = _staged_builds(schema)
     enabled_statements = {
@@ -374,6 +399,8 @@ async def _push(
         await hold(table)
         say(f"dropping table {table}")
         async with conn.transaction():
+            for sql, args in await key_fill.drop_table_sql(conn, table):
+                await conn.execute(sql, *args)
             await conn.execute(f"DROP TABLE IF EXISTS {table_ref(table)}")
             await conn.execute("DELETE FROM _convect_tables WHERE name = $1", table)
         report.dropped_tables.append(table)

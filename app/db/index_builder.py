@@ -2,10 +2,12 @@
 
 `serve`, `dev` and `worker` processes each run one. Every `poll_s` seconds it looks for
 staged indexes waiting to be built (`app.db.index_builds`), claims their table's
-advisory lock (so each is built by one process, one per table at a time) and builds them
+advisory lock (so each is built by one process, one per table at a time), backfills the
+key columns a deploy added to the table for them (`app.db.key_fill`) and builds them
 on a connection of its own: a build can take minutes and must not hold a pool connection. Stopping the process
 cancels a build in progress; the row stays `backfilling` and the next claimer (this
-process after a restart, or any other) drops the INVALID leftover and builds it again.
+process after a restart, or any other) resumes the backfill where it stopped, drops the
+INVALID leftover and builds it again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from app.db import index_builds
+from app.db import index_builds, key_fill
 
 log = logging.getLogger("convect.indexes")
 POLL_S = 2.0
@@ -32,10 +34,12 @@ class IndexBuilder:
         url: Callable[[], str | None],
         *,
         poll_s: float = POLL_S,
+        batch: int = key_fill.BATCH,
     ) -> None:
         self._pool = pool
         self._url = url
         self.poll_s = poll_s
+        self.batch = batch  # rows per transaction when backfilling a new key column
         self.built = 0  # builds this process finished (either way)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -92,7 +96,7 @@ class IndexBuilder:
                 try:
                     for name in names:
                         log.info("building staged index %s in the background", name)
-                        state = await index_builds.build_claimed(conn, name)
+                        state = await index_builds.build_claimed(conn, name, batch=self.batch)
                         if state is not None:
                             done += 1
                             self.built += 1

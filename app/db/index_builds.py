@@ -3,7 +3,9 @@
 As in Convex, a staged index (`.index("by_x", {"fields": [...], "staged": True})`, and
 staged search and vector indexes) is backfilled in the background: `convect deploy`
 records it here and returns; an `IndexBuilder` (every `serve`, `dev` and `worker`
-process runs one) claims it and builds it with `CREATE INDEX CONCURRENTLY`. One row per
+process runs one) claims it, backfills the key columns the deploy added to its table
+(trigger-filled, in batches: `app.db.key_fill`) and builds it with `CREATE INDEX
+CONCURRENTLY`. One row per
 staged index (by its PostgreSQL name) in `_convect_index_builds`:
 
 | state         | meaning                                                      |
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+
+from app.db import key_fill
 
 BUILD_LOCK = 0x69647862  # "idxb": first key of the per-table advisory lock
 INDEX_BUILD_MEMORY = "512MB"
@@ -204,10 +208,16 @@ async def build(conn: asyncpg.Connection, name: str, statement: str, note: str |
         await conn.execute("RESET maintenance_work_mem")
 
 
-async def build_claimed(conn: asyncpg.Connection, name: str) -> str | None:
+async def build_claimed(
+    conn: asyncpg.Connection, name: str, *, batch: int = key_fill.BATCH
+) -> str | None:
     """Build the staged index `name` if its row still asks for it (the caller holds its
-    lock); record the outcome. Returns the new state, or None if there was nothing to do."""
-    row = await conn.fetchrow(f"SELECT statement, note, state FROM {TABLE} WHERE name = $1", name)
+    lock): backfill its table's new key columns (`batch` rows a transaction), then build
+    it concurrently; record the outcome. Returns the new state, or None if there was
+    nothing to do."""
+    row = await conn.fetchrow(
+        f"SELECT table_name, statement, note, state FROM {TABLE} WHERE name = $1", name
+    )
     if row is None or row["state"] != "backfilling":
         return None
     await conn.execute(
@@ -217,6 +227,7 @@ async def build_claimed(conn: asyncpg.Connection, name: str) -> str | None:
         _me(),
     )
     try:
+        await key_fill.backfill(conn, row["table_name"], batch=batch)
         await build(conn, name, row["statement"], row["note"])
     except asyncpg.PostgresError as exc:
         if isinstance(exc, _TRANSIENT):

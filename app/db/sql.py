@@ -1,8 +1,9 @@
 """Compile query descriptions to SQL. Every value is a bind parameter; names are checked.
 
 Documents live in `docs."<table>"` as (`id`, `creation_time`, `doc jsonb`). An indexed
-field `a.b` is the stored generated column `"k:a.b"` = `(doc -> 'a' -> 'b')`, ordered as
-jsonb with a missing field first; `_creationTime` and `_id` are the columns. Indexes are
+field `a.b` has the key column `"k:a.b"` = `convect_sort_key(doc -> 'a' -> 'b')`, ordered
+as jsonb with a missing field first (stored generated, or filled by a trigger when a
+deploy added it to a table that held documents: `app.db.key_fill`); `_creationTime` and `_id` are the columns. Indexes are
 built on those columns rather than on expressions over `doc`, so that an update that
 leaves every indexed value unchanged stays HOT (no new index entries, and no false
 serialization conflicts on index pages). Filter field names are parameters.
@@ -50,10 +51,10 @@ def check_field_path(path: str) -> tuple[str, ...]:
 KEY_PREFIX = "k:"
 
 
-def key_expr(field: str) -> str:
+def key_expr(field: str, doc: str = "doc") -> str:
     """The jsonb expression over `doc` that an indexed field's column is generated from."""
     segments = check_field_path(field)
-    return "(doc" + "".join(f" -> '{seg}'" for seg in segments) + ")"
+    return f"({doc}" + "".join(f" -> '{seg}'" for seg in segments) + ")"
 
 
 def key_column(field: str) -> str:
@@ -65,9 +66,20 @@ def key_column(field: str) -> str:
 SORT_KEY = "convect_sort_key"  # SQL function (migration 0004): int64 and bytes in order
 
 
+def key_value_sql(field: str, doc: str = "doc") -> str:
+    """What an indexed field's key column holds: the sort key of the field's value."""
+    return f"{SORT_KEY}{key_expr(field, doc)}"
+
+
 def key_column_sql(field: str) -> str:
-    """The column definition of an indexed field (for CREATE / ALTER TABLE)."""
-    return f'"{key_column(field)}" jsonb GENERATED ALWAYS AS ({SORT_KEY}{key_expr(field)}) STORED'
+    """The generated column definition of an indexed field (for CREATE TABLE)."""
+    return f'"{key_column(field)}" jsonb GENERATED ALWAYS AS ({key_value_sql(field)}) STORED'
+
+
+def key_fill_function(table: str, field: str) -> str:
+    """The qualified name of the trigger function that fills a key column of `table`."""
+    table_ref(table)
+    return f'docs."{_pg_name(f"{table}.{key_column(field)}", "~")}"'
 
 
 def key_sql(field: str) -> str:

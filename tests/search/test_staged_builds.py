@@ -189,10 +189,10 @@ async def test_a_build_stopped_by_a_restart_is_dropped_and_built_again(books: St
         first = builder(books)
         await first.start()
 
-        async def claimed() -> bool:
-            return (await state_of(books))[BY_SHELF][1] == 1
+        async def building() -> bool:  # the key column is filled; the index build waits
+            return await validity(books, BY_SHELF) is False
 
-        await until(claimed)
+        await until(building)
         await first.stop()  # the process stops mid-build
         assert (await state_of(books))[BY_SHELF] == ("backfilling", 1)
         assert await validity(books, BY_SHELF) is False  # the half-built index is left
