@@ -57,7 +57,7 @@ bench: setup
 
 # The long load, fault and fuzz runs (docs/reliability.md); -s prints each run's figures.
 reliability: setup
-	$(BIN)/pytest tests/reliability -m reliability -s
+	$(BIN)/pytest tests/reliability tests/storage/test_s3.py -m reliability -s
 
 clean:
 	rm -rf $(VENV) .convect tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,28 @@ from tests.support.servers import truncate_all as truncate_all  # imported from 
 DEMO = ROOT / "functions"
 KITCHEN = ROOT / "tests" / "apps" / "kitchen"
 
+# Tests marked `@pytest.mark.reliability` (the long runs: minutes of load, thousands of
+# fuzz cases, faults with their own PostgreSQL, a 1 GiB file) are left out of a run given
+# no `-m` expression, unless named on the command line; `make reliability` runs them.
+
+
+def _named(item: pytest.Item, args: list[str]) -> bool:
+    base = item.nodeid.split("[")[0]
+    return any("::" in a and (a.endswith(item.nodeid) or a.endswith(base)) for a in args)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without `-m`, deselect the long runs (they belong to `make reliability`)."""
+    if config.option.markexpr:
+        return
+    keep, drop = [], []
+    for item in items:
+        long_run = item.get_closest_marker("reliability") is not None
+        (drop if long_run and not _named(item, config.args) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:

@@ -48,6 +48,7 @@ async def s3_demo(s3_demo_server: ServerProcess) -> AsyncIterator[httpx.AsyncCli
         yield client
 
 
+@pytest.mark.reliability  # 45 s: `make reliability` (200 MiB on S3: test_large_files.py)
 @pytest.mark.timeout(900)
 async def test_a_1_gib_file_goes_to_s3_and_back_with_flat_server_memory(
     s3_demo: httpx.AsyncClient, s3_demo_server: ServerProcess
