@@ -609,8 +609,8 @@ class Hub:
         self._release = loop.call_later(RELEASE_DELAY_S, self.compact)
 
     def compact(self) -> None:
-        """Rebuild the containers that hold less than half of what they grew to, and hand
-        the heap's free pages back to the system (glibc's `malloc_trim`).
+        """Rebuild the containers that hold less than half of what they grew to, and then
+        hand the heap's free pages back to the system (glibc's `malloc_trim`).
 
         A dict keeps the table it grew to when its keys are deleted: without this, the
         maps of 40,000 subscriptions stay that size once their sockets have closed.
@@ -618,18 +618,22 @@ class Hub:
         """
         self._release = None
         self._released = 0
+        shrunk = False
         if len(self._entries) * 2 < self._peak_entries:
             self._entries = dict(self._entries)
             self._pending = dict(self._pending)
             self._cache_lru = OrderedDict(self._cache_lru)
             self._index.compact()
+            shrunk = True
         self._peak_entries = len(self._entries)
         if len(self._sessions) * 2 < self._peak_sessions:
             self._sessions = dict(self._sessions)
             self._pending_of = dict(self._pending_of)
             self._waiting = set(self._waiting)
+            shrunk = True
         self._peak_sessions = len(self._sessions)
-        release_free_memory()
+        if shrunk:  # (a cache that only turns over, full, frees nothing worth a trim)
+            release_free_memory()
 
     # ------------------------------------------------------------- HTTP query cache
 
