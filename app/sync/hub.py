@@ -31,6 +31,7 @@ from app.db.paginate import journal_of, use_journal
 from app.db.readset import ReadSet
 from app.db.transaction import Tx
 from app.engine import Failure, Outcome, new_request_id, projected_writes
+from app.memory import release_free_memory
 from app.server.refs import canonical_path
 from app.sync.index import InvalidationIndex, Registration
 from app.sync.protocol import query_result
@@ -81,6 +82,11 @@ MIN_REFRESH_INTERVAL_S = 0.005
 # updates or mutation replies for longer than this.
 NEW_RUNS_BUDGET_S = 0.02
 NEW_RUNS_PER_TURN = 8
+# Once this many subscriptions were given back or entries dropped, the hub compacts (a
+# dict keeps the table it grew to; see `compact`) and hands freed heap memory back to the
+# system, RELEASE_DELAY_S later (so a burst of closing sockets is mostly one compaction).
+RELEASE_AT = 1_000
+RELEASE_DELAY_S = 1.0
 
 
 def identity_key(identity: UserIdentity | None, admin: bool = False) -> str:
@@ -313,6 +319,11 @@ class Hub:
         self._rerun_all = False
         self._healthy = True
         self._changed: list[Entry] = []  # entries the last full refresh found changed
+        # what the containers grew to since the last compaction, and what was given back
+        self._peak_entries = 0
+        self._peak_sessions = 0
+        self._released = 0
+        self._release: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------- reading
 
@@ -394,6 +405,8 @@ class Hub:
     async def stop(self) -> None:
         """Close the sockets still open (1001, the client reconnects elsewhere), stop the loop."""
         self.close_sockets(1001, "ServerShuttingDown")
+        if self._release is not None:
+            self._release.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -419,6 +432,7 @@ class Hub:
     def attach(self, session: Subscriber) -> None:
         """A socket connected (counted, closed and drained with the others)."""
         self._sessions[session] = None
+        self._peak_sessions = max(self._peak_sessions, len(self._sessions))
 
     def detach(self, session: Subscriber) -> None:
         """A socket is gone (after it unsubscribed its queries): forget it, and what it
@@ -427,6 +441,7 @@ class Hub:
         self._pending_of.pop(session, None)
         self._sessions.pop(session, None)
         self._waiting.discard(session)
+        self._released_some()
 
     def add_queued(self, delta: int) -> int:
         """A socket queued (or sent) `delta` bytes; returns what all sockets hold now."""
@@ -512,7 +527,7 @@ class Hub:
         if entry is None:
             entry = Entry(key[0], args, identity, admin, key)
             entry.journal = journal
-            self._entries[key] = entry
+            self._add(entry)
             self._queue(entry, session)
         elif entry.state.cached_only:
             # A cached result belongs to another snapshot: recompute it in the next refresh.
@@ -527,6 +542,7 @@ class Hub:
         holds are ignored)."""
         if not self.holds(entry):
             return
+        self._released += 1
         count = entry.sessions.get(session, 0) - 1
         if count > 0:
             entry.sessions[session] = count
@@ -565,12 +581,59 @@ class Hub:
     def _forget_cached(self, key: EntryKey) -> None:
         self._cache_bytes -= self._cache_lru.pop(key, 0)
 
+    def _add(self, entry: Entry) -> None:
+        self._entries[entry.key] = entry
+        self._peak_entries = max(self._peak_entries, len(self._entries))
+
     def _drop(self, entry: Entry) -> None:
+        self._released += 1
         self._index.remove(entry)
         self._pending.pop(entry, None)
         self._forget_cached(entry.key)
         if self._entries.get(entry.key) is entry:
             del self._entries[entry.key]
+
+    # ------------------------------------------------------------- memory
+
+    def _released_some(self) -> None:
+        """Past RELEASE_AT subscriptions given back or entries dropped, `compact` in
+        RELEASE_DELAY_S (so a burst of closing sockets is mostly one; at once outside an
+        event loop)."""
+        if self._released < RELEASE_AT or self._release is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.compact()
+            return
+        self._release = loop.call_later(RELEASE_DELAY_S, self.compact)
+
+    def compact(self) -> None:
+        """Rebuild the containers that hold less than half of what they grew to, and then
+        hand the heap's free pages back to the system (glibc's `malloc_trim`).
+
+        A dict keeps the table it grew to when its keys are deleted: without this, the
+        maps of 40,000 subscriptions stay that size once their sockets have closed.
+        Each rebuild copies at most half of what was removed since the last one.
+        """
+        self._release = None
+        self._released = 0
+        shrunk = False
+        if len(self._entries) * 2 < self._peak_entries:
+            self._entries = dict(self._entries)
+            self._pending = dict(self._pending)
+            self._cache_lru = OrderedDict(self._cache_lru)
+            self._index.compact()
+            shrunk = True
+        self._peak_entries = len(self._entries)
+        if len(self._sessions) * 2 < self._peak_sessions:
+            self._sessions = dict(self._sessions)
+            self._pending_of = dict(self._pending_of)
+            self._waiting = set(self._waiting)
+            shrunk = True
+        self._peak_sessions = len(self._sessions)
+        if shrunk:  # (a cache that only turns over, full, frees nothing worth a trim)
+            release_free_memory()
 
     # ------------------------------------------------------------- HTTP query cache
 
@@ -634,7 +697,7 @@ class Hub:
             log_lines=lines,
             state=EntryState.CACHED,
         )
-        self._entries[key] = entry
+        self._add(entry)
         self._index.add(entry, read_set)
         self._remember(entry, len(text))
 
@@ -773,6 +836,7 @@ class Hub:
             self._done.notify_all()
         if self._pending:  # new subscriptions left for the next refresh
             self._wake.set()
+        self._released_some()
 
     async def _light_refresh(self) -> None:
         """Move to the current snapshot and the newest commit ts, reading no writes."""

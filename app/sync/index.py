@@ -95,6 +95,20 @@ class InvalidationIndex(Generic[E]):
                                 del self.ranges[table]
         entry.registrations = []
 
+    def compact(self) -> None:
+        """Rebuild the maps at the size they hold now.
+
+        A dict or set keeps the table it grew to when its keys are removed: after a
+        burst of subscriptions is gone, the maps would otherwise hold memory for all of
+        them.
+        """
+        self.by_id = defaultdict(set, {k: set(v) for k, v in self.by_id.items()})
+        self.by_table = defaultdict(set, {k: set(v) for k, v in self.by_table.items()})
+        for by_index in self.ranges.values():
+            for by_n in by_index.values():
+                for n, by_prefix in by_n.items():
+                    by_n[n] = defaultdict(list, by_prefix)
+
     def on_table(self, table: str) -> set[E]:
         """Every entry that read anything of `table`."""
         hit: set[E] = set(self.by_table.get(table, set()))

@@ -8,8 +8,10 @@ engine call is the real code.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import sys
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +19,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.db.readset import ReadSet, Write
+from app.db.query import IndexRange
+from app.db.readset import RangeRead, ReadSet, Write
 from app.engine import Failure
 from app.settings import Settings
 from app.sync import hub as hub_module
@@ -366,6 +369,91 @@ def test_sessions_attach_detach_close_and_drain() -> None:
     hub.detach(s2)
     hub.detach(s2)
     assert set(hub.sessions) == {s1}
+
+
+def table_bytes(hub: Hub) -> dict[str, int]:
+    """What the hub's maps take (their tables, not what they point to)."""
+    index = hub._index
+    leaves = [
+        by_prefix
+        for by_index in index.ranges.values()
+        for by_n in by_index.values()
+        for by_prefix in by_n.values()
+    ]
+    return {
+        "entries": sys.getsizeof(hub._entries),
+        "pending": sys.getsizeof(hub._pending),
+        "cache": sys.getsizeof(hub._cache_lru),
+        "sessions": sys.getsizeof(hub._sessions),
+        "by_id": sys.getsizeof(index.by_id),
+        "by_table": sum(sys.getsizeof(s) for s in index.by_table.values()),
+        "ranges": sum(sys.getsizeof(d) for d in leaves),
+    }
+
+
+def test_once_most_subscriptions_are_gone_the_hub_gives_back_their_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A dict or set keeps the table it grew to when its keys go: the maps of an
+    # attacker's 40,000 subscriptions stayed that size after its sockets closed.
+    monkeypatch.setattr(hub_module, "MAX_CACHED", 100)  # unsubscribed results: 100 kept
+    hub = make_hub()
+    crowd = [Session() for _ in range(2_000)]  # sockets that come and go
+    for s in crowd:
+        hub.attach(s)
+    for s in crowd:
+        hub.detach(s)
+    sessions = [Session() for _ in range(4)]
+    held: dict[Session, list[Entry]] = {s: [] for s in sessions}
+    for n, s in enumerate(sessions):
+        hub.attach(s)
+        for i in range(2_000):
+            entry = hub.subscribe(s, "q:f", {"n": n, "i": i}, None, False)
+            author = f"a{n}-{i}"
+            eq = IndexRange("t", "by_author", ("author", "_creationTime"), eq=(author,))
+            read = ReadSet([RangeRead(eq)], {("t", author)}, {"t"})
+            hub._settle(entry, Run(frozen(i), None, [], None, read), was_ready=False)
+            held[s].append(entry)
+    pending = [hub.subscribe(sessions[0], "q:p", {"i": i}, None, False) for i in range(2_000)]
+    grown = table_bytes(hub)
+    for s in sessions:
+        for entry in held[s] + (pending if s is sessions[0] else []):
+            hub.unsubscribe(s, entry)
+        hub.detach(s)
+    assert len(hub.entries) == 100 and not hub.sessions  # the cache is full, no socket left
+    small = make_hub()
+    for i in range(100):  # what a hub that only ever held the 100 takes
+        entry = small.subscribe(sessions[0], "q:f", {"i": i}, None, False)
+        eq = IndexRange("t", "by_author", ("author", "_creationTime"), eq=(f"a{i}",))
+        read = ReadSet([RangeRead(eq)], {("t", f"a{i}")}, {"t"})
+        small._settle(entry, Run(frozen(i), None, [], None, read), was_ready=False)
+        small.unsubscribe(sessions[0], entry)
+    expected = table_bytes(small)
+    for name, size in table_bytes(hub).items():
+        assert size <= max(expected[name], 1024), (name, size, grown[name])
+
+
+async def test_in_an_event_loop_the_hub_compacts_just_after_a_burst_of_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "RELEASE_DELAY_S", 0.0)
+    trims: list[int] = []
+
+    def trim() -> bool:
+        trims.append(1)
+        return True
+
+    monkeypatch.setattr(hub_module, "release_free_memory", trim)
+    hub = make_hub()
+    s = Session()
+    hub.attach(s)
+    entries = [hub.subscribe(s, "q:p", {"i": i}, None, False) for i in range(2_000)]
+    for entry in entries:
+        hub.unsubscribe(s, entry)  # pending: dropped
+    hub.detach(s)
+    assert not trims  # not in the middle of the burst
+    await asyncio.sleep(0.01)
+    assert trims == [1] and sys.getsizeof(hub._entries) == sys.getsizeof({})
 
 
 async def test_drain_drains_every_attached_session() -> None:
