@@ -111,4 +111,3 @@ class Latches:
         assert not holder.held
         await self.acquire(holder, doc_id)
         self.release(holder)
-

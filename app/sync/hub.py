@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import KeysView, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ MAX_CACHED = 10_000
 # call that no later call reads. Until the cache is full every result is kept.
 SEEN_ONCE = MAX_CACHED
 MIN_REFRESH_INTERVAL_S = 0.005
+# With no socket attached, local commits ask for a refresh at most this often (it then
+# only moves the hub's snapshot along; see `Hub.local_commit`).
+LAZY_REFRESH_S = 1.0
 # First runs of new subscriptions in one refresh: about this long, in turns across the
 # sockets waiting (NEW_RUNS_PER_TURN each). What commits touch always runs; the rest of
 # the new ones wait for the next refresh, so no socket's subscriptions hold up another's
@@ -311,6 +315,7 @@ class Hub:
         self._scan_gen = 0
         self._refreshing = False  # no HTTP result is kept while a refresh runs
         self._local_commits = 0  # see `generation`
+        self._last_refresh = 0.0  # when the last refresh started (time.monotonic)
         self._done_gen = 0
         self._requested = 0
         self._wake = asyncio.Event()
@@ -499,15 +504,27 @@ class Hub:
         return self._scan_gen, self._local_commits
 
     def local_commit(self, ts: int, tx: Tx) -> None:
-        """A commit in this process: stop serving affected cached results; refresh soon."""
+        """A commit in this process: stop serving affected cached results; refresh soon.
+
+        With no socket attached there is nothing a refresh must re-run or push: the
+        cached results the commit touches are dropped here and then (a query that ran
+        across the commit cannot store its result: `generation`), and the hub moves to
+        the newest snapshot at most once per LAZY_REFRESH_S, so a stream of HTTP
+        mutations costs no statement per commit beyond its own.
+        """
         self._local_commits += 1  # a query that ran across it may have read the old state
-        if not self._entries:
+        rerun = False
+        if self._entries:
+            for write in projected_writes(self.engine.catalog, tx):
+                for entry in self._index.match(write):
+                    if entry.sessions or self._sessions:
+                        entry.state = entry.state.touched()
+                        rerun = True
+                    elif self.holds(entry):
+                        self._stats.invalidations += 1
+                        self._drop(entry)
+        if rerun or self._sessions or time.monotonic() - self._last_refresh >= LAZY_REFRESH_S:
             self.request_refresh()
-            return
-        for write in projected_writes(self.engine.catalog, tx):
-            for entry in self._index.match(write):
-                entry.state = entry.state.touched()
-        self.request_refresh()
 
     # ------------------------------------------------------------- subscriptions
 
@@ -811,6 +828,7 @@ class Hub:
         """
         self._scan_gen += 1
         gen = self._scan_gen
+        self._last_refresh = time.monotonic()
         self._seen_ts = self._ts
         rerun_all, self._rerun_all = self._rerun_all, False
         self._refreshing = True

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import sys
+import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -280,6 +281,7 @@ def test_subscribing_to_a_refreshed_result_uses_it_as_is(state: EntryState) -> N
 def test_a_local_commit_touches_the_entries_that_read_what_it_wrote() -> None:
     hub = make_hub()
     s = Session()
+    hub.attach(s)
     live = hub.subscribe(s, "q:live", {}, None, False)
     hub._settle(live, Run(frozen(1), None, [], None, reads("t")), was_ready=False)
     hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads("t"))
@@ -294,6 +296,32 @@ def test_a_local_commit_touches_the_entries_that_read_what_it_wrote() -> None:
     assert hub.cached("q:other", {}, None, False) is other
     stats = hub.snapshot()
     assert (stats.cache_hits, stats.cache_misses) == (1, 2)
+
+
+def test_with_no_socket_a_local_commit_drops_what_it_touched_and_asks_no_refresh_each_time() -> (
+    None
+):
+    """HTTP-only traffic: the cached results a local commit touches are dropped at once
+    (and one computed across the commit is not stored), and the hub asks for a refresh
+    at most once per LAZY_REFRESH_S instead of after every commit."""
+    hub = make_hub()
+    hub.store("q:cached", {}, None, False, hub.generation(), 2, None, reads("t"))
+    hub.store("q:other", {}, None, False, hub.generation(), 3, None, reads("u"))
+    other = hub.entries[("q:other", "{}", "", "")]
+    hub._last_refresh = time.monotonic()  # a refresh just started
+    requested = hub._requested
+    across = hub.generation()
+    hub.local_commit(9, local_write("t"))
+    assert ("q:cached", "{}", "", "") not in hub.entries
+    assert hub.cached("q:cached", {}, None, False) is None
+    assert hub.cached("q:other", {}, None, False) is other
+    hub.store("q:cached", {}, None, False, across, 1, None, reads("t"))  # ran across it
+    assert hub.cached("q:cached", {}, None, False) is None
+    assert hub._requested == requested  # no refresh asked for
+    hub._last_refresh -= hub_module.LAZY_REFRESH_S
+    hub.local_commit(10, local_write("u"))
+    assert hub._requested > requested  # once a second: the snapshot moves along
+    assert hub.cached("q:other", {}, None, False) is None
 
 
 def test_a_full_cache_keeps_a_new_result_only_when_its_query_missed_before(
