@@ -16,7 +16,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # Bottom to top. A part may import the parts of lower layers, never those of its own
 # layer (except the pairs in PEERS) or higher ones.
 LAYERS: list[set[str]] = [
-    {"values", "auth", "settings"},
+    {"values", "auth", "settings", "memory"},
     {"schema", "embedded", "embeddings"},
     {"db"},
     {"server"},  # what app authors import
