@@ -42,6 +42,7 @@ class Holder:
     age: int
     held: list[str] = field(default_factory=list)
     restarts: int = 0
+    turns: set[asyncio.Future[None]] = field(default_factory=set)  # its places in queues
 
 
 @dataclass(eq=False)
@@ -83,14 +84,22 @@ class Latches:
             raise LatchDied(doc_id)
         turn = asyncio.get_running_loop().create_future()
         latch.queue.append((holder, turn))
+        holder.turns.add(turn)
         try:
             async with asyncio.timeout(self.wait_s):
                 await turn
         except TimeoutError:
             pass  # waited long enough: read without the latch (unless it came just now)
+        finally:
+            holder.turns.discard(turn)
 
     def release(self, holder: Holder) -> None:
-        """Let go of every latch `holder` has, each to the next in its queue."""
+        """Let go of every latch `holder` has, each to the next in its queue, and leave
+        the queues it still waits in (a read left waiting when its attempt ended must
+        not be handed a latch nobody would let go of)."""
+        for turn in holder.turns:
+            turn.cancel()
+        holder.turns.clear()
         for doc_id in holder.held:
             latch = self._by_doc.get(doc_id)
             if latch is None or latch.owner is not holder:

@@ -62,6 +62,24 @@ async def test_a_latch_is_handed_on_in_arrival_order_skipping_one_that_gave_up()
     assert waiters[2].held == ["a"] and waiters[0].held == []
 
 
+async def test_a_read_still_waiting_when_its_attempt_ends_is_never_handed_the_latch() -> None:
+    """Two reads of one attempt waiting at once (gathered); the attempt ends while one is
+    still queued: it leaves the queue, so the latch goes to the next one, not to it."""
+    latches = Latches(wait_s=5)
+    owner, mine, other = latches.holder(), latches.holder(), latches.holder()
+    await latches.acquire(owner, "a")
+    stray = asyncio.create_task(latches.acquire(mine, "a"))
+    await asyncio.sleep(0.01)
+    after = asyncio.create_task(latches.acquire(other, "a"))
+    await asyncio.sleep(0.01)
+    latches.release(mine)  # its attempt ended (failed, or died at another read)
+    latches.release(owner)
+    await asyncio.wait_for(after, 1)
+    assert other.held == ["a"] and mine.held == []
+    with pytest.raises(asyncio.CancelledError):
+        await stray
+
+
 async def test_a_wait_is_bounded() -> None:
     latches = Latches(wait_s=0.05)
     first, second = latches.holder(), latches.holder()
