@@ -134,23 +134,49 @@ def combine(
     another number fails the whole statement as a serialization failure (migration 0009's
     `_convect_unchanged`).
     """
+    args = list(tail_args)
+    for _, part_args in parts:
+        args.extend(part_args)
+    shape = (
+        tuple((sql, len(part_args)) for sql, part_args in parts),
+        tail,
+        len(tail_args),
+        tuple(expect) if expect else (),
+    )
+    if len(parts) > _MAX_CACHED_PARTS:  # a big batch: its text would be a big key
+        return _combined_sql(*shape), args
+    sql = _COMBINED.get(shape)
+    if sql is None:
+        sql = _combined_sql(*shape)
+        if len(_COMBINED) >= _MAX_COMBINED:
+            _COMBINED.clear()
+        _COMBINED[shape] = sql
+    return sql, args
+
+
+# Statement text by shape: a mutation's commit statement has the same few shapes call
+# after call, and building one (renumbering every part's parameters) costs microseconds.
+_COMBINED: dict[tuple[Any, ...], str] = {}
+_MAX_COMBINED = 1024
+_MAX_CACHED_PARTS = 8
+
+
+def _combined_sql(
+    parts: tuple[tuple[str, int], ...], tail: str, offset: int, expect: tuple[int | None, ...]
+) -> str:
     ctes: list[str] = []
     counts: list[str] = []
-    args = list(tail_args)
-    for i, (sql, part_args) in enumerate(parts):
-        offset = len(args)
+    for i, (sql, n_args) in enumerate(parts):
         renumbered = _PARAM.sub(partial(_shift, offset=offset), sql)
         ctes.append(f"w{i} AS ({renumbered} RETURNING 1)")
         counts.append(f"(SELECT count(*) FROM w{i}) AS w{i}")
-        args.extend(part_args)
+        offset += n_args
     checks = [
-        f"(SELECT count(*) FROM w{i}) = {int(n)}"
-        for i, n in enumerate(expect or [])
-        if n is not None
+        f"(SELECT count(*) FROM w{i}) = {int(n)}" for i, n in enumerate(expect) if n is not None
     ]
     if checks:
         counts.append(f"_convect_unchanged({' AND '.join(checks)}) AS unchanged")
-    return f"WITH {', '.join(ctes)} {tail}, {', '.join(counts)}", args
+    return f"WITH {', '.join(ctes)} {tail}, {', '.join(counts)}"
 
 
 _FLUSHED = "SELECT true AS flushed"

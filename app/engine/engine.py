@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import asyncpg
@@ -115,29 +114,10 @@ class Engine:
             raise RuntimeError("The engine has not started")
         return self._catalog
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pool connection for a call, within CONVECT_POOL_TIMEOUT (else `Overloaded`)."""
-        pool = self.pool
-        timeout = self.settings.pool_timeout
-        # Timed by the deadlines watchdog: acquire(timeout=) wraps each acquire in a task,
-        # asyncio.timeout costs a timer per call.
-        deadline = self.deadlines.enter(timeout)
-        try:
-            conn = await pool.acquire()
-        except asyncio.CancelledError:
-            if not self.deadlines.stopped(deadline):
-                raise
-            raise Overloaded(
-                f"Server overloaded: no database connection came free within {timeout:g} s "
-                "(CONVECT_POOL_TIMEOUT); retry shortly"
-            ) from None
-        finally:
-            self.deadlines.leave(deadline)
-        try:
-            yield conn
-        finally:
-            await pool.release(conn)
+    def connection(self) -> PoolConnection:
+        """A pool connection for a call, within CONVECT_POOL_TIMEOUT (else `Overloaded`):
+        `async with engine.connection() as conn`."""
+        return PoolConnection(self)
 
     @property
     def started(self) -> bool:
@@ -305,7 +285,7 @@ class Engine:
         # `_system/` functions read state outside the query's snapshot (no read set to
         # invalidate them by): never answered from the cache.
         if hub is None or fn.kind != "query" or tx is not None or path.startswith("_system/"):
-            return await self.execute(
+            return await self.executor.execute(
                 fn, args, principal.identity, request_id=request_id, session=session, tx=tx
             )
         try:
@@ -319,7 +299,7 @@ class Engine:
             lines = list(hit.log_lines)  # the lines of the run that produced it, as Convex
             return Outcome(value=hit.value, log_lines=lines, request_id=request_id or "")
         gen = hub.generation()
-        outcome = await self.execute(fn, args, identity, request_id=request_id)
+        outcome = await self.executor.execute(fn, args, identity, request_id=request_id)
         if outcome.read_set is not None:
             hub.store(
                 path, wire_args, identity, admin, gen, outcome.value, outcome.error,
@@ -431,4 +411,43 @@ class Engine:
             log.exception("observing a call failed")
 
 
-__all__ = ["Engine", "Role"]
+class PoolConnection:
+    """`Engine.connection()`: acquire within the pool timeout, release at exit.
+
+    A class, not an `asynccontextmanager`: every call takes one, and the generator
+    machinery cost a few microseconds each time.
+    """
+
+    __slots__ = ("_conn", "_engine")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        engine = self._engine
+        timeout = engine.settings.pool_timeout
+        # Timed by the deadlines watchdog: acquire(timeout=) wraps each acquire in a task,
+        # asyncio.timeout costs a timer per call.
+        deadline = engine.deadlines.enter(timeout)
+        try:
+            conn: asyncpg.Connection = await engine.pool.acquire()
+        except asyncio.CancelledError:
+            if not engine.deadlines.stopped(deadline):
+                raise
+            raise Overloaded(
+                f"Server overloaded: no database connection came free within {timeout:g} s "
+                "(CONVECT_POOL_TIMEOUT); retry shortly"
+            ) from None
+        finally:
+            engine.deadlines.leave(deadline)
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._engine.pool.release(conn)
+
+
+__all__ = ["Engine", "PoolConnection", "Role"]

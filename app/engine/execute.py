@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -254,7 +254,7 @@ class Executor:
                 call = Call(engine, identity, "mutation", tx, rid)
                 try:
                     async with (
-                        _no_transaction()
+                        _NO_TRANSACTION
                         if optimistic
                         else serializable(tx, lock_timeout_ms(attempt, attempts))
                     ):
@@ -367,10 +367,8 @@ class Executor:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-@contextlib.asynccontextmanager
-async def _no_transaction() -> AsyncIterator[None]:
-    """An optimistic mutation's run: no BEGIN, its commit is one statement on its own."""
-    yield
+# An optimistic mutation's run: no BEGIN, its commit is one statement on its own.
+_NO_TRANSACTION: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 async def _check_reads(tx: Tx) -> None:

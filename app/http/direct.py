@@ -18,7 +18,7 @@ from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -60,26 +60,17 @@ class DirectCallApp(FastAPI):
         scope["endpoint"] = endpoint
         scope["path_params"] = {}
         request = Request(scope, receive, send)
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
             response = await endpoint(request)
-            await response(scope, receive, tracked)
-        except Exception as exc:
-            if not started:
-                handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
-                error: Any
-                if handler is None:
-                    error = PlainTextResponse("Internal Server Error", status_code=500)
-                elif is_async_callable(handler):
-                    error = await handler(request, exc)
-                else:
-                    error = await run_in_threadpool(handler, request, exc)
-                await error(scope, receive, send)
+        except Exception as exc:  # nothing was sent yet: the app's 500 handler answers
+            handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
+            error: Any
+            if handler is None:
+                error = PlainTextResponse("Internal Server Error", status_code=500)
+            elif is_async_callable(handler):
+                error = await handler(request, exc)
+            else:
+                error = await run_in_threadpool(handler, request, exc)
+            await error(scope, receive, send)
             raise
+        await response(scope, receive, send)  # (a failure here is the client's connection)

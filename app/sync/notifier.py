@@ -4,6 +4,11 @@ A NOTIFY inside the committing transaction serializes commits on one lock; sent 
 the commit it costs far less (shared/PERF_NOTES.md). Listeners read every commit-log
 row they have not seen, so a later notification also delivers a lost one, and a
 periodic refresh closes the gap when a process dies between its commit and NOTIFY.
+
+A process whose listener sees no other process listening sends no NOTIFY at all (a
+deployment of one API process: up to 200 statements a second for nobody). It learns
+of others from its listener's once-a-second health check, which counts the listening
+sessions, and at once from the `hello` a new listener sends when it starts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ SAFETY_REFRESH_S = 1.0
 TRIM_EVERY_S = 60.0
 KEEP_COMMITS = "10 minutes"
 KEEP_REQUESTS = "1 hour"
+LISTEN_APP = "convect-listen"  # the application_name of every process's listening session
+HELLO = "hello"  # a new listener's first NOTIFY: someone else listens now
+LISTENERS_SQL = (
+    "SELECT count(*)::int FROM pg_stat_activity "
+    f"WHERE application_name = '{LISTEN_APP}' AND datname = current_database()"
+)
 
 
 class Notifier:
@@ -44,6 +55,10 @@ class Notifier:
         # for a refresh (`Hub.local_commit`), so hearing them back would only repeat it.
         self.token = os.urandom(8).hex()
         self._conn_lock = asyncio.Lock()  # one statement at a time on the listening connection
+        # Whether another process listens for commits (False only while this process's
+        # listener is connected and counted no other): NOTIFY only when one may.
+        self.others_listen = True
+        self._hellos = 0
 
     async def start(self) -> None:
         """Start listening (if there is a hub) and trimming (the engine calls `notify_soon`
@@ -67,8 +82,9 @@ class Notifier:
             await self._conn.close()
 
     def notify_soon(self) -> None:
-        """Send one NOTIFY shortly (many commits in a few ms share it)."""
-        if self._pending:
+        """Send one NOTIFY shortly (many commits in a few ms share it), unless no other
+        process listens."""
+        if self._pending or not self.others_listen:
             return
         self._pending = True
         self._timer = asyncio.get_running_loop().call_later(
@@ -94,6 +110,9 @@ class Notifier:
             log.warning("NOTIFY failed; listeners will catch up on their periodic refresh")
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        if payload == HELLO:
+            self.others_listen = True
+            self._hellos += 1
         if self.hub is not None and payload != self.token:
             self.hub.request_refresh()
 
@@ -104,10 +123,11 @@ class Notifier:
             try:
                 conn = await asyncpg.connect(
                     self.engine.settings.database_url,
-                    server_settings={"application_name": "convect-listen"},
+                    server_settings={"application_name": LISTEN_APP},
                 )
                 self._conn = conn
                 await conn.add_listener(CHANNEL, self._on_notify)
+                await conn.execute(f"NOTIFY {CHANNEL}, '{HELLO}'")  # others: notify me too
                 # Notifications may have been missed while disconnected: re-run everything.
                 self.hub.request_refresh(rerun_all=not first)
                 if not first:
@@ -118,16 +138,20 @@ class Notifier:
                     await asyncio.sleep(SAFETY_REFRESH_S)
                     if self.hub.has_entries:
                         self.hub.request_refresh()
-                    try:
+                    hellos = self._hellos
+                    try:  # the health check also counts who else listens
                         async with self._conn_lock:
-                            await asyncio.wait_for(conn.execute("SELECT 1"), 5)
+                            listening = await asyncio.wait_for(conn.fetchval(LISTENERS_SQL), 5)
                     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError):
                         break
+                    # (a hello heard meanwhile wins: the count may predate its sender)
+                    self.others_listen = listening != 1 or self._hellos != hellos
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("live-query listener lost its connection: %s", exc)
             finally:
+                self.others_listen = True  # not known without a listener: notify
                 if self._conn is not None and not self._conn.is_closed():
                     with contextlib.suppress(Exception):
                         await self._conn.close()
