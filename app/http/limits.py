@@ -17,6 +17,8 @@ from typing import Any
 from starlette.requests import Request
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.http.coalesce import CoalescingWrites
+
 __all__ = ["MAX_ACTION_BODY_BYTES", "MAX_HEAD_BYTES", "BodyTooLarge", "BoundedHttpToolsProtocol",
            "BoundedRequest"]  # fmt: skip
 
@@ -40,7 +42,9 @@ _408 = (
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with bounds on a request's head: its size and its time.
 
-    The header timeout comes from `config.header_timeout` (set by app/serve.py).
+    The header timeout comes from `config.header_timeout` (set by app/serve.py). Its
+    writes go through `CoalescingWrites` (a response's head and body in one send) until
+    the connection becomes a WebSocket.
     """
 
     _in_head = False
@@ -54,7 +58,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """A connection opens: its first request's head is due within the timeout."""
         super().connection_made(transport)
+        self.transport = CoalescingWrites(transport, self.loop)  # type: ignore[assignment]
         self._arm_head_timer()
+
+    def handle_websocket_upgrade(self) -> None:
+        """Hand the WebSocket protocol the real transport (what was queued goes first)."""
+        writes = self.transport
+        if isinstance(writes, CoalescingWrites):
+            writes.flush()
+            self.transport = writes.transport
+        super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the head timer with the connection."""
