@@ -3,7 +3,8 @@
 uvicorn's httptools protocol buffers a request line and headers of any size, for as long
 as the client takes; this one answers 431 once the head of a request passes
 `MAX_HEAD_BYTES`, and 408 (closing the connection) when a connection has not sent a whole
-head within the header timeout of opening it or of starting the request (slowloris).
+head within the header timeout of opening it or of the read that began the request
+(slowloris).
 Idle keep-alive connections are closed by uvicorn's keep-alive timeout. HTTP actions get a
 request whose buffered body (`body()`, `json()`) stops at `MAX_ACTION_BODY_BYTES`
 (Convex's HTTP action limit); `stream()` stays unbounded for handlers that stream.
@@ -75,11 +76,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
-        """A request starts: count its head, and time it."""
+        """A request starts: count its head (timed from the end of this read, if it is
+        still incomplete then: most heads arrive whole in one read and need no timer)."""
         super().on_message_begin()
         self._in_head, self._head_bytes = True, 0
-        if self._head_timer is None:
-            self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         """The head is complete: stop counting and timing."""
@@ -113,6 +113,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._in_head = False
                 self.transport.write(_431)
                 self.transport.close()
+            elif self._head_timer is None:
+                self._arm_head_timer()
 
 
 class BodyTooLarge(Exception):
