@@ -253,6 +253,7 @@ class HubStats:
 
     refreshes: int = 0
     commits_seen: int = 0
+    commits_matched: int = 0  # of those, parsed here (not own ones, matched when made)
     reruns: int = 0
     affected: int = 0  # subscribed entries a commit touched (each re-run once)
     cache_hits: int = 0
@@ -280,6 +281,7 @@ class HubSnapshot:
     # HubStats, as they stood
     refreshes: int
     commits_seen: int
+    commits_matched: int
     reruns: int
     affected: int
     cache_hits: int
@@ -315,6 +317,12 @@ class Hub:
         self._scan_gen = 0
         self._refreshing = False  # no HTTP result is kept while a refresh runs
         self._local_commits = 0  # see `generation`
+        # This process's commits since the last refresh began, matched at commit time
+        # (`local_commit`): their commit-log rows are skipped by the next refresh (one
+        # process's own writes were parsed twice, and its lazy refresh under 3,000
+        # commits a second held the event loop for tens of milliseconds).
+        self._own_ts: set[int] = set()
+        self._own_affected: set[Entry] = set()
         self._last_refresh = 0.0  # when the last refresh started (time.monotonic)
         self._done_gen = 0
         self._requested = 0
@@ -514,12 +522,20 @@ class Hub:
         """
         self._local_commits += 1  # a query that ran across it may have read the old state
         rerun = False
+        # Matched here, its row need not be matched again by the next refresh, unless a
+        # refresh is running now: it may be computing results at a snapshot without this
+        # commit, which only matching the row afterwards can find.
+        own = not self._refreshing
+        if own:
+            self._own_ts.add(ts)
         if self._entries:
             for write in projected_writes(self.engine.catalog, tx):
                 for entry in self._index.match(write):
                     if entry.sessions or self._sessions:
                         entry.state = entry.state.touched()
                         rerun = True
+                        if own:
+                            self._own_affected.add(entry)
                     elif self.holds(entry):
                         self._stats.invalidations += 1
                         self._drop(entry)
@@ -765,11 +781,16 @@ class Hub:
         rows = await conn.fetch(SCAN_SQL, self._xmin, self._snapshot)
         return rows[0]["snap"], rows[0]["xmin"], [r for r in rows if r["ts"] is not None]
 
-    def _affected(self, rows: list[asyncpg.Record]) -> set[Entry]:
-        """Entries whose results the commits in `rows` may change (`_seen_ts`: the newest)."""
+    def _affected(self, rows: list[asyncpg.Record], own_ts: set[int]) -> set[Entry]:
+        """Entries whose results the commits in `rows` may change (`_seen_ts`: the newest);
+        the rows of `own_ts` were matched at commit time."""
         affected: set[Entry] = set()
         for r in rows:
-            self._seen_ts = max(self._seen_ts, r["ts"])
+            ts = r["ts"]
+            self._seen_ts = max(self._seen_ts, ts)
+            if ts in own_ts:
+                continue
+            self._stats.commits_matched += 1
             for write in orjson.loads(r["writes"]):
                 affected |= self._index.match(write)
         self._stats.commits_seen += len(rows)
@@ -832,11 +853,15 @@ class Hub:
         self._seen_ts = self._ts
         rerun_all, self._rerun_all = self._rerun_all, False
         self._refreshing = True
+        # Local commits matched so far all committed before this refresh's scans.
+        own_ts, self._own_ts = self._own_ts, set()
+        own_affected, self._own_affected = self._own_affected, set()
         try:
             if not self._entries and not self._pending and not rerun_all:
                 await self._light_refresh()  # nothing to match commits against
             else:
-                await self._full_refresh(rerun_all)
+                own_affected = {e for e in own_affected if self._entries.get(e.key) is e}
+                await self._full_refresh(rerun_all, own_ts, own_affected)
         finally:
             self._refreshing = False
         self.engine.advance_ts(self._ts)
@@ -865,15 +890,21 @@ class Hub:
         if row["ts"] is not None:
             self._ts = max(self._ts, row["ts"])
 
-    async def _full_refresh(self, rerun_all: bool) -> None:
-        """Read the new commits' writes; re-run the subscribed entries they touch."""
+    async def _full_refresh(
+        self, rerun_all: bool, own_ts: set[int], own_affected: set[Entry]
+    ) -> None:
+        """Read the new commits' writes; re-run the subscribed entries they touch.
+
+        `own_ts`: local commits already matched (their entries: `own_affected`); their
+        rows are not parsed again.
+        """
         changed: list[Entry] = []
         hit: set[Entry] = set()  # subscribed entries the new commits touch
         async with self.engine.pool.acquire() as conn:
             to_run: set[Entry] = set()
             if not rerun_all and not self._pending:
                 self._snapshot, self._xmin, rows = await self._scan(conn)
-                affected = self._affected(rows)
+                affected = self._affected(rows, own_ts) | own_affected
                 hit |= {e for e in affected if e.sessions}
                 to_run = self._to_run(affected)
                 if not to_run:  # every result still holds at the new snapshot
@@ -881,7 +912,7 @@ class Hub:
             if to_run or rerun_all or self._pending:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     snapshot, xmin, rows = await self._scan(conn)
-                    affected = self._affected(rows)
+                    affected = self._affected(rows, own_ts) | own_affected
                     hit |= {e for e in affected if e.sessions}
                     if rerun_all:
                         affected |= {e for e in self._entries.values() if e.sessions}

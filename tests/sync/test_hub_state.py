@@ -534,6 +534,7 @@ def test_the_snapshot_counts_and_copies() -> None:
         ts=0,
         refreshes=0,
         commits_seen=0,
+        commits_matched=0,
         reruns=0,
         affected=0,
         cache_hits=1,
