@@ -87,6 +87,10 @@ class DatabaseReader:
         table = await self._table_of(doc_id)
         if table is None:
             return None
+        return await self._read(table, doc_id)
+
+    async def _read(self, table: str, doc_id: str) -> dict[str, Any] | None:
+        """`get_encoded` of an id already known to be of `table`."""
         self._tx.read_set.ids.add((table, doc_id))
         if doc_id in self._tx.cache:
             return self._tx.cache[doc_id]
@@ -284,7 +288,7 @@ class DatabaseWriter(DatabaseReader):
         table = await self._table_of(doc_id)
         if table is None:
             raise DocumentError(f"{op} on nonexistent document ID {doc_id}")
-        doc = await self.get_encoded(doc_id)
+        doc = await self._read(table, doc_id)
         if doc is None:
             raise DocumentError(f"{op} on nonexistent document ID {doc_id}")
         return table, doc

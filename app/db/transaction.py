@@ -235,6 +235,9 @@ class Tx:
         # before it is read (app.engine.latches); None: no latches.
         self.latch: Callable[[str], Awaitable[None]] | None = None
         self.in_transaction = False  # that BEGIN went out (COMMIT or ROLLBACK is due)
+        # The writes as the commit-log row holds them, once it was written (the hub
+        # matches the same list against its live queries after the commit).
+        self.projected: list[list[Any]] | None = None
 
     def begin_with(self, sql: str | None) -> None:
         """Send `sql` (a BEGIN) before this Tx's first statement; None: no transaction."""

@@ -327,7 +327,7 @@ class Executor:
         if not tx.writes:
             await tx.flush()
             return self.engine.current_ts()
-        writes = projected_writes(self.engine.catalog, tx)
+        writes = tx.projected = projected_writes(self.engine.catalog, tx)
         row = await tx.flush_with(COMMIT_SQL, [orjson.dumps(writes).decode()], final=True)
         assert row is not None
         ts: int = row["ts"]

@@ -42,7 +42,12 @@ COUNT_CAP = 100_000  # queue-depth counts stop here, so a huge backlog never mak
 # (HubStats field, metric, help): what the live-query hub counts, read at scrape time.
 HUB_COUNTERS = (
     ("refreshes", "convect_sync_refreshes", "Live-query refresh cycles"),
-    ("commits_seen", "convect_sync_commits_seen", "Commit-log entries matched by refreshes"),
+    ("commits_seen", "convect_sync_commits_seen", "Commit-log entries read by refreshes"),
+    (
+        "commits_matched",
+        "convect_sync_commits_matched",
+        "Of those, parsed and matched (other processes' commits; own ones are matched when made)",
+    ),
     ("reruns", "convect_sync_reruns", "Query runs in refreshes (new subscriptions and re-runs)"),
     ("cache_hits", "convect_query_cache_hits", "HTTP queries answered from the live-query cache"),
     ("cache_misses", "convect_query_cache_misses", "HTTP queries the cache could not answer"),

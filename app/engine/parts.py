@@ -67,6 +67,9 @@ class LiveQueryCounts(Protocol):
     def commits_seen(self) -> int: ...
 
     @property
+    def commits_matched(self) -> int: ...
+
+    @property
     def reruns(self) -> int: ...
 
     @property

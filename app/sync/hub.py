@@ -529,7 +529,10 @@ class Hub:
         if own:
             self._own_ts.add(ts)
         if self._entries:
-            for write in projected_writes(self.engine.catalog, tx):
+            writes = tx.projected
+            if writes is None:
+                writes = projected_writes(self.engine.catalog, tx)
+            for write in writes:
                 for entry in self._index.match(write):
                     if entry.sessions or self._sessions:
                         entry.state = entry.state.touched()

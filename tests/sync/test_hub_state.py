@@ -134,7 +134,8 @@ class Queries:
 
 def local_write(table: str = "t") -> Any:
     return SimpleNamespace(
-        writes={"x": Write(table, "x", None, {"_id": "x", "_creationTime": 1.0})}
+        writes={"x": Write(table, "x", None, {"_id": "x", "_creationTime": 1.0})},
+        projected=None,  # (the hub projects the writes itself)
     )
 
 
