@@ -318,9 +318,8 @@ class Hub:
         self._refreshing = False  # no HTTP result is kept while a refresh runs
         self._local_commits = 0  # see `generation`
         # This process's commits since the last refresh began, matched at commit time
-        # (`local_commit`): their commit-log rows are skipped by the next refresh (one
-        # process's own writes were parsed twice, and its lazy refresh under 3,000
-        # commits a second held the event loop for tens of milliseconds).
+        # (`local_commit`): their commit-log rows are skipped by the next refresh, which
+        # otherwise parsed and matched every one of them a second time.
         self._own_ts: set[int] = set()
         self._own_affected: set[Entry] = set()
         self._last_refresh = 0.0  # when the last refresh started (time.monotonic)

@@ -107,8 +107,8 @@ async def test_a_refresh_does_not_parse_again_the_commits_its_own_process_matche
     pair: tuple[ServerProcess, ServerProcess], clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
     # A process matches its own commits against its live queries when it makes them
-    # (`Hub.local_commit`); the refresh that follows skips their commit-log rows. Under
-    # a stream of writes, parsing them again held the event loop for tens of ms.
+    # (`Hub.local_commit`); the refresh that follows skips their commit-log rows instead
+    # of parsing and matching each one a second time.
     a, _ = pair
     ca, _ = clients
     sub = await SyncClient.open(a.url)
