@@ -49,6 +49,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     _in_head = False
+    _upgraded = False  # the connection became a WebSocket: none of this applies any more
     _head_bytes = 0
     _head_timer: asyncio.TimerHandle | None = None
 
@@ -64,6 +65,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         """Hand the WebSocket protocol the real transport (what was queued goes first)."""
+        self._upgraded = True
+        self._disarm_head_timer()
         writes = self.transport
         if isinstance(writes, CoalescingWrites):
             writes.flush()
@@ -96,9 +99,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _serving(self) -> bool:
+        """A request's head is complete and its response is not."""
+        return self.cycle is not None and not self.cycle.response_complete and not self._in_head
+
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or (self.cycle is not None and not self._in_head):
+        if self._upgraded or self.transport.is_closing() or self._serving():
             return  # a request is being served (or the connection is going anyway)
         if self._in_head:
             self.transport.write(_408)
@@ -107,6 +114,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         """Feed the parser; refuse a head that is still incomplete past the bound."""
         super().data_received(data)
+        if self._upgraded:
+            return
         if self._in_head and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
@@ -115,6 +124,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
             elif self._head_timer is None:
                 self._arm_head_timer()
+        elif self._head_timer is None and not self._serving() and not self.transport.is_closing():
+            # Bytes that begin no request (a bare CRLF between requests, which the parser
+            # skips) still stopped uvicorn's keep-alive timer: time the connection again.
+            self._arm_head_timer()
 
 
 class BodyTooLarge(Exception):

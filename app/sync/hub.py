@@ -907,6 +907,7 @@ class Hub:
             if not rerun_all and not self._pending:
                 self._snapshot, self._xmin, rows = await self._scan(conn)
                 affected = self._affected(rows, own_ts) | own_affected
+                own_affected = set()  # (taken: its subscribed entries are in `to_run`)
                 hit |= {e for e in affected if e.sessions}
                 to_run = self._to_run(affected)
                 if not to_run:  # every result still holds at the new snapshot

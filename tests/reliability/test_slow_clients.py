@@ -85,3 +85,25 @@ async def test_an_idle_keep_alive_connection_is_closed(quick_timeouts: ServerPro
         assert time.monotonic() - started < 3.0
     finally:
         writer.close()
+
+
+async def test_bytes_that_begin_no_request_do_not_keep_a_connection_open(
+    quick_timeouts: ServerProcess,
+) -> None:
+    # A bare CRLF after a response stops the keep-alive timer and begins no request
+    # head (the parser skips it): the connection must still be closed in time.
+    reader, writer = await asyncio.open_connection("127.0.0.1", quick_timeouts.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        started = time.monotonic()
+        writer.write(b"\r\n")
+        await writer.drain()
+        rest = await asyncio.wait_for(reader.read(), 10)  # EOF when the server closes
+        assert rest == b""
+        assert time.monotonic() - started < 3.0
+    finally:
+        writer.close()
