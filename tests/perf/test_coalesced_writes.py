@@ -6,6 +6,7 @@ import asyncio
 import socket
 import struct
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -105,57 +106,59 @@ async def test_a_closing_response_is_sent_whole_before_the_close(
     assert head.startswith(b"HTTP/1.1 200") and len(rest) == length
 
 
-async def _pair() -> tuple[CoalescingWrites, asyncio.Transport, socket.socket]:
+Pair = tuple[CoalescingWrites, asyncio.Transport, socket.socket]
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[Pair]:
     """A real transport on one end of a socket pair, wrapped; the other end to read."""
     ours, peer = socket.socketpair()
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
     peer.setblocking(False)
-    return CoalescingWrites(transport, loop), transport, peer
-
-
-async def test_small_writes_wait_for_the_end_of_the_turn_and_go_out_together() -> None:
-    writes, transport, peer = await _pair()
     try:
-        writes.write(b"head ")
-        writes.write(bytearray(b"body"))
-        with pytest.raises(BlockingIOError):
-            peer.recv(100)  # nothing sent within the turn
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        assert peer.recv(100) == b"head body"
+        yield CoalescingWrites(transport, loop), transport, peer
     finally:
         transport.close()
         peer.close()
 
 
-async def test_a_large_write_goes_to_the_transport_at_once_behind_what_is_queued() -> None:
+async def _next_turns() -> None:
+    """Let the queued flush run."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def test_small_writes_wait_for_the_end_of_the_turn_and_go_out_together(pair: Pair) -> None:
+    writes, _, peer = pair
+    writes.write(b"head ")
+    writes.write(bytearray(b"body"))
+    with pytest.raises(BlockingIOError):
+        peer.recv(100)  # nothing sent within the turn
+    await _next_turns()
+    assert peer.recv(100) == b"head body"
+
+
+async def test_a_large_write_goes_to_the_transport_at_once_behind_what_is_queued(
+    pair: Pair,
+) -> None:
     # So the transport's flow control sees it: a streamed response to a client that
     # does not read is paused, not queued here whole (each chunk within one turn).
-    writes, transport, peer = await _pair()
-    try:
-        writes.write(b"head")
-        big = b"x" * (MAX_QUEUED + 1)
+    writes, transport, peer = pair
+    writes.write(b"head")
+    big = b"x" * (MAX_QUEUED + 1)
+    writes.write(big)
+    got = peer.recv(1 << 20)
+    assert got.startswith(b"headx")
+    for _ in range(40):  # a producer that never yields: the transport holds the rest
         writes.write(big)
-        got = peer.recv(1 << 20)
-        assert got.startswith(b"headx")
-        for _ in range(40):  # a producer that never yields: the transport holds the rest
-            writes.write(big)
-        assert writes.get_write_buffer_size() == transport.get_write_buffer_size() > 0
-    finally:
-        transport.close()
-        peer.close()
+    assert writes.get_write_buffer_size() == transport.get_write_buffer_size() > 0
 
 
-async def test_a_mutable_buffer_is_copied_when_queued() -> None:
-    writes, transport, peer = await _pair()
-    try:
-        buffer = bytearray(b"abc")
-        writes.write(buffer)
-        buffer[:] = b"zzz"  # reused by its owner after the write returned
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        assert peer.recv(100) == b"abc"
-    finally:
-        transport.close()
-        peer.close()
+async def test_a_mutable_buffer_is_copied_when_queued(pair: Pair) -> None:
+    writes, _, peer = pair
+    buffer = bytearray(b"abc")
+    writes.write(buffer)
+    buffer[:] = b"zzz"  # reused by its owner after the write returned
+    await _next_turns()
+    assert peer.recv(100) == b"abc"
