@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import asyncpg
 
@@ -47,6 +48,13 @@ def create_table_sql(table: str, definition: TableDefinition | None = None) -> l
         f'CREATE INDEX IF NOT EXISTS "{table}__by_creation_time" ON {ref} (creation_time, id)',
         *table_ddl(table, definition),
     ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _ending_in_creation_time(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """An index's fields with the `_creationTime` tiebreak (one shared tuple per index:
+    every read of the index keeps it in its read set)."""
+    return fields if fields[-1] == "_creationTime" else (*fields, "_creationTime")
 
 
 class Catalog:
@@ -161,10 +169,7 @@ class Catalog:
         if table_def is not None and index in table_def.indexes:
             if index in table_def.staged:
                 raise IndexStagedError(table, index)
-            fields = table_def.indexes[index]
-            if fields[-1] != "_creationTime":
-                fields = (*fields, "_creationTime")
-            return fields
+            return _ending_in_creation_time(table_def.indexes[index])
         raise QueryDefinitionError(f"Index {table}.{index} not found.")
 
     def tracked_fields(self, table: str) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ class IndexStagedError(QueryDefinitionError):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bound:
     """One end of a range on an index field; `value` is wire-encoded."""
 
@@ -44,7 +44,7 @@ class Bound:
     inclusive: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexRange:
     """A contiguous range of one index, in one order."""
 
@@ -280,7 +280,7 @@ def build_range(
     return IndexRange(
         table=table,
         index=index,
-        fields=tuple(fields),
+        fields=fields if isinstance(fields, tuple) else tuple(fields),
         eq=tuple(builder.eqs),
         lower=builder.lower,
         upper=builder.upper,

@@ -13,7 +13,7 @@ from typing import Any
 from app.db.query import IndexRange
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RangeRead:
     """An index range that was read; `last_key` set when a limit stopped early."""
 

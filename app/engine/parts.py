@@ -7,7 +7,7 @@ imports run one way. `app.compose.build_engine` plugs the real ones in.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.db.readset import ReadSet
@@ -38,7 +38,7 @@ class CachedResult(Protocol):
         """The result, encoded."""
 
     @property
-    def log_lines(self) -> list[str]:
+    def log_lines(self) -> Sequence[str]:
         """The log lines of the run that produced it."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from app.server.functions import RegisteredFunction
@@ -42,8 +43,12 @@ api = FunctionReference("api")
 internal = FunctionReference("internal")
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_path(path: str) -> str:
-    """Canonicalise a client path: strip `.js` from the module, default name `default`."""
+    """Canonicalise a client path: strip `.js` from the module, default name `default`.
+
+    Cached: the same path gives the same string object, so the many live queries of one
+    function share one copy of its path."""
     if ":" in path:
         module, name = path.rsplit(":", 1)
     else:

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import KeysView, Mapping
+from collections.abc import KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -104,16 +104,23 @@ EntryKey = tuple[str, str, str, str]  # (canonical path, args text, identity tex
 
 
 def entry_key(
-    path: str, args: Any, identity: UserIdentity | None, admin: bool, journal: str | None = None
+    path: str,
+    args: Any,
+    identity: UserIdentity | None,
+    admin: bool,
+    journal: str | None = None,
+    *,
+    args_text: str | None = None,
 ) -> EntryKey:
     """The key of a query's entry: what it runs and the page end it keeps ("" for none).
 
     The journal is part of the key, as in Convex's query cache: a paginated query's page
     end belongs to the subscription that first ran it, so a client subscribing later
     with the same arguments and no journal gets a fresh first page, not another
-    client's grown one.
+    client's grown one. `args_text`: `args_key(args)` when the caller has it.
     """
-    return (canonical_path(path), args_key(args), identity_key(identity, admin), journal or "")
+    text = args_key(args) if args_text is None else args_text
+    return (canonical_path(path), text, identity_key(identity, admin), journal or "")
 
 
 def frozen(value: Any) -> orjson.Fragment:
@@ -193,23 +200,22 @@ class EntryState(enum.Enum):
         return self
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Entry:
     """One distinct live query and its latest result (changed only by the hub)."""
 
     path: str
-    args: Any  # wire-encoded args object (decoded JSON)
     identity: UserIdentity | None
     admin: bool
     key: EntryKey
     value: orjson.Fragment | None = None
     failure: Failure | None = None
-    log_lines: list[str] = field(default_factory=list)
+    log_lines: Sequence[str] = ()
     digest: bytes | None = None
     version: int = 0
     state: EntryState = EntryState.PENDING
     sessions: dict[Subscriber, int] = field(default_factory=dict)  # session -> its query ids
-    registrations: list[Registration] = field(default_factory=list)  # see InvalidationIndex
+    registrations: Sequence[Registration] = ()  # see InvalidationIndex
     journal: str | None = None  # a paginated query's page end, kept across re-runs
 
     @classmethod
@@ -217,7 +223,6 @@ class Entry:
         """A result that is a failure from the start (a query the hub cannot run)."""
         return cls(
             path,
-            {},
             None,
             False,
             ("", "", "", ""),
@@ -225,6 +230,21 @@ class Entry:
             version=1,
             state=EntryState.FRESH,
         )
+
+    @property
+    def args_text(self) -> str:
+        """Its arguments, wire-encoded, as canonical JSON text (kept only in its key)."""
+        return self.key[1]
+
+    @property
+    def args(self) -> Any:
+        """Its arguments, wire-encoded (decoded JSON)."""
+        return orjson.loads(self.key[1])
+
+    @property
+    def failed_from_start(self) -> bool:
+        """A failure made by `failed`: the hub holds it not, and it runs no query."""
+        return not self.key[0]
 
     @property
     def ready(self) -> bool:
@@ -242,7 +262,7 @@ class Run:
 
     value: orjson.Fragment  # the encoded result (null on failure)
     failure: Failure | None
-    log_lines: list[str]
+    log_lines: Sequence[str]
     journal: str | None  # a paginated query's page end (None when it did not paginate)
     read_set: ReadSet
 
@@ -554,13 +574,16 @@ class Hub:
         identity: UserIdentity | None,
         admin: bool,
         journal: str | None = None,
+        *,
+        args_text: str | None = None,
     ) -> Entry:
-        """The entry for a socket's query (created and queued if new)."""
+        """The entry for a socket's query (created and queued if new); `args` wire-encoded,
+        or `args_text`: them as `args_key` writes them (an entry keeps only that text)."""
         journal = journal if isinstance(journal, str) else None
-        key = entry_key(path, args, identity, admin, journal)
+        key = entry_key(path, args, identity, admin, journal, args_text=args_text)
         entry = self._entries.get(key)
         if entry is None:
-            entry = Entry(key[0], args, identity, admin, key)
+            entry = Entry(key[0], identity, admin, key)
             entry.journal = journal
             self._add(entry)
             self._queue(entry, session)
@@ -721,10 +744,9 @@ class Hub:
         if key in self._entries or not self._admit(key):
             return
         text = kept(orjson.dumps(value))
-        lines = list(log_lines or ())
+        lines = tuple(log_lines or ())
         entry = Entry(
             key[0],
-            args,
             identity,
             admin,
             key,
@@ -968,7 +990,7 @@ class Hub:
             outcome = Outcome(error=engine.failure(exc, new_request_id(), None))
         else:
             outcome = await engine.call(entry.path, args, principal, "query", tx=tx)
-        lines = outcome.log_lines if engine.settings.dev else []
+        lines = outcome.log_lines if engine.settings.dev else ()
         run = Run(frozen(outcome.value), outcome.error, lines, journal_of(tx), tx.read_set)
         return self._settle(entry, run, was_ready=was_ready)
 

@@ -7,6 +7,7 @@ write costs time proportional to the entries whose prefix it shares, not to all.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from app.db.readset import RangeRead, ReadSet
@@ -24,7 +25,7 @@ Registration = (
 class Indexed(Protocol):
     """Anything registered in the index (a query entry)."""
 
-    registrations: list[Registration]
+    registrations: Sequence[Registration]
 
 
 E = TypeVar("E", bound=Indexed)
@@ -59,7 +60,7 @@ class InvalidationIndex(Generic[E]):
             bucket.append((entry, read))
             self.fields[(r.table, r.index)] = r.fields
             regs.append(("range", r.table, r.index, len(r.eq), prefix, read))
-        entry.registrations = regs
+        entry.registrations = tuple(regs)
 
     def remove(self, entry: E) -> None:
         """Forget an entry's read set."""
@@ -93,7 +94,7 @@ class InvalidationIndex(Generic[E]):
                             del self.ranges[table][index]
                             if not self.ranges[table]:
                                 del self.ranges[table]
-        entry.registrations = []
+        entry.registrations = ()
 
     def compact(self) -> None:
         """Rebuild the maps at the size they hold now.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 from app.engine import Failure, Outcome
@@ -34,7 +35,7 @@ def decode_ts(value: Any) -> int:
 
 
 def query_result(
-    query_id: int, value: Any, failure: Failure | None, log_lines: list[str], journal: Any
+    query_id: int, value: Any, failure: Failure | None, log_lines: Sequence[str], journal: Any
 ) -> dict[str, Any]:
     """A query's result for a Transition: `QueryUpdated`, or `QueryFailed`."""
     if failure is None:
@@ -42,14 +43,14 @@ def query_result(
             "type": "QueryUpdated",
             "queryId": query_id,
             "value": value,
-            "logLines": log_lines,
+            "logLines": list(log_lines),
             "journal": journal,
         }
     msg: dict[str, Any] = {
         "type": "QueryFailed",
         "queryId": query_id,
         "errorMessage": failure.message,
-        "logLines": log_lines,
+        "logLines": list(log_lines),
         "journal": journal,
     }
     if failure.is_convex_error:

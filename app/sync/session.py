@@ -9,8 +9,9 @@ result, sending only the results that changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from app.server.refs import canonical_path
 from app.sync.protocol import encode_ts
 
 
@@ -28,6 +29,16 @@ class Result(Protocol):
     def modification(self, query_id: int) -> dict[str, Any]: ...
 
 
+class AddedQuery(NamedTuple):
+    """A query a ModifyQuerySet added, as the client sent it (the socket subscribes it;
+    the session keeps only its id and path)."""
+
+    query_id: int
+    path: str  # canonical
+    args: Any  # as sent: `[{...}]`
+    journal: Any
+
+
 @dataclass
 class SessionState:
     """The pure per-socket state machine."""
@@ -37,16 +48,14 @@ class SessionState:
     sent_query_set: int = 0
     sent_identity: int = 0
     sent_ts: int = 0
-    queries: dict[int, tuple[str, Any, Any]] = field(
-        default_factory=dict
-    )  # id -> (path, args, journal)
+    queries: dict[int, str] = field(default_factory=dict)  # the query set: id -> path
     target: dict[int, Result] = field(default_factory=dict)
     sent: dict[int, tuple[Result, int]] = field(default_factory=dict)  # id -> (entry, version)
 
     def modify(
         self, base: Any, new: Any, modifications: Any, *, max_queries: int | None = None
-    ) -> tuple[list[int], list[int]]:
-        """Apply a ModifyQuerySet; return (added ids, removed ids).
+    ) -> tuple[list[AddedQuery], list[int]]:
+        """Apply a ModifyQuerySet; return (the queries added, the ids removed).
 
         `max_queries` bounds the query set (and so a frame's modifications): one over is a
         protocol violation that applies nothing.
@@ -64,7 +73,7 @@ class SessionState:
                 f"Too many modifications in one ModifyQuerySet ({len(modifications)}; "
                 f"limit: {2 * max_queries}, CONVECT_MAX_SOCKET_QUERIES x 2)"
             )
-        added: list[int] = []
+        added: list[AddedQuery] = []
         removed: list[int] = []
         staged = dict(self.queries)
         for mod in modifications:
@@ -79,8 +88,9 @@ class SessionState:
                     raise ProtocolViolation("Add needs a udfPath string")
                 if qid in staged:
                     raise ProtocolViolation(f"Query {qid} is already in the query set")
-                staged[qid] = (path, mod.get("args", [{}]), mod.get("journal"))
-                added.append(qid)
+                # (the canonical path: one string shared by every query of a function)
+                path = staged[qid] = canonical_path(path)
+                added.append(AddedQuery(qid, path, mod.get("args", [{}]), mod.get("journal")))
             elif mod.get("type") == "Remove":
                 if qid not in staged:
                     raise ProtocolViolation(f"Query {qid} is not in the query set")

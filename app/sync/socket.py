@@ -129,10 +129,8 @@ class SyncSession:
 
     # ------------------------------------------------------------- queries
 
-    def _bind(self, qid: int, journal: Any = None) -> None:
-        """Subscribe query `qid` (with `journal`, else the one its Add carried)."""
-        path, args, added_journal = self.state.queries[qid]
-        journal = journal if journal is not None else added_journal
+    def _bind(self, qid: int, path: str, args: Any, journal: Any) -> None:
+        """Subscribe query `qid`: `path` with `args` as the client sent them."""
         try:
             wire = wire_args(args)
         except InvalidArgs as exc:
@@ -168,8 +166,8 @@ class SyncSession:
         )
         for qid in removed:
             self._unbind(qid)
-        for qid in added:
-            self._bind(qid)
+        for query in added:
+            self._bind(*query)
         self._changed()
 
     def queue_mutation(self, rid: int, path: str, args: Any, size: int) -> None:
@@ -222,10 +220,14 @@ class SyncSession:
         self.state.authenticate(base)
         self.identity, self.admin = identity, admin
         self._expire_at(expires)
-        for qid in list(self.state.target):
-            old = self.state.target.get(qid)
+        for qid, old in list(self.state.target.items()):
+            if not isinstance(old, Entry) or old.failed_from_start:
+                continue  # (invalid arguments stay invalid under any identity)
             self._unbind(qid)  # a page keeps its end under the new identity, as in Convex
-            self._bind(qid, old.journal if isinstance(old, Entry) else None)
+            self.state.target[qid] = self.hub.subscribe(
+                self, old.path, None, self.identity, self.admin, old.journal,
+                args_text=old.args_text,
+            )  # fmt: skip
         self._changed()
 
     def _expire_at(self, expires: float | None) -> None:
@@ -386,21 +388,28 @@ async def _read(session: SyncSession) -> None:
             break
         if message["type"] == "websocket.disconnect":
             break
-        text = message.get("text")
+        text = message.pop("text", None)
+        del message  # (nothing of a frame is held while waiting for the next one)
         if text is None:
             session.fatal("Binary frames are not part of the protocol")
             break
-        try:
-            data = orjson.loads(text)
-            if not isinstance(data, dict):
-                raise ProtocolViolation("A message must be a JSON object")
-            await _handle(session, data, len(text))
-        except orjson.JSONDecodeError:
-            session.fatal("Invalid JSON message")
-        except ProtocolViolation as exc:
-            session.fatal(str(exc))
+        await _handle_frame(session, text)
+        del text
     if not session.closed:
         session.close(1000, "")
+
+
+async def _handle_frame(session: SyncSession, text: str) -> None:
+    """Parse and handle one text frame (its parsed form is freed when this returns)."""
+    try:
+        data = orjson.loads(text)
+        if not isinstance(data, dict):
+            raise ProtocolViolation("A message must be a JSON object")
+        await _handle(session, data, len(text))
+    except orjson.JSONDecodeError:
+        session.fatal("Invalid JSON message")
+    except ProtocolViolation as exc:
+        session.fatal(str(exc))
 
 
 async def _handle(session: SyncSession, msg: dict[str, Any], size: int) -> None:

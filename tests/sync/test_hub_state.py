@@ -173,7 +173,7 @@ def test_entry_states(
 
 
 def test_an_entry_is_ready_exactly_when_its_state_is() -> None:
-    entry = Entry("q:f", {}, None, False, ("q:f", "{}", "", ""))
+    entry = Entry("q:f", None, False, ("q:f", "{}", "", ""))
     assert entry.state is S.PENDING and not entry.ready
     entry.state = S.STALE
     assert entry.ready

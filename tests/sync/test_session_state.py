@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.sync.protocol import decode_ts
-from app.sync.session import ProtocolViolation, SessionState
+from app.sync.session import AddedQuery, ProtocolViolation, SessionState
 
 
 @dataclass(eq=False)
@@ -48,11 +48,14 @@ def versions(msg: dict[str, Any]) -> tuple[tuple[int, int, int], tuple[int, int,
 def test_modify_adds_and_removes_queries_and_moves_the_query_set_version() -> None:
     state = SessionState()
     added, removed = state.modify(0, 1, [add(1, "a:b", args=[{"x": 1}], journal="j"), add(2)])
-    assert (added, removed) == ([1, 2], [])
+    assert (added, removed) == (
+        [AddedQuery(1, "a:b", [{"x": 1}], "j"), AddedQuery(2, "q:f", [{}], None)],
+        [],
+    )
     assert state.query_set == 1
-    assert state.queries == {1: ("a:b", [{"x": 1}], "j"), 2: ("q:f", [{}], None)}
-    added, removed = state.modify(1, 2, [remove(1), add(3, "c:d")])
-    assert (added, removed) == ([3], [1])
+    assert state.queries == {1: "a:b", 2: "q:f"}
+    added, removed = state.modify(1, 2, [remove(1), add(3, "c.js:d")])
+    assert (added, removed) == ([AddedQuery(3, "c:d", [{}], None)], [1])
     assert state.query_set == 2 and set(state.queries) == {2, 3}
 
 
@@ -60,8 +63,8 @@ def test_a_query_id_removed_and_added_again_in_one_message_is_both() -> None:
     state = SessionState()
     state.modify(0, 1, [add(1, "a:b")])
     added, removed = state.modify(1, 2, [remove(1), add(1, "c:d")])
-    assert (added, removed) == ([1], [1])
-    assert state.queries[1][0] == "c:d"
+    assert ([q.query_id for q in added], removed) == ([1], [1])
+    assert state.queries[1] == "c:d"
 
 
 @pytest.mark.parametrize(
@@ -247,6 +250,7 @@ def test_a_query_set_past_the_limit_is_refused_and_applies_nothing() -> None:
     ):
         state.modify(0, 1, adds, max_queries=4)
     assert state.queries == {} and state.query_set == 0
-    assert state.modify(0, 1, adds[:4], max_queries=4) == ([0, 1, 2, 3], [])
+    added, removed = state.modify(0, 1, adds[:4], max_queries=4)
+    assert ([q.query_id for q in added], removed) == ([0, 1, 2, 3], [])
     with pytest.raises(ProtocolViolation, match="Too many modifications in one ModifyQuerySet"):
         state.modify(1, 2, adds * 2, max_queries=4)  # 10 > 8, before anything is read
