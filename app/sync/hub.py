@@ -36,6 +36,7 @@ from app.memory import release_free_memory
 from app.server.refs import canonical_path
 from app.sync.index import InvalidationIndex, Registration
 from app.sync.protocol import query_result
+from app.sync.subscribers import Subscribers
 from app.values import (
     UNSET,
     ValueEncodingError,
@@ -214,7 +215,7 @@ class Entry:
     digest: bytes | None = None
     version: int = 0
     state: EntryState = EntryState.PENDING
-    sessions: dict[Subscriber, int] = field(default_factory=dict)  # session -> its query ids
+    sessions: Subscribers[Subscriber] = field(default_factory=Subscribers[Subscriber])
     registrations: Sequence[Registration] = ()  # see InvalidationIndex
     journal: str | None = None  # a paginated query's page end, kept across re-runs
 
@@ -592,7 +593,7 @@ class Hub:
             entry.state = EntryState.PENDING
             self._queue(entry, session)
         self._forget_cached(key)
-        entry.sessions[session] = entry.sessions.get(session, 0) + 1
+        entry.sessions.add(session)
         return entry
 
     def unsubscribe(self, session: Subscriber, entry: Entry) -> None:
@@ -601,11 +602,7 @@ class Hub:
         if not self.holds(entry):
             return
         self._released += 1
-        count = entry.sessions.get(session, 0) - 1
-        if count > 0:
-            entry.sessions[session] = count
-            return
-        entry.sessions.pop(session, None)
+        entry.sessions.remove(session)
         if not entry.sessions:
             if entry.state.ready and not entry.key[3]:
                 # Keeps serving HTTP while valid (not a page with a journal: HTTP has none).

@@ -2,24 +2,37 @@
 
 Ranges are indexed by (table, index) and by the text of their equality prefix, so a
 write costs time proportional to the entries whose prefix it shares, not to all.
+
+Most keys (a document id, a prefix such as one user's id) are read by one live query
+only, so a key holds that one entry (or range registration) alone and a set (or list)
+only once a second joins it: a one-entry set takes 216 bytes and a one-item list with
+its pair another 150, which 40,000 subscriptions would spend 15 MB on.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from app.db.readset import RangeRead, ReadSet
 from app.sync.matching import doc_in_range, eq_prefix, key_text
 from app.values import kept
 
-# Where an entry sits in the index, so that it can be taken out again.
-Registration = (
-    tuple[Literal["id"], tuple[str, str]]
-    | tuple[Literal["table"], str]
-    | tuple[Literal["range"], str, str, int, bytes, RangeRead]
-)
+
+class RangeRegistration:
+    """One range an entry read, filed under its prefix text."""
+
+    __slots__ = ("entry", "prefix", "read")
+
+    def __init__(self, entry: Any, read: RangeRead, prefix: bytes) -> None:
+        self.entry = entry
+        self.read = read
+        self.prefix = prefix
+
+
+# Where an entry sits in the index, so that it can be taken out again: a document id
+# (table, id), a whole table (its name), or a range.
+Registration = tuple[str, str] | str | RangeRegistration
 
 
 class Indexed(Protocol):
@@ -29,6 +42,39 @@ class Indexed(Protocol):
 
 
 E = TypeVar("E", bound=Indexed)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _put_entry(table: dict[K, Any], key: K, entry: object) -> None:
+    """File `entry` under `key` (alone, or in a set with the others)."""
+    held = table.get(key)
+    if held is None:
+        table[key] = entry
+    elif isinstance(held, set):
+        held.add(entry)
+    elif held is not entry:
+        table[key] = {held, entry}
+
+
+def _take_entry(table: dict[K, Any], key: K, entry: object) -> None:
+    """Take `entry` out from under `key`."""
+    held = table.get(key)
+    if held is entry:
+        del table[key]
+    elif isinstance(held, set):
+        held.discard(entry)
+        if len(held) == 1:
+            table[key] = next(iter(held))
+        elif not held:
+            del table[key]
+
+
+def _entries(held: Any) -> Iterable[Any]:
+    """What `_put_entry` filed under one key, as an iterable."""
+    if held is None:
+        return ()
+    return held if isinstance(held, set) else (held,)
 
 
 class InvalidationIndex(Generic[E]):
@@ -36,65 +82,74 @@ class InvalidationIndex(Generic[E]):
 
     def __init__(self, exact_strings: bool = True) -> None:
         self.exact_strings = exact_strings
-        self.by_id: dict[tuple[str, str], set[E]] = defaultdict(set)
-        self.by_table: dict[str, set[E]] = defaultdict(set)
-        # table -> index -> eq length -> prefix text -> [(entry, read)]
-        self.ranges: dict[str, dict[str, dict[int, dict[bytes, list[tuple[E, RangeRead]]]]]] = (
-            defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
-        )
+        # (table, id) -> the entry, or a set of them; table -> the same
+        self.by_id: dict[tuple[str, str], E | set[E]] = {}
+        self.by_table: dict[str, E | set[E]] = {}
+        # table -> index -> eq length -> prefix text -> a registration, or a list of them
+        self.ranges: dict[
+            str, dict[str, dict[int, dict[bytes, RangeRegistration | list[RangeRegistration]]]]
+        ] = {}
         self.fields: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def add(self, entry: E, reads: ReadSet) -> None:
         """Register an entry's read set."""
         regs: list[Registration] = []
         for key in reads.ids:
-            self.by_id[key].add(entry)
-            regs.append(("id", key))
+            _put_entry(self.by_id, key, entry)
+            regs.append(key)
         for table in reads.tables:
-            self.by_table[table].add(entry)
-            regs.append(("table", table))
+            _put_entry(self.by_table, table, entry)
+            regs.append(table)
         for read in reads.ranges:
             r = read.range
             prefix = kept(key_text(list(r.eq)))  # kept as long as the entry
-            bucket = self.ranges[r.table][r.index][len(r.eq)][prefix]
-            bucket.append((entry, read))
+            by_prefix = self.ranges.setdefault(r.table, {}).setdefault(r.index, {})
+            bucket = by_prefix.setdefault(len(r.eq), {})
+            reg = RangeRegistration(entry, read, prefix)
+            held = bucket.get(prefix)
+            if held is None:
+                bucket[prefix] = reg
+            elif isinstance(held, list):
+                held.append(reg)
+            else:
+                bucket[prefix] = [held, reg]
             self.fields[(r.table, r.index)] = r.fields
-            regs.append(("range", r.table, r.index, len(r.eq), prefix, read))
+            regs.append(reg)
         entry.registrations = tuple(regs)
 
     def remove(self, entry: E) -> None:
         """Forget an entry's read set."""
         for reg in entry.registrations:
-            if reg[0] == "id":
-                ids = self.by_id.get(reg[1])
-                if ids is not None:
-                    ids.discard(entry)
-                    if not ids:
-                        del self.by_id[reg[1]]
-            elif reg[0] == "table":
-                tables = self.by_table.get(reg[1])
-                if tables is not None:
-                    tables.discard(entry)
-                    if not tables:
-                        del self.by_table[reg[1]]
+            if isinstance(reg, tuple):
+                _take_entry(self.by_id, reg, entry)
+            elif isinstance(reg, str):
+                _take_entry(self.by_table, reg, entry)
             else:
-                _, table, index, n, prefix, read = reg
-                by_n = self.ranges.get(table, {}).get(index, {}).get(n)
-                if by_n is None:
-                    continue
-                bucket = by_n.get(prefix)
-                if bucket is None:
-                    continue
-                bucket[:] = [(e, rd) for (e, rd) in bucket if not (e is entry and rd is read)]
-                if not bucket:
-                    del by_n[prefix]
-                    if not by_n:
-                        del self.ranges[table][index][n]
-                        if not self.ranges[table][index]:
-                            del self.ranges[table][index]
-                            if not self.ranges[table]:
-                                del self.ranges[table]
+                self._remove_range(reg)
         entry.registrations = ()
+
+    def _remove_range(self, reg: RangeRegistration) -> None:
+        r = reg.read.range
+        by_index = self.ranges.get(r.table)
+        by_n = by_index.get(r.index) if by_index is not None else None
+        by_prefix = by_n.get(len(r.eq)) if by_n is not None else None
+        if by_index is None or by_n is None or by_prefix is None:
+            return
+        held = by_prefix.get(reg.prefix)
+        if isinstance(held, list):
+            rest = [other for other in held if other is not reg]
+            if rest:  # (a list holds two or more; one left is held alone)
+                by_prefix[reg.prefix] = rest if len(rest) > 1 else rest[0]
+                return
+        elif held is not reg:
+            return
+        del by_prefix[reg.prefix]
+        if not by_prefix:
+            del by_n[len(r.eq)]
+            if not by_n:
+                del by_index[r.index]
+                if not by_index:
+                    del self.ranges[r.table]
 
     def compact(self) -> None:
         """Rebuild the maps at the size they hold now.
@@ -103,31 +158,33 @@ class InvalidationIndex(Generic[E]):
         burst of subscriptions is gone, the maps would otherwise hold memory for all of
         them.
         """
-        self.by_id = defaultdict(set, {k: set(v) for k, v in self.by_id.items()})
-        self.by_table = defaultdict(set, {k: set(v) for k, v in self.by_table.items()})
+        self.by_id = {k: set(v) if isinstance(v, set) else v for k, v in self.by_id.items()}
+        self.by_table = {k: set(v) if isinstance(v, set) else v for k, v in self.by_table.items()}
         for by_index in self.ranges.values():
             for by_n in by_index.values():
                 for n, by_prefix in by_n.items():
-                    by_n[n] = defaultdict(list, by_prefix)
+                    by_n[n] = dict(by_prefix)
 
     def on_table(self, table: str) -> set[E]:
         """Every entry that read anything of `table`."""
-        hit: set[E] = set(self.by_table.get(table, set()))
-        hit |= {e for (t, _), entries in self.by_id.items() if t == table for e in entries}
+        hit: set[E] = set(_entries(self.by_table.get(table)))
+        for (t, _), held in self.by_id.items():
+            if t == table:
+                hit.update(_entries(held))
         for by_n in self.ranges.get(table, {}).values():
             for by_prefix in by_n.values():
-                for bucket in by_prefix.values():
-                    hit |= {e for e, _ in bucket}
+                for held_ranges in by_prefix.values():
+                    for reg in _registrations(held_ranges):
+                        hit.add(reg.entry)
         return hit
 
     def match(self, write: list[Any]) -> set[E]:
         """Entries a commit-log write `[table, id, old, new]` (decoded JSON) may affect."""
         table, doc_id, old, new = write
-        hit: set[E] = set()
         if doc_id is None:  # the whole table changed (truncate, import)
             return self.on_table(table)
-        hit |= self.by_id.get((table, doc_id), set())
-        hit |= self.by_table.get(table, set())
+        hit: set[E] = set(_entries(self.by_id.get((table, doc_id))))
+        hit.update(_entries(self.by_table.get(table)))
         indexes = self.ranges.get(table)
         if not indexes:
             return hit
@@ -140,7 +197,20 @@ class InvalidationIndex(Generic[E]):
                     prefix = eq_prefix(doc, fields, n)
                     if prefix is None:
                         continue
-                    for entry, read in by_prefix.get(prefix, ()):
-                        if entry not in hit and doc_in_range(doc, read, self.exact_strings):
+                    for reg in _registrations(by_prefix.get(prefix)):
+                        entry = reg.entry
+                        if entry not in hit and doc_in_range(doc, reg.read, self.exact_strings):
                             hit.add(entry)
         return hit
+
+
+def _registrations(
+    held: RangeRegistration | list[RangeRegistration] | None,
+) -> Sequence[RangeRegistration]:
+    """The registrations filed under one prefix."""
+    if held is None:
+        return ()
+    return held if isinstance(held, list) else (held,)
+
+
+__all__ = ["Indexed", "InvalidationIndex", "RangeRegistration", "Registration"]

@@ -74,7 +74,7 @@ async def test_the_hub_ts_names_a_commit_only_once_the_queries_it_touches_were_r
         hub._index = _Index()  # type: ignore[assignment]
         key = ("q:f", "{}", "", "")
         entry = Entry("q:f", None, False, key, value=frozen("old"), state=EntryState.FRESH)
-        entry.sessions[_Session()] = 1
+        entry.sessions.add(_Session())
         hub._entries[entry.key] = entry
         hub._index.hits = {entry}  # type: ignore[attr-defined]
         ts = await pool.fetchval(
