@@ -43,12 +43,22 @@ api = FunctionReference("api")
 internal = FunctionReference("internal")
 
 
-@functools.lru_cache(maxsize=4096)
+# Paths up to this long are remembered (a client's path is its own text: a longer one is
+# canonicalised each time, so that what the cache holds stays small).
+CACHED_PATH_CHARS = 256
+
+
 def canonical_path(path: str) -> str:
     """Canonicalise a client path: strip `.js` from the module, default name `default`.
 
-    Cached: the same path gives the same string object, so the many live queries of one
-    function share one copy of its path."""
+    Remembered for the last 4,096 paths of up to CACHED_PATH_CHARS: the same path gives
+    the same string object, so the many live queries of one function share one copy."""
+    if len(path) > CACHED_PATH_CHARS:
+        return _canonical(path)
+    return _canonical_cached(path)
+
+
+def _canonical(path: str) -> str:
     if ":" in path:
         module, name = path.rsplit(":", 1)
     else:
@@ -56,6 +66,9 @@ def canonical_path(path: str) -> str:
     if module.endswith(".js"):
         module = module[:-3]
     return f"{module}:{name}"
+
+
+_canonical_cached = functools.lru_cache(maxsize=4096)(_canonical)
 
 
 def ref_path(ref: Any) -> str:

@@ -18,6 +18,7 @@ import orjson
 
 from app.db.query import IndexRange
 from app.db.readset import RangeRead, ReadSet
+from app.server.refs import CACHED_PATH_CHARS, _canonical_cached, canonical_path
 from app.settings import Settings
 from app.sync.hub import Run, frozen
 from app.sync.socket import SyncSession
@@ -71,3 +72,15 @@ def test_a_live_query_holds_under_1300_bytes_of_python_heap() -> None:
         tracemalloc.stop()
     assert len(hub.entries) == QUERIES
     assert per_query < 1_300, per_query
+
+
+def test_equal_function_paths_share_one_string_and_long_ones_are_not_remembered() -> None:
+    parts = ["messages", "get_by_author"]
+    first, second = ":".join(parts), ":".join(parts)  # equal texts, two objects
+    assert first is not second
+    assert canonical_path(first) is canonical_path(second) == "messages:get_by_author"
+    assert canonical_path("messages.js:get_by_author") == canonical_path(first)
+    held = _canonical_cached.cache_info().currsize
+    long_path = "m" * (CACHED_PATH_CHARS + 1) + ":f"  # a client's text: not kept
+    assert canonical_path(long_path) == long_path
+    assert _canonical_cached.cache_info().currsize == held
