@@ -43,17 +43,17 @@ api = FunctionReference("api")
 internal = FunctionReference("internal")
 
 
-# Paths up to this long are remembered (a client's path is its own text: a longer one is
-# canonicalised each time, so that what the cache holds stays small).
+# ASCII paths up to this long are remembered (a client's path is its own text: other
+# ones are canonicalised each time, so that the cache holds at most ~0.3 MB).
 CACHED_PATH_CHARS = 256
 
 
 def canonical_path(path: str) -> str:
     """Canonicalise a client path: strip `.js` from the module, default name `default`.
 
-    Remembered for the last 4,096 paths of up to CACHED_PATH_CHARS: the same path gives
-    the same string object, so the many live queries of one function share one copy."""
-    if len(path) > CACHED_PATH_CHARS:
+    Remembered for the last 1,024 short ASCII paths: the same path gives the same string
+    object, so the many live queries of one function share one copy."""
+    if len(path) > CACHED_PATH_CHARS or not path.isascii():
         return _canonical(path)
     return _canonical_cached(path)
 
@@ -61,6 +61,8 @@ def canonical_path(path: str) -> str:
 def _canonical(path: str) -> str:
     if ":" in path:
         module, name = path.rsplit(":", 1)
+        if not module.endswith(".js"):
+            return path  # already canonical
     else:
         module, name = path, "default"
     if module.endswith(".js"):
@@ -68,7 +70,7 @@ def _canonical(path: str) -> str:
     return f"{module}:{name}"
 
 
-_canonical_cached = functools.lru_cache(maxsize=4096)(_canonical)
+_canonical_cached = functools.lru_cache(maxsize=1024)(_canonical)
 
 
 def ref_path(ref: Any) -> str:

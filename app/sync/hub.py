@@ -215,7 +215,7 @@ class Entry:
     digest: bytes | None = None
     version: int = 0
     state: EntryState = EntryState.PENDING
-    sessions: Subscribers[Subscriber] = field(default_factory=Subscribers[Subscriber])
+    sessions: Subscribers[Subscriber] = field(default_factory=lambda: Subscribers())
     registrations: Sequence[Registration] = ()  # see InvalidationIndex
     journal: str | None = None  # a paginated query's page end, kept across re-runs
 

@@ -19,22 +19,6 @@ from app.sync.matching import doc_in_range, eq_prefix, key_text
 from app.values import kept
 
 
-class RangeRegistration:
-    """One range an entry read, filed under its prefix text."""
-
-    __slots__ = ("entry", "prefix", "read")
-
-    def __init__(self, entry: Any, read: RangeRead, prefix: bytes) -> None:
-        self.entry = entry
-        self.read = read
-        self.prefix = prefix
-
-
-# Where an entry sits in the index, so that it can be taken out again: a document id
-# (table, id), a whole table (its name), or a range.
-Registration = tuple[str, str] | str | RangeRegistration
-
-
 class Indexed(Protocol):
     """Anything registered in the index (a query entry)."""
 
@@ -43,7 +27,22 @@ class Indexed(Protocol):
 
 E = TypeVar("E", bound=Indexed)
 K = TypeVar("K")
-V = TypeVar("V")
+
+
+class RangeRegistration(Generic[E]):
+    """One range an entry read, filed under its prefix text."""
+
+    __slots__ = ("entry", "prefix", "read")
+
+    def __init__(self, entry: E, read: RangeRead, prefix: bytes) -> None:
+        self.entry = entry
+        self.read = read
+        self.prefix = prefix
+
+
+# Where an entry sits in the index, so that it can be taken out again: a document id
+# (table, id), a whole table (its name), or a range.
+Registration = tuple[str, str] | str | RangeRegistration[Any]
 
 
 def _put_entry(table: dict[K, Any], key: K, entry: object) -> None:
@@ -87,7 +86,8 @@ class InvalidationIndex(Generic[E]):
         self.by_table: dict[str, E | set[E]] = {}
         # table -> index -> eq length -> prefix text -> a registration, or a list of them
         self.ranges: dict[
-            str, dict[str, dict[int, dict[bytes, RangeRegistration | list[RangeRegistration]]]]
+            str,
+            dict[str, dict[int, dict[bytes, RangeRegistration[E] | list[RangeRegistration[E]]]]],
         ] = {}
         self.fields: dict[tuple[str, str], tuple[str, ...]] = {}
 
@@ -128,7 +128,7 @@ class InvalidationIndex(Generic[E]):
                 self._remove_range(reg)
         entry.registrations = ()
 
-    def _remove_range(self, reg: RangeRegistration) -> None:
+    def _remove_range(self, reg: RangeRegistration[E]) -> None:
         r = reg.read.range
         by_index = self.ranges.get(r.table)
         by_n = by_index.get(r.index) if by_index is not None else None
@@ -205,8 +205,8 @@ class InvalidationIndex(Generic[E]):
 
 
 def _registrations(
-    held: RangeRegistration | list[RangeRegistration] | None,
-) -> Sequence[RangeRegistration]:
+    held: RangeRegistration[E] | list[RangeRegistration[E]] | None,
+) -> Sequence[RangeRegistration[E]]:
     """The registrations filed under one prefix."""
     if held is None:
         return ()

@@ -15,7 +15,8 @@ K = TypeVar("K")
 
 class Subscribers(Mapping[K, int], Generic[K]):
     """subscriber -> query ids it has on this entry (read as a mapping; changed by
-    `add` and `remove`)."""
+    `add` and `remove`). A lone subscriber is matched by identity, several by hash and
+    equality: subscribers (socket sessions) are equal only to themselves."""
 
     __slots__ = ("_count", "_many", "_one")
 

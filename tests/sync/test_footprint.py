@@ -83,4 +83,6 @@ def test_equal_function_paths_share_one_string_and_long_ones_are_not_remembered(
     held = _canonical_cached.cache_info().currsize
     long_path = "m" * (CACHED_PATH_CHARS + 1) + ":f"  # a client's text: not kept
     assert canonical_path(long_path) == long_path
+    wide_path = "\U0001f600" * 60 + ".js:f"  # short in characters, 240 bytes of text
+    assert canonical_path(wide_path) == "\U0001f600" * 60 + ":f"
     assert _canonical_cached.cache_info().currsize == held
