@@ -35,6 +35,8 @@ def format_call(
         result = f"{_GREEN}ok{_RESET}" if color else "ok"
         if outcome.retries:
             result += f" ({outcome.retries} retries)"
+        if outcome.cached:
+            result += " (cached)"
     else:
         message = outcome.error.message.split("\n")
         shown = " ".join(part.strip() for part in message if part.strip())

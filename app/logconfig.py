@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from app.server.functions import RegisteredFunction
 
 # Record attributes (set with `extra=`) that JSON lines carry as fields of their own.
-FIELDS = ("request_id", "path", "kind", "outcome", "duration_ms", "error", "log_lines")
+FIELDS = (
+    "request_id", "path", "kind", "outcome", "duration_ms", "error", "log_lines", "cached",
+)  # fmt: skip
 calls_log = logging.getLogger("convect.calls")
 CALL_LEVELS = {"success": logging.DEBUG, "convex_error": logging.INFO, "error": logging.WARNING}
 
@@ -83,5 +85,6 @@ def log_call(fn: RegisteredFunction, outcome: Outcome) -> None:
             "duration_ms": round(outcome.duration_ms, 3),
             "error": outcome.error.message if outcome.error is not None else None,
             "log_lines": outcome.log_lines or None,
+            "cached": True if outcome.cached else None,  # (a cache hit: nothing ran)
         },
     )

@@ -48,7 +48,7 @@ _USAGE_FIELDS = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogEntry:
     """One finished call: when, what, how long, how it ended, and what it logged."""
 
@@ -62,6 +62,7 @@ class LogEntry:
     log_lines: list[str] = field(default_factory=list)
     request_id: str = ""
     error: str | None = None
+    cached: bool = False  # a query answered from the cache (nothing ran)
 
     def to_convex(self) -> dict[str, Any]:
         """Convex's `FunctionExecutionJson` (kind `Completion`), as its CLI reads it."""
@@ -74,7 +75,7 @@ class LogEntry:
             "logLines": [structured_line(line, self.time_ms) for line in self.log_lines],
             "timestamp": self.time_ms / 1000,
             "executionTimestamp": started,
-            "cachedResult": False,
+            "cachedResult": self.cached,
             "caller": "",
             "parentExecutionId": None,
             "executionTime": self.duration_ms / 1000,
@@ -127,6 +128,7 @@ class FunctionLogs:
                 log_lines=list(outcome.log_lines),
                 request_id=outcome.request_id,
                 error=error,
+                cached=outcome.cached,
             )
         )
         if self._waiters:  # (a new Event per call cost the hot path a few µs for nothing)

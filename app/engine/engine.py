@@ -296,8 +296,16 @@ class Engine:
         key = hub.key_of(path, wire_args, identity, admin)
         hit = hub.cached(path, wire_args, identity, admin, key)
         if hit is not None:  # never a failure: each failing call runs (own request id, logged)
-            lines = list(hit.log_lines)  # the lines of the run that produced it, as Convex
-            return Outcome(value=hit.value, log_lines=lines, request_id=request_id or "")
+            # The lines of the run that produced it, and a log entry of its own marked
+            # cached, as Convex logs a cache hit.
+            outcome = Outcome(
+                value=hit.value,
+                log_lines=list(hit.log_lines),
+                request_id=request_id or new_request_id(),
+                cached=True,
+            )
+            self.observe(fn, outcome)
+            return outcome
         gen = hub.generation()
         outcome = await self.executor.execute(fn, args, identity, request_id=request_id)
         if outcome.read_set is not None:

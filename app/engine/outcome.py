@@ -93,6 +93,7 @@ class Outcome:
     duration_ms: float = 0.0
     retries: int = 0
     wrote: bool = False
+    cached: bool = False  # answered from the hub's still-valid result: nothing ran
 
 
 def new_request_id() -> str:

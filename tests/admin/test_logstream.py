@@ -62,6 +62,21 @@ async def _handler(ctx: object, args: dict[str, object]) -> None:
     return None
 
 
+async def test_a_query_answered_from_the_cache_is_logged_as_cached(
+    client: httpx.AsyncClient,
+) -> None:
+    # As Convex's function log: a cache hit is an execution of its own, `cachedResult`.
+    head = (await client.get(f"{STREAM}?cursor=0", headers=ADMIN)).json()["newCursor"]
+    for _ in range(5):  # (a refresh running during the first call keeps it from the cache)
+        await call(client, "query", "posts:titles", {})
+    body = (await client.get(f"{STREAM}?cursor={head}", headers=ADMIN)).json()
+    runs = [e for e in body["entries"] if e["identifier"] == "posts:titles"]
+    assert len(runs) == 5 and not runs[0]["cachedResult"]
+    cached = [e for e in runs if e["cachedResult"]]
+    assert cached and all(e["udfType"] == "Query" and e["error"] is None for e in cached)
+    assert len({e["requestId"] for e in runs}) == 5  # each answer its own request
+
+
 def test_the_buffer_is_bounded_and_cursors_increase() -> None:
     logs = FunctionLogs(capacity=3)
     fn = RegisteredFunction("query", "public", _handler, None, None, "q", "m", "m:q")

@@ -135,6 +135,22 @@ async def test_every_entry_reaches_the_metrics_and_the_call_log(
     assert sum(" notes:double " in line for line in log.getvalue().splitlines()) == 2
 
 
+async def test_a_query_answered_from_the_cache_is_counted_and_logged_as_cached(
+    engine: tuple[Engine, io.StringIO],
+) -> None:
+    eng, log = engine
+    transport = httpx.ASGITransport(app=create_app(eng))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        for _ in range(4):  # (a refresh running during the first call keeps it from the cache)
+            r = await client.post("/api/query", json={"path": "notes:double", "args": {"n": 7}})
+            assert r.json()["value"] == 14
+            assert r.json()["logLines"] == ["[LOG] 'doubling 7.0'"]  # the run's, repeated
+    assert _calls(eng)[("notes:double", "query", "success")] == 4
+    lines = [line for line in log.getvalue().splitlines() if " notes:double " in line]
+    assert len(lines) == 4 and "(cached)" not in lines[0]
+    assert any(line.split("  ")[0].endswith("ok (cached)") for line in lines[1:])
+
+
 async def test_bad_arguments_are_one_failure_on_every_transport(
     engine: tuple[Engine, io.StringIO],
 ) -> None:

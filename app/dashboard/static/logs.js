@@ -36,7 +36,8 @@ function row(c) {
   return h("tr", { "data-fn": e.identifier },
     h("td", {}, clock(e.timestamp)),
     h("td", {}, e.udfType), h("td", {}, e.identifier),
-    h("td", {}, e.executionTime !== undefined ? `${Math.ceil(e.executionTime * 1000)} ms` : ""),
+    h("td", {}, e.cachedResult ? "(cached)"
+      : e.executionTime !== undefined ? `${Math.ceil(e.executionTime * 1000)} ms` : ""),
     h("td", {}, h("span", { class: `pill ${c.failed ? "failed" : "success"}` }, c.failed ? "failure" : "success"),
       c.failed ? h("div", { class: "error" }, e.error) : ""),
     h("td", { class: "loglines" }, c.lines ? h("pre", {}, c.lines) : ""),
