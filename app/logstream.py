@@ -13,7 +13,7 @@ import contextlib
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.engine import Outcome
@@ -59,7 +59,7 @@ class LogEntry:
     public: bool
     duration_ms: float
     ok: bool
-    log_lines: list[str] = field(default_factory=list)
+    log_lines: tuple[str, ...] = ()
     request_id: str = ""
     error: str | None = None
     cached: bool = False  # a query answered from the cache (nothing ran)
@@ -100,11 +100,18 @@ def structured_line(line: str, time_ms: float) -> dict[str, Any]:
     return {"messages": [text], "level": level, "timestamp": int(time_ms), "isTruncated": False}
 
 
+# One kept call: LogEntry's fields in order, as a plain tuple of strings, numbers and a
+# tuple of strings. The garbage collector stops tracking such a tuple after its first
+# pass; 10,000 kept objects it tracked were walked by every full collection and pushed
+# them to come more often (measured: 11 µs more CPU per call of a cached query).
+_Row = tuple[float, float, str, str, bool, float, bool, tuple[str, ...], str, str | None, bool]
+
+
 class FunctionLogs:
     """The last `capacity` finished calls of this process, readable by cursor."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.entries: deque[LogEntry] = deque(maxlen=capacity)
+        self._rows: deque[_Row] = deque(maxlen=capacity)
         self._changed = asyncio.Event()
         self._waiters = 0  # long polls waiting: a call wakes them only when there are some
         self._last = 0.0
@@ -116,30 +123,35 @@ class FunctionLogs:
         now = time.time() * 1000
         self._last = max(now, self._last + 0.001)
         error = outcome.error.message if outcome.error is not None else None
-        self.entries.append(
-            LogEntry(
-                cursor=self._last,
-                time_ms=now,
-                kind=fn.kind,
-                path=path,
-                public=fn.is_public,
-                duration_ms=outcome.duration_ms,
-                ok=error is None,
-                log_lines=list(outcome.log_lines),
-                request_id=outcome.request_id,
-                error=error,
-                cached=outcome.cached,
+        self._rows.append(
+            (
+                self._last,
+                now,
+                fn.kind,
+                path,
+                fn.is_public,
+                outcome.duration_ms,
+                error is None,
+                tuple(outcome.log_lines),
+                outcome.request_id,
+                error,
+                outcome.cached,
             )
         )
         if self._waiters:  # (a new Event per call cost the hot path a few µs for nothing)
             self._changed.set()
             self._changed = asyncio.Event()
 
+    @property
+    def entries(self) -> list[LogEntry]:
+        """Every kept call, oldest first."""
+        return [LogEntry(*row) for row in self._rows]
+
     def since(self, cursor: float) -> list[LogEntry]:
         """The kept entries after `cursor`, oldest first."""
-        if not self.entries or self.entries[-1].cursor <= cursor:
+        if not self._rows or self._rows[-1][0] <= cursor:
             return []
-        return [entry for entry in self.entries if entry.cursor > cursor]
+        return [LogEntry(*row) for row in self._rows if row[0] > cursor]
 
     async def wait_since(self, cursor: float, timeout: float) -> list[LogEntry]:
         """`since(cursor)`, waiting up to `timeout` seconds for one when there is none."""
@@ -156,7 +168,7 @@ class FunctionLogs:
 
     def head(self) -> float:
         """The cursor of the newest entry (0 when there is none)."""
-        return self.entries[-1].cursor if self.entries else 0.0
+        return self._rows[-1][0] if self._rows else 0.0
 
 
 __all__ = ["FunctionLogs", "LogEntry", "structured_line"]
