@@ -101,9 +101,9 @@ def structured_line(line: str, time_ms: float) -> dict[str, Any]:
 
 
 # One kept call: LogEntry's fields in order, as a plain tuple of strings, numbers and a
-# tuple of strings. The garbage collector stops tracking such a tuple after its first
-# pass; 10,000 kept objects it tracked were walked by every full collection and pushed
-# them to come more often (measured: 11 µs more CPU per call of a cached query).
+# tuple of strings (a LogEntry is made only when read). Building a frozen dataclass took
+# 2.1 µs per call against ~0.5 for the tuple, each kept one held ~600 bytes, and the
+# garbage collector stops tracking such a tuple after its first pass.
 _Row = tuple[float, float, str, str, bool, float, bool, tuple[str, ...], str, str | None, bool]
 
 
